@@ -1,0 +1,108 @@
+# The one place that knows how to build cmrseg. README and CI call these targets.
+#
+#   make build               build/cmrseg + build/lib/libcgotorch.so (Debian's CPU libtorch)
+#   make shim LIBTORCH=DIR   rebuild only the shim against another libtorch (e.g. CUDA)
+#   make test                the whole test suite
+#   make deps                install the Debian packages the build and tests need
+
+SHELL      := /bin/bash
+GO         ?= go
+BUILD      := build
+LIB        := $(BUILD)/lib
+ABS_LIB    := $(abspath $(LIB))
+
+# LIBTORCH: the prefix of a libtorch install. /usr is Debian's libtorch-dev
+# (headers in /usr/include, libraries in the multiarch folder); anything else
+# is laid out like a PyTorch wheel or the libtorch zip (include/, lib/).
+LIBTORCH   ?= /usr
+# Objects are kept per libtorch, so switching LIBTORCH never mixes ABIs.
+OBJ        := $(BUILD)/obj/$(subst /,_,$(LIBTORCH))
+ifeq ($(LIBTORCH),/usr)
+TORCH_INC  := /usr/include
+TORCH_LIB  := /usr/lib/$(shell gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)
+else
+TORCH_INC  := $(LIBTORCH)/include
+TORCH_LIB  := $(LIBTORCH)/lib
+endif
+# The C++ ABI must match the libtorch we link: read it off libc10's symbols.
+TORCH_ABI  ?= $(shell nm -D --defined-only $(TORCH_LIB)/libc10.so 2>/dev/null | grep -q __cxx11 && echo 1 || echo 0)
+# A CUDA libtorch registers its CUDA backend only if torch_cuda is linked in
+# even though no symbol of it is referenced, hence --no-as-needed.
+TORCH_CUDA := $(wildcard $(TORCH_LIB)/libtorch_cuda.so)
+ifneq ($(TORCH_CUDA),)
+CUDA_LIBS  := -Wl,--no-as-needed -ltorch_cuda -lc10_cuda -Wl,--as-needed
+endif
+SHIM_RPATH := $(if $(filter /usr,$(LIBTORCH)),,-Wl,-rpath,$(TORCH_LIB))
+
+GOTORCH_MOD := github.com/wangkuiyi/gotorch
+GOTORCH_DIR := $(shell $(GO) mod download $(GOTORCH_MOD) && $(GO) list -m -f '{{.Dir}}' $(GOTORCH_MOD))
+GOTORCH_SRC  = $(wildcard $(GOTORCH_DIR)/cgotorch/*.cc)
+EXT_SRC     := $(wildcard inference/torch/csrc/*.cc)
+EXT_HDR     := $(wildcard inference/torch/csrc/*.h)
+
+CXXFLAGS   ?= -O2
+CXXFLAGS   += -std=c++17 -fPIC -w -D_GLIBCXX_USE_CXX11_ABI=$(TORCH_ABI) \
+              -I$(TORCH_INC) -I$(TORCH_INC)/torch/csrc/api/include
+
+# The Go binary's only torch-related NEEDED entry is libcgotorch.so, found
+# beside it in lib/ ($ORIGIN/lib), so swapping the shim swaps the libtorch.
+export CGO_LDFLAGS := -L$(ABS_LIB) -L$(TORCH_LIB) -Wl,--as-needed -Wl,-rpath,$$ORIGIN/lib
+# Tests run from temporary folders, so they find the shim through the loader path.
+TEST_ENV   := LD_LIBRARY_PATH=$(ABS_LIB)$${LD_LIBRARY_PATH:+:$$LD_LIBRARY_PATH}
+
+
+.PHONY: all build shim test test-short vet fmt deps doctor demo bench clean
+
+all: build
+
+build: shim
+	$(GO) build -o $(BUILD)/cmrseg .
+
+shim: $(LIB)/libcgotorch.so
+
+GOTORCH_OBJS = $(patsubst %.cc,$(OBJ)/gotorch/%.o,$(notdir $(GOTORCH_SRC)))
+EXT_OBJS     = $(patsubst %.cc,$(OBJ)/ext/%.o,$(notdir $(EXT_SRC)))
+
+$(LIB)/libcgotorch.so: $(GOTORCH_OBJS) $(EXT_OBJS)
+	@mkdir -p $(LIB)
+	$(CXX) -shared -o $@ $^ -L$(TORCH_LIB) $(SHIM_RPATH) $(CUDA_LIBS) -ltorch -ltorch_cpu -lc10
+	@echo "shim: $@ built against libtorch in $(TORCH_LIB) (C++ ABI $(TORCH_ABI)$(if $(TORCH_CUDA),$(comma) CUDA,$(comma) CPU only))"
+
+comma := ,
+
+$(OBJ)/gotorch/%.o: $(GOTORCH_DIR)/cgotorch/%.cc | torch-headers
+	@mkdir -p $(@D)
+	$(CXX) $(CXXFLAGS) -I$(GOTORCH_DIR) -c $< -o $@
+
+$(OBJ)/ext/%.o: inference/torch/csrc/%.cc $(EXT_HDR) Makefile | torch-headers
+	@mkdir -p $(@D)
+	$(CXX) $(CXXFLAGS) -c $< -o $@
+
+.PHONY: torch-headers
+torch-headers:
+	@test -f $(TORCH_INC)/torch/csrc/api/include/torch/torch.h || { \
+	  echo "libtorch headers not found under $(TORCH_INC) (LIBTORCH=$(LIBTORCH)): run 'make deps' or set LIBTORCH"; exit 1; }
+
+test: build
+	$(TEST_ENV) $(GO) test -count=1 -timeout 60m ./...
+
+test-short: shim
+	$(TEST_ENV) $(GO) test -short -count=1 ./...
+
+vet:
+	$(GO) vet ./...
+
+fmt:
+	gofmt -l -w .
+
+deps:
+	./scripts/install-deps.sh
+
+doctor: build
+	$(BUILD)/cmrseg doctor
+
+demo: build
+	$(BUILD)/cmrseg
+
+clean:
+	rm -rf $(BUILD)
