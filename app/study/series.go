@@ -67,6 +67,11 @@ type Series struct {
 	TriggerTimes []float64
 	// ED and ES are phase indices (0-based); -1 when unknown.
 	ED, ES int
+	// ESProvisional is true when the source did not say which phase is
+	// ES and ES was estimated from timing (the phase nearest 35 % of the
+	// RR interval); segmentation may refine it to the phase of smallest
+	// blood-pool volume. ED then defaults to phase 0 (first after the R wave).
+	ESProvisional bool
 	// PhaseNumbers are the source's own frame numbers (ACDC frameMM,
 	// 1-based) for each phase when the series was assembled from
 	// separate files; nil otherwise.
