@@ -1,0 +1,145 @@
+package report
+
+import (
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+)
+
+// CSV returns one row per index with a header row; undefined numbers are
+// empty cells.
+func (r *Report) CSV() []byte {
+	var b bytes.Buffer
+	w := csv.NewWriter(&b)
+	w.Write([]string{"index", "name", "unit", "value", "ci95_low", "ci95_high",
+		"per_bsa", "per_bsa_ci95_low", "per_bsa_ci95_high", "per_bsa_unit"})
+	for _, ix := range r.Indices {
+		bsaUnit := ""
+		if !math.IsNaN(ix.PerBSA) {
+			bsaUnit = ix.Unit + "/m2"
+		}
+		w.Write([]string{ix.Key, ix.Name, ix.Unit, num(ix.Value), num(ix.Low), num(ix.High),
+			num(ix.PerBSA), num(ix.PerBSALow), num(ix.PerBSAHigh), bsaUnit})
+	}
+	w.Flush()
+	return b.Bytes()
+}
+
+func num(v float64) string {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return ""
+	}
+	return strconv.FormatFloat(v, 'f', -1, 64)
+}
+
+type jsonIndex struct {
+	Key        string   `json:"key"`
+	Name       string   `json:"name"`
+	Unit       string   `json:"unit"`
+	Value      *float64 `json:"value"`
+	Low        *float64 `json:"ci95_low"`
+	High       *float64 `json:"ci95_high"`
+	PerBSA     *float64 `json:"per_bsa,omitempty"`
+	PerBSALow  *float64 `json:"per_bsa_ci95_low,omitempty"`
+	PerBSAHigh *float64 `json:"per_bsa_ci95_high,omitempty"`
+}
+
+type jsonReport struct {
+	Notice            string      `json:"notice"`
+	PatientID         string      `json:"patient_id"`
+	SeriesInstanceUID string      `json:"series_instance_uid,omitempty"`
+	EDPhase           int         `json:"ed_phase"`
+	ESPhase           int         `json:"es_phase"`
+	VoxelML           float64     `json:"voxel_ml"`
+	HeightM           *float64    `json:"height_m"`
+	WeightKg          *float64    `json:"weight_kg"`
+	BSA               *float64    `json:"bsa_m2"`
+	Checkpoints       int         `json:"checkpoints"`
+	Indices           []jsonIndex `json:"indices"`
+}
+
+// ptr maps undefined (NaN) and, where zero means unknown, zero to null.
+func ptr(v float64, zeroUnknown bool) *float64 {
+	if math.IsNaN(v) || math.IsInf(v, 0) || (zeroUnknown && v == 0) {
+		return nil
+	}
+	return &v
+}
+
+// JSON returns the report with its notice and source; undefined numbers are
+// null.
+func (r *Report) JSON() ([]byte, error) {
+	j := jsonReport{
+		Notice: Notice, PatientID: r.PatientID, SeriesInstanceUID: r.SeriesInstanceUID,
+		EDPhase: r.EDPhase, ESPhase: r.ESPhase, VoxelML: r.VoxelML,
+		HeightM: ptr(r.HeightM, true), WeightKg: ptr(r.WeightKg, true), BSA: ptr(r.BSA, true),
+		Checkpoints: r.Checkpoints, Indices: []jsonIndex{},
+	}
+	for _, ix := range r.Indices {
+		j.Indices = append(j.Indices, jsonIndex{
+			Key: ix.Key, Name: ix.Name, Unit: ix.Unit,
+			Value: ptr(ix.Value, false), Low: ptr(ix.Low, false), High: ptr(ix.High, false),
+			PerBSA: ptr(ix.PerBSA, false), PerBSALow: ptr(ix.PerBSALow, false), PerBSAHigh: ptr(ix.PerBSAHigh, false),
+		})
+	}
+	b, err := json.MarshalIndent(j, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("report: encoding JSON: %w", err)
+	}
+	return append(b, '\n'), nil
+}
+
+// WriteCSV writes the CSV export to path atomically.
+func (r *Report) WriteCSV(path string) error {
+	return writeAtomic(path, r.CSV())
+}
+
+// WriteJSON writes the JSON export to path atomically.
+func (r *Report) WriteJSON(path string) error {
+	b, err := r.JSON()
+	if err != nil {
+		return err
+	}
+	return writeAtomic(path, b)
+}
+
+// writeAtomic writes a temporary file beside path, syncs it and renames it
+// over path, so a crash leaves either the old file or the new one.
+func writeAtomic(path string, data []byte) (err error) {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("report: writing %s: %w", path, err)
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
+	if _, err = f.Write(data); err != nil {
+		return fmt.Errorf("report: writing %s: %w", path, err)
+	}
+	if err = f.Sync(); err != nil {
+		return fmt.Errorf("report: syncing %s: %w", path, err)
+	}
+	if err = f.Close(); err != nil {
+		return fmt.Errorf("report: closing %s: %w", path, err)
+	}
+	if err = os.Chmod(f.Name(), 0o644); err != nil {
+		return fmt.Errorf("report: writing %s: %w", path, err)
+	}
+	if err = os.Rename(f.Name(), path); err != nil {
+		return fmt.Errorf("report: renaming into %s: %w", path, err)
+	}
+	if d, derr := os.Open(dir); derr == nil {
+		d.Sync() // make the rename durable; not all filesystems support it
+		d.Close()
+	}
+	return nil
+}

@@ -1,0 +1,272 @@
+// Package report computes the cardiac indices a CMR report states (LV and RV
+// volumes, ejection fractions, LV myocardial mass) from the ED and ES label
+// maps, with 95 % credible intervals from the ensemble's posterior samples,
+// and exports them as CSV and JSON.
+package report
+
+import (
+	"fmt"
+	"math"
+	"slices"
+
+	"cmrseg/app/study"
+)
+
+// MyocardialDensity in g/ml turns myocardial volume into mass.
+const MyocardialDensity = 1.05
+
+// Notice goes with every export: the models are trained on research data.
+const Notice = "Research use only, not for clinical diagnosis. Segmentation models trained on ACDC (Bernard et al., IEEE TMI 2018)."
+
+// Phase is the segmentation of one cardiac phase as the report sees it.
+type Phase struct {
+	// Index is the phase number in the series (0-based).
+	Index int
+	// Labels are the current labels, after the reviewer's corrections.
+	Labels []uint8
+	// Samples are the per-checkpoint labels of the ensemble; nil when the
+	// labels did not come from an ensemble (then there is no interval).
+	Samples [][]uint8
+	// Ensemble is the ensemble's own prediction; where Labels differ from it
+	// the reviewer has decided, so every sample takes the reviewer's label.
+	// Nil means: no voxel was corrected.
+	Ensemble []uint8
+	// Accepted marks slices the reviewer accepted; their labels are taken
+	// as known in every sample. Nil or short means none.
+	Accepted []bool
+}
+
+// Input is everything a report is computed from.
+type Input struct {
+	Geometry study.Geometry
+	Meta     study.Metadata
+	ED, ES   Phase
+}
+
+// Index is one reported quantity. Undefined values (an ejection fraction of
+// an empty ventricle, an interval without samples) are NaN.
+type Index struct {
+	Key   string // short machine name, e.g. "lv_edv"
+	Name  string // display name, e.g. "LV end-diastolic volume"
+	Unit  string // "ml", "%", "g"
+	Value float64
+	// Low and High bound the 95 % credible interval: the 2.5th and 97.5th
+	// percentiles of the index computed per checkpoint. Value comes from the
+	// current labels, so after corrections it need not lie inside.
+	Low, High float64
+	// PerBSA is Value divided by body surface area (unit per m²); NaN when
+	// height or weight is unknown or the index is a ratio (EF).
+	PerBSA, PerBSALow, PerBSAHigh float64
+}
+
+// Report is the set of cardiac indices of one study.
+type Report struct {
+	PatientID         string
+	SeriesInstanceUID string
+	EDPhase, ESPhase  int
+	VoxelML           float64
+	HeightM, WeightKg float64
+	// BSA is the Mosteller body surface area in m²; 0 when unknown.
+	BSA float64
+	// Checkpoints is the number of posterior samples behind the intervals;
+	// 0 when there are none.
+	Checkpoints int
+	Indices     []Index
+}
+
+// Keys of the indices, in report order.
+const (
+	LVEDV  = "lv_edv"
+	LVESV  = "lv_esv"
+	LVSV   = "lv_sv"
+	LVEF   = "lv_ef"
+	RVEDV  = "rv_edv"
+	RVESV  = "rv_esv"
+	RVSV   = "rv_sv"
+	RVEF   = "rv_ef"
+	LVMass = "lv_mass"
+)
+
+// BSA is the Mosteller body surface area in m²: sqrt(height_cm·weight_kg/3600).
+// It returns 0 when either is unknown (not positive).
+func BSA(heightM, weightKg float64) float64 {
+	if !(heightM > 0) || !(weightKg > 0) {
+		return 0
+	}
+	return math.Sqrt(heightM * 100 * weightKg / 3600)
+}
+
+// Compute derives the report from ED and ES labels. Intervals need samples
+// at both phases from the same number of checkpoints (the ED and ES values
+// of checkpoint k are paired, so SV and EF intervals keep the correlation).
+func Compute(in Input) (*Report, error) {
+	g := in.Geometry
+	n := g.N()
+	if n <= 0 || !(g.VoxelVolumeML() > 0) {
+		return nil, fmt.Errorf("report: bad geometry: dims %v spacing %v", g.Dims, g.Spacing)
+	}
+	for _, p := range []struct {
+		name string
+		ph   Phase
+	}{{"ED", in.ED}, {"ES", in.ES}} {
+		if len(p.ph.Labels) != n {
+			return nil, fmt.Errorf("report: %s phase %d has %d labels, want %d", p.name, p.ph.Index, len(p.ph.Labels), n)
+		}
+		if p.ph.Ensemble != nil && len(p.ph.Ensemble) != n {
+			return nil, fmt.Errorf("report: %s ensemble labels have %d voxels, want %d", p.name, len(p.ph.Ensemble), n)
+		}
+		for k, s := range p.ph.Samples {
+			if len(s) != n {
+				return nil, fmt.Errorf("report: %s sample %d has %d voxels, want %d", p.name, k, len(s), n)
+			}
+		}
+	}
+	r := &Report{
+		PatientID:         in.Meta.PatientID,
+		SeriesInstanceUID: in.Meta.SeriesInstanceUID,
+		EDPhase:           in.ED.Index,
+		ESPhase:           in.ES.Index,
+		VoxelML:           g.VoxelVolumeML(),
+		HeightM:           in.Meta.HeightM,
+		WeightKg:          in.Meta.WeightKg,
+		BSA:               BSA(in.Meta.HeightM, in.Meta.WeightKg),
+	}
+	point := indices(count(in.ED.Labels), count(in.ES.Labels), r.VoxelML)
+
+	k := len(in.ED.Samples)
+	var perSample [][]float64
+	if k > 0 && k == len(in.ES.Samples) {
+		r.Checkpoints = k
+		plane := g.Dims[0] * g.Dims[1]
+		edKnown := known(in.ED, plane)
+		esKnown := known(in.ES, plane)
+		for s := 0; s < k; s++ {
+			ed := countSample(in.ED.Samples[s], in.ED.Labels, edKnown)
+			es := countSample(in.ES.Samples[s], in.ES.Labels, esKnown)
+			perSample = append(perSample, indices(ed, es, r.VoxelML))
+		}
+	}
+
+	for m, d := range definitions {
+		ix := Index{Key: d.key, Name: d.name, Unit: d.unit, Value: point[m],
+			Low: math.NaN(), High: math.NaN(), PerBSA: math.NaN(), PerBSALow: math.NaN(), PerBSAHigh: math.NaN()}
+		if perSample != nil {
+			vals := make([]float64, 0, len(perSample))
+			for _, ps := range perSample {
+				if !math.IsNaN(ps[m]) {
+					vals = append(vals, ps[m])
+				}
+			}
+			ix.Low, ix.High = Percentile(vals, 2.5), Percentile(vals, 97.5)
+		}
+		if d.indexable && r.BSA > 0 {
+			ix.PerBSA, ix.PerBSALow, ix.PerBSAHigh = ix.Value/r.BSA, ix.Low/r.BSA, ix.High/r.BSA
+		}
+		r.Indices = append(r.Indices, ix)
+	}
+	return r, nil
+}
+
+// Index returns the index with the given key.
+func (r *Report) Index(key string) (Index, bool) {
+	for _, ix := range r.Indices {
+		if ix.Key == key {
+			return ix, true
+		}
+	}
+	return Index{}, false
+}
+
+var definitions = []struct {
+	key, name, unit string
+	indexable       bool
+}{
+	{LVEDV, "LV end-diastolic volume", "ml", true},
+	{LVESV, "LV end-systolic volume", "ml", true},
+	{LVSV, "LV stroke volume", "ml", true},
+	{LVEF, "LV ejection fraction", "%", false},
+	{RVEDV, "RV end-diastolic volume", "ml", true},
+	{RVESV, "RV end-systolic volume", "ml", true},
+	{RVSV, "RV stroke volume", "ml", true},
+	{RVEF, "RV ejection fraction", "%", false},
+	{LVMass, "LV myocardial mass", "g", true},
+}
+
+// indices returns the values in the order of definitions from voxel counts
+// per label at ED and ES.
+func indices(ed, es [study.NumClasses]int, voxelML float64) []float64 {
+	lvEDV, lvESV := float64(ed[study.LV])*voxelML, float64(es[study.LV])*voxelML
+	rvEDV, rvESV := float64(ed[study.RV])*voxelML, float64(es[study.RV])*voxelML
+	return []float64{
+		lvEDV, lvESV, lvEDV - lvESV, ejection(lvEDV, lvESV),
+		rvEDV, rvESV, rvEDV - rvESV, ejection(rvEDV, rvESV),
+		float64(ed[study.Myocardium]) * voxelML * MyocardialDensity,
+	}
+}
+
+func ejection(edv, esv float64) float64 {
+	if edv <= 0 {
+		return math.NaN()
+	}
+	return 100 * (edv - esv) / edv
+}
+
+func count(labels []uint8) [study.NumClasses]int {
+	var c [study.NumClasses]int
+	for _, l := range labels {
+		if int(l) < len(c) {
+			c[l]++
+		}
+	}
+	return c
+}
+
+// known marks the voxels whose label the reviewer has settled.
+func known(p Phase, plane int) []bool {
+	if p.Ensemble == nil && len(p.Accepted) == 0 {
+		return nil
+	}
+	k := make([]bool, len(p.Labels))
+	for i := range k {
+		k[i] = (p.Ensemble != nil && p.Labels[i] != p.Ensemble[i]) ||
+			(plane > 0 && i/plane < len(p.Accepted) && p.Accepted[i/plane])
+	}
+	return k
+}
+
+func countSample(sample, current []uint8, known []bool) [study.NumClasses]int {
+	if known == nil {
+		return count(sample)
+	}
+	var c [study.NumClasses]int
+	for i, l := range sample {
+		if known[i] {
+			l = current[i]
+		}
+		if int(l) < len(c) {
+			c[l]++
+		}
+	}
+	return c
+}
+
+// Percentile is numpy's default (linear interpolation between closest
+// ranks, Hyndman–Fan type 7): position h = (n-1)·q/100 in the sorted
+// values. With the handful of checkpoints of an ensemble (5–15) the 2.5th and
+// 97.5th percentiles lie close to the minimum and maximum, so the interval
+// is coarse: it shows the spread of the posterior samples, not a calibrated
+// 95 % probability. NaN for no values.
+func Percentile(values []float64, q float64) float64 {
+	if len(values) == 0 {
+		return math.NaN()
+	}
+	q = math.Min(100, math.Max(0, q))
+	v := slices.Clone(values)
+	slices.Sort(v)
+	h := float64(len(v)-1) * q / 100
+	lo := int(math.Floor(h))
+	if lo >= len(v)-1 {
+		return v[len(v)-1]
+	}
+	return v[lo] + (h-float64(lo))*(v[lo+1]-v[lo])
+}

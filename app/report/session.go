@@ -1,0 +1,34 @@
+package report
+
+import (
+	"fmt"
+
+	"cmrseg/app/session"
+)
+
+// FromSession computes the report of a review session from its current,
+// corrected labels at the series' ED and ES phases; call it again after
+// each correction. Intervals come from the ensemble's posterior samples,
+// with the reviewer's corrections and accepted slices taken as known.
+func FromSession(s *session.Session) (*Report, error) {
+	se := s.Series
+	if se.ED < 0 || se.ES < 0 || se.ED >= se.NT || se.ES >= se.NT {
+		return nil, fmt.Errorf("report: ED and ES phases unknown (ED %d, ES %d of %d phases); set them first", se.ED, se.ES, se.NT)
+	}
+	phase := func(name string, t int) (Phase, error) {
+		r := s.Result(t)
+		if r == nil {
+			return Phase{}, fmt.Errorf("report: %s phase %d is not segmented yet", name, t)
+		}
+		return Phase{Index: t, Labels: s.Labels(t), Samples: r.SampleLabels, Ensemble: r.Labels, Accepted: s.AcceptedSlices(t)}, nil
+	}
+	ed, err := phase("ED", se.ED)
+	if err != nil {
+		return nil, err
+	}
+	es, err := phase("ES", se.ES)
+	if err != nil {
+		return nil, err
+	}
+	return Compute(Input{Geometry: se.Geometry, Meta: se.Meta, ED: ed, ES: es})
+}
