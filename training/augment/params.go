@@ -1,0 +1,100 @@
+package augment
+
+import (
+	"fmt"
+	"math"
+)
+
+// Range is one random transform: applied to a sample with probability P,
+// its strength drawn uniformly from [Min, Max].
+type Range struct {
+	P   float64 `toml:"p"`
+	Min float64 `toml:"min"`
+	Max float64 `toml:"max"`
+}
+
+// Params are the augmentation switches: P = 0 turns a transform off.
+// Defaults follow nnU-Net v2's 2D pipeline; elastic deformation is off
+// there and not implemented here. Where nnU-Net also draws a per-channel
+// probability (blur 0.5, low resolution 0.5), P is the product for our
+// single-channel images.
+type Params struct {
+	// Rotation angle in degrees (nnU-Net: ±180, p 0.2).
+	Rotation Range `toml:"rotation"`
+	// Scaling factor; > 1 shrinks the anatomy in the patch, as in
+	// nnU-Net, which multiplies sampling coordinates (0.7–1.4, p 0.2).
+	Scaling Range `toml:"scaling"`
+	// MirrorP flips each in-plane axis independently (nnU-Net: 0.5).
+	MirrorP float64 `toml:"mirror_p"`
+	// Noise standard deviation added to the z-scored image; nnU-Net calls
+	// this range "variance" but uses it as the standard deviation (0–0.1, p 0.1).
+	Noise Range `toml:"noise"`
+	// Blur Gaussian σ in pixels (0.5–1, p 0.2·0.5).
+	Blur Range `toml:"blur"`
+	// Brightness multiplies the image (0.75–1.25, p 0.15).
+	Brightness Range `toml:"brightness"`
+	// Contrast scales about the mean, clipped to the old range (0.75–1.25, p 0.15).
+	Contrast Range `toml:"contrast"`
+	// LowRes zoom: downsample by it (nearest), upsample back (bilinear)
+	// (0.5–1, p 0.25·0.5).
+	LowRes Range `toml:"low_res"`
+	// GammaInverted applies gamma to the negated image (0.7–1.5, p 0.1);
+	// Gamma to the image itself (0.7–1.5, p 0.3). Both keep mean and std.
+	GammaInverted Range `toml:"gamma_inverted"`
+	Gamma         Range `toml:"gamma"`
+}
+
+// DefaultParams returns nnU-Net v2's 2D augmentation settings.
+func DefaultParams() Params {
+	return Params{
+		Rotation:      Range{P: 0.2, Min: -180, Max: 180},
+		Scaling:       Range{P: 0.2, Min: 0.7, Max: 1.4},
+		MirrorP:       0.5,
+		Noise:         Range{P: 0.1, Min: 0, Max: 0.1},
+		Blur:          Range{P: 0.1, Min: 0.5, Max: 1},
+		Brightness:    Range{P: 0.15, Min: 0.75, Max: 1.25},
+		Contrast:      Range{P: 0.15, Min: 0.75, Max: 1.25},
+		LowRes:        Range{P: 0.125, Min: 0.5, Max: 1},
+		GammaInverted: Range{P: 0.1, Min: 0.7, Max: 1.5},
+		Gamma:         Range{P: 0.3, Min: 0.7, Max: 1.5},
+	}
+}
+
+// Off returns settings that leave every sample unchanged apart from the crop.
+func Off() Params { return Params{} }
+
+// Validate names the first field (TOML key under augment.) that is out of range.
+func (p Params) Validate() error {
+	if !(p.MirrorP >= 0 && p.MirrorP <= 1) {
+		return fmt.Errorf("mirror_p: probability must lie in [0, 1], got %g", p.MirrorP)
+	}
+	for _, r := range []struct {
+		name     string
+		r        Range
+		min, max float64 // allowed strength interval
+	}{
+		{"rotation", p.Rotation, -360, 360},
+		{"scaling", p.Scaling, 1e-3, 100},
+		{"noise", p.Noise, 0, math.MaxFloat32},
+		{"blur", p.Blur, 1e-3, 50},
+		{"brightness", p.Brightness, 0, math.MaxFloat32},
+		{"contrast", p.Contrast, 0, math.MaxFloat32},
+		{"low_res", p.LowRes, 1e-2, 1},
+		{"gamma_inverted", p.GammaInverted, 1e-3, 100},
+		{"gamma", p.Gamma, 1e-3, 100},
+	} {
+		if !(r.r.P >= 0 && r.r.P <= 1) {
+			return fmt.Errorf("%s.p: probability must lie in [0, 1], got %g", r.name, r.r.P)
+		}
+		if r.r.P == 0 {
+			continue // off: the range is never used
+		}
+		if !(r.r.Min <= r.r.Max) {
+			return fmt.Errorf("%s: min %g is above max %g", r.name, r.r.Min, r.r.Max)
+		}
+		if !(r.r.Min >= r.min && r.r.Max <= r.max) {
+			return fmt.Errorf("%s: range [%g, %g] must lie within [%g, %g]", r.name, r.r.Min, r.r.Max, r.min, r.max)
+		}
+	}
+	return nil
+}
