@@ -51,7 +51,7 @@ export CGO_LDFLAGS := -L$(ABS_LIB) -L$(TORCH_LIB) -Wl,--as-needed -Wl,-rpath,$$O
 TEST_ENV   := LD_LIBRARY_PATH=$(ABS_LIB)$${LD_LIBRARY_PATH:+:$$LD_LIBRARY_PATH}
 
 
-.PHONY: all build shim test test-short vet fmt deps doctor demo bench clean
+.PHONY: all build shim test test-short gotest env vet fmt deps doctor demo bench clean
 
 all: build
 
@@ -85,6 +85,15 @@ torch-headers:
 
 test: build
 	$(TEST_ENV) $(GO) test -count=1 -timeout 60m ./...
+
+# make gotest PKGS=./inference/...  runs the tests of some packages with the shim
+gotest: shim
+	$(TEST_ENV) $(GO) test -count=1 $(GOTESTFLAGS) $(PKGS)
+
+# eval "$$(make -s env)" sets up a shell for go build/test of torch packages
+env:
+	@echo "export CGO_LDFLAGS='$(subst $$,\$$,$(CGO_LDFLAGS))'"
+	@echo "export LD_LIBRARY_PATH='$(ABS_LIB)'"
 
 test-short: shim
 	$(TEST_ENV) $(GO) test -short -count=1 ./...

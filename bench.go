@@ -1,0 +1,250 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"cmrseg/inference/torch"
+	"cmrseg/inference/unet"
+	"cmrseg/inference/weights"
+)
+
+func init() {
+	register("bench", "benchmarks: 'bench runtime' (Go vs PyTorch U-Net forward/train step)", runBench)
+	commands["bench-child"] = command{"", runBenchChild} // hidden: one side of a benchmark pair
+}
+
+func runBench(args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "runtime" {
+		return fmt.Errorf("usage: cmrseg bench runtime [flags]")
+	}
+	fs := newFlags("bench runtime", stderr)
+	size := fs.Int("size", 224, "input height and width")
+	fwdBatch := fs.Int("forward-batch", 1, "batch size of the forward benchmark")
+	trainBatch := fs.Int("train-batch", 8, "batch size of the training-step benchmark")
+	base := fs.Int("base", 16, "U-Net base features")
+	stages := fs.Int("stages", 5, "U-Net stages")
+	iters := fs.Int("iters", 6, "iterations per process (the first is warm-up)")
+	rounds := fs.Int("rounds", 3, "A/B rounds per mode")
+	threads := fs.Int("threads", 2, "intra-op threads on both sides")
+	ref := fs.String("reference", "", "path of inference/reference/unet_ref.py (default: found from the binary or the working folder)")
+	python := fs.String("python", "/usr/bin/python3", "Python with PyTorch")
+	if err := parseFlags(fs, args[1:]); err != nil {
+		return err
+	}
+	script, err := findReference(*ref)
+	if err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "cmrseg-bench")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	cfg := unet.Config{InChannels: 1, Classes: 4, Stages: *stages, BaseFeatures: *base, MaxFeatures: 512, ConvsPerStage: 2}
+	cfgPath, wPath := filepath.Join(dir, "config.json"), filepath.Join(dir, "weights.safetensors")
+	cj, _ := json.Marshal(cfg)
+	if err := os.WriteFile(cfgPath, cj, 0o644); err != nil {
+		return err
+	}
+	w := torch.NewWorker(*threads)
+	err = w.Do(context.Background(), func(s *torch.Scope) error {
+		s.ManualSeed(0)
+		m, err := unet.New(s, cfg)
+		if err != nil {
+			return err
+		}
+		defer m.Free()
+		ws, err := m.Export(s)
+		if err != nil {
+			return err
+		}
+		return weights.Write(wPath, ws, weights.F32, nil)
+	})
+	w.Close()
+	if err != nil {
+		return err
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "U-Net %d stages, base %d, %d×%d, %d threads; %d rounds A/B (Go, then PyTorch), %d iterations per process, first dropped\n",
+		*stages, *base, *size, *size, *threads, *rounds, *iters)
+	fmt.Fprintf(stdout, "%-22s %12s %12s %8s %12s %12s %8s\n", "benchmark", "Go s/it", "PyTorch s/it", "ratio", "Go RSS MB", "Torch RSS MB", "ratio")
+	for _, mode := range []string{"forward", "train"} {
+		batch := *fwdBatch
+		if mode == "train" {
+			batch = *trainBatch
+		}
+		shape := fmt.Sprintf("%d,1,%d,%d", batch, *size, *size)
+		var goT, pyT []float64
+		var goRSS, pyRSS []float64
+		for r := 0; r < *rounds; r++ {
+			t, rss, err := timedChild(exec.Command(exe, "bench-child", mode, cfgPath, wPath, shape, strconv.Itoa(*iters), strconv.Itoa(*threads)))
+			if err != nil {
+				return fmt.Errorf("go %s: %w", mode, err)
+			}
+			goT, goRSS = append(goT, t), append(goRSS, rss)
+			t, rss, err = timedChild(exec.Command(*python, script, "bench", cfgPath, wPath, shape, mode, strconv.Itoa(*iters), strconv.Itoa(*threads)))
+			if err != nil {
+				return fmt.Errorf("pytorch %s: %w", mode, err)
+			}
+			pyT, pyRSS = append(pyT, t), append(pyRSS, rss)
+		}
+		gt, pt, gr, pr := median(goT), median(pyT), median(goRSS), median(pyRSS)
+		fmt.Fprintf(stdout, "%-22s %12.4f %12.4f %8.3f %12.1f %12.1f %8.3f\n",
+			fmt.Sprintf("%s batch %d", mode, batch), gt, pt, gt/pt, gr, pr, gr/pr)
+	}
+	return nil
+}
+
+// timedChild runs one benchmark process and returns its median seconds per
+// iteration (first iteration dropped) and its peak RSS in MB.
+func timedChild(cmd *exec.Cmd) (float64, float64, error) {
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		return 0, 0, fmt.Errorf("%v: %s", err, strings.TrimSpace(errb.String()))
+	}
+	var ts []float64
+	sc := bufio.NewScanner(&out)
+	for sc.Scan() {
+		if v, err := strconv.ParseFloat(strings.TrimSpace(sc.Text()), 64); err == nil {
+			ts = append(ts, v)
+		}
+	}
+	if len(ts) < 2 {
+		return 0, 0, fmt.Errorf("no timings in output %q", out.String())
+	}
+	ru, _ := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+	rss := 0.0
+	if ru != nil {
+		rss = float64(ru.Maxrss) / 1024
+	}
+	return median(ts[1:]), rss, nil
+}
+
+func median(v []float64) float64 {
+	s := append([]float64(nil), v...)
+	sort.Float64s(s)
+	n := len(s)
+	if n == 0 {
+		return 0
+	}
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
+}
+
+func findReference(flagPath string) (string, error) {
+	cands := []string{flagPath}
+	if exe, err := os.Executable(); err == nil {
+		cands = append(cands, filepath.Join(filepath.Dir(exe), "..", "inference", "reference", "unet_ref.py"),
+			filepath.Join(filepath.Dir(exe), "..", "share", "cmrseg", "unet_ref.py"))
+	}
+	cands = append(cands, filepath.Join("inference", "reference", "unet_ref.py"))
+	for _, c := range cands {
+		if c == "" {
+			continue
+		}
+		if _, err := os.Stat(c); err == nil {
+			return c, nil
+		}
+	}
+	return "", fmt.Errorf("PyTorch reference script unet_ref.py not found; pass --reference")
+}
+
+// runBenchChild is the Go side of one benchmark pair: the same protocol as
+// unet_ref.py's bench mode (seconds per iteration, one per line).
+func runBenchChild(args []string, stdout, stderr io.Writer) error {
+	if len(args) != 6 {
+		return fmt.Errorf("bench-child MODE CONFIG WEIGHTS SHAPE ITERS THREADS")
+	}
+	mode, cfgPath, wPath := args[0], args[1], args[2]
+	var shape []int64
+	for _, p := range strings.Split(args[3], ",") {
+		v, err := strconv.ParseInt(p, 10, 64)
+		if err != nil {
+			return err
+		}
+		shape = append(shape, v)
+	}
+	iters, _ := strconv.Atoi(args[4])
+	threads, _ := strconv.Atoi(args[5])
+	var cfg unet.Config
+	b, err := os.ReadFile(cfgPath)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(b, &cfg); err != nil {
+		return err
+	}
+	ws, _, err := weights.Read(wPath)
+	if err != nil {
+		return err
+	}
+	w := torch.NewWorker(threads)
+	defer w.Close()
+	return w.Do(context.Background(), func(s *torch.Scope) error {
+		s.ManualSeed(0)
+		m, err := unet.New(s, cfg)
+		if err != nil {
+			return err
+		}
+		defer m.Free()
+		if err := m.Load(s, ws); err != nil {
+			return err
+		}
+		x := s.Randn(shape...)
+		opt := s.NewSGD(m.Params(), 0.01, 0.99, 3e-5, true)
+		defer opt.Close()
+		target := s.To(s.Argmax(s.Randn(shape[0], int64(cfg.Classes), shape[2], shape[3]), 1), torch.CPU, torch.Int64)
+		for i := 0; i < iters; i++ {
+			t0 := time.Now()
+			err := s.Child(func(c *torch.Scope) error {
+				if mode == "forward" {
+					c.NoGrad(func() { m.Forward(c, x, false, false) })
+					return c.Err()
+				}
+				c.ZeroGrad(opt)
+				out := m.Forward(c, x, true, false)
+				if c.Err() != nil {
+					return c.Err()
+				}
+				c.Backward(diceCE(c, out[0], target, cfg.Classes))
+				c.Step(opt)
+				return c.Err()
+			})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "%.6f\n", time.Since(t0).Seconds())
+		}
+		return nil
+	})
+}
+
+// diceCE is the benchmark's loss, the same composition as unet_ref.py's.
+func diceCE(s *torch.Scope, logits, target torch.Tensor, classes int) torch.Tensor {
+	p := s.Softmax(logits, 1)
+	oh := s.OneHot(target, classes)
+	inter := s.SumDims(s.Mul(p, oh), false, 0, 2, 3)
+	denom := s.Add(s.SumDims(p, false, 0, 2, 3), s.SumDims(oh, false, 0, 2, 3))
+	dice := s.Div(s.AddScalar(s.MulScalar(inter, 2), 1e-5), s.AddScalar(denom, 1e-5))
+	fg := s.Mean(s.Slice(dice, 0, 1, int64(classes)))
+	return s.Add(s.CrossEntropy(logits, target), s.AddScalar(s.MulScalar(fg, -1), 1))
+}
