@@ -1,0 +1,224 @@
+// Package dicomio reads DICOM files, folders and folder trees into
+// study.Series: it groups instances into series, orders slices along the
+// slice normal and phases by trigger time, checks that each series forms
+// one regular 4D grid, and says why the series it cannot load were skipped.
+package dicomio
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"cmrseg/app/study"
+)
+
+// maxFileSize bounds what is read into memory for one file.
+const maxFileSize = 2 << 30
+
+// FileError is one file that was not used, and why.
+type FileError struct {
+	Path string
+	Err  error
+}
+
+func (e FileError) Error() string { return e.Err.Error() }
+
+// Skipped is a series that was found but cannot be loaded.
+type Skipped struct {
+	SeriesInstanceUID string
+	Description       string
+	Files             []string
+	Reason            error
+}
+
+// Result is everything found under one path.
+type Result struct {
+	// Study holds the loadable series, short-axis cine candidates first
+	// (most slices first), then the others.
+	Study *study.Study
+	// Skipped are series that could not be assembled into a regular grid.
+	Skipped []Skipped
+	// Failed are DICOM files that could not be read at all.
+	Failed []FileError
+	// Ignored are files that hold no image: non-DICOM files (README,
+	// thumbnails) and DICOM objects without pixel data (DICOMDIR, SR).
+	Ignored []FileError
+}
+
+// Open reads a file, a folder or a folder tree and returns its loadable
+// series, best first. It fails when nothing loadable is found, saying why
+// for the series and files it tried.
+func Open(path string) (*study.Study, error) {
+	r, err := Scan(path)
+	if err != nil {
+		return nil, err
+	}
+	if len(r.Study.Series) > 0 {
+		return r.Study, nil
+	}
+	var why []string
+	for _, s := range r.Skipped {
+		why = append(why, fmt.Sprintf("series %q (%d files): %v", s.Description, len(s.Files), s.Reason))
+	}
+	for _, f := range r.Failed {
+		why = append(why, f.Err.Error())
+	}
+	if len(why) == 0 {
+		return nil, fmt.Errorf("%s: no DICOM images found (%d files looked at)", path, len(r.Ignored))
+	}
+	const maxReasons = 5
+	more := ""
+	if len(why) > maxReasons {
+		more = fmt.Sprintf("; and %d more", len(why)-maxReasons)
+		why = why[:maxReasons]
+	}
+	return nil, fmt.Errorf("%s: no loadable series: %s%s", path, strings.Join(why, "; "), more)
+}
+
+// Scan reads everything under path and reports what it used and why it
+// left the rest. It fails only when path itself cannot be read.
+func Scan(path string) (*Result, error) {
+	paths, err := listFiles(path)
+	if err != nil {
+		return nil, err
+	}
+	r := &Result{Study: &study.Study{Path: path}}
+	var insts []*instance
+	seen := map[string]string{} // SOPInstanceUID -> first path
+	for _, p := range paths {
+		data, err := readDICOM(p)
+		if err != nil {
+			if errors.Is(err, errNotDICOM) {
+				r.Ignored = append(r.Ignored, FileError{p, err})
+			} else {
+				r.Failed = append(r.Failed, FileError{p, err})
+			}
+			continue
+		}
+		in, err := parseFile(p, data, false)
+		switch {
+		case errors.Is(err, errNoPixels):
+			r.Ignored = append(r.Ignored, FileError{p, err})
+		case err != nil:
+			r.Failed = append(r.Failed, FileError{p, err})
+		case in.sopInstance != "" && seen[in.sopInstance] != "":
+			// The same instance twice (a copy, another export of it).
+			r.Ignored = append(r.Ignored, FileError{p, fmt.Errorf("%s: same SOPInstanceUID as %s", p, seen[in.sopInstance])})
+		default:
+			seen[in.sopInstance] = p
+			insts = append(insts, in)
+		}
+	}
+	for _, g := range groupSeries(insts) {
+		s, err := assemble(g)
+		if err == nil {
+			err = loadPixels(s, g)
+		}
+		if err != nil {
+			sk := Skipped{SeriesInstanceUID: g[0].seriesUID, Description: g[0].seriesDesc, Reason: err}
+			for _, in := range g {
+				sk.Files = append(sk.Files, in.path)
+			}
+			r.Skipped = append(r.Skipped, sk)
+			continue
+		}
+		r.Study.Series = append(r.Study.Series, s)
+	}
+	sortSeries(r.Study.Series)
+	return r, nil
+}
+
+// listFiles returns path itself or the regular files under it, sorted.
+func listFiles(path string) ([]string, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !st.IsDir() {
+		return []string{path}, nil
+	}
+	var out []string
+	err = filepath.WalkDir(path, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.Type().IsRegular() {
+			out = append(out, p)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", path, err)
+	}
+	return out, nil
+}
+
+// readDICOM reads a file after checking its DICM marker, so that large
+// non-DICOM files in a folder are never read whole.
+func readDICOM(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	var head [132]byte
+	if _, err := io.ReadFull(f, head[:]); err != nil || string(head[128:]) != "DICM" {
+		return nil, fmt.Errorf("%s: %w", path, errNotDICOM)
+	}
+	if st.Size() > maxFileSize {
+		return nil, fmt.Errorf("%s: %d bytes is more than the %d this reader accepts for one file", path, st.Size(), int64(maxFileSize))
+	}
+	data := make([]byte, st.Size())
+	copy(data, head[:])
+	if _, err := io.ReadFull(f, data[132:]); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return data, nil
+}
+
+// groupSeries groups instances by SeriesInstanceUID, keeping file order.
+func groupSeries(insts []*instance) [][]*instance {
+	idx := map[string]int{}
+	var out [][]*instance
+	for _, in := range insts {
+		key := in.seriesUID
+		if key == "" {
+			key = "no SeriesInstanceUID: " + filepath.Dir(in.path)
+		}
+		i, ok := idx[key]
+		if !ok {
+			i = len(out)
+			idx[key] = i
+			out = append(out, nil)
+		}
+		out[i] = append(out[i], in)
+	}
+	return out
+}
+
+// sortSeries puts cine series first, then more slices, more phases, and
+// the scanner's series order.
+func sortSeries(ss []*study.Series) {
+	sort.SliceStable(ss, func(a, b int) bool {
+		sa, sb := ss[a].Source.(*study.DICOMSource), ss[b].Source.(*study.DICOMSource)
+		if sa.Cine != sb.Cine {
+			return sa.Cine
+		}
+		if ss[a].Dims[2] != ss[b].Dims[2] {
+			return ss[a].Dims[2] > ss[b].Dims[2]
+		}
+		if ss[a].NT != ss[b].NT {
+			return ss[a].NT > ss[b].NT
+		}
+		return sa.SeriesNumber < sb.SeriesNumber
+	})
+}

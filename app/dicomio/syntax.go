@@ -1,0 +1,65 @@
+package dicomio
+
+import (
+	"encoding/binary"
+	"fmt"
+)
+
+// syntax is what the reader knows about one transfer syntax.
+type syntax struct {
+	name      string
+	order     binary.ByteOrder
+	implicit  bool
+	rle       bool   // encapsulated RLE Lossless, decoded here
+	unsupport string // non-empty: why it cannot be read, and how to convert
+}
+
+const (
+	implicitLE = "1.2.840.10008.1.2"
+	explicitLE = "1.2.840.10008.1.2.1"
+	explicitBE = "1.2.840.10008.1.2.2"
+	rleLossles = "1.2.840.10008.1.2.5"
+)
+
+const (
+	jpegHint    = "decompress it first, e.g. `dcmdjpeg IN OUT` (dcmtk) or `gdcmconv --raw IN OUT` (GDCM)"
+	jplsHint    = "decompress it first, e.g. `dcmdjpls IN OUT` (dcmtk) or `gdcmconv --raw IN OUT` (GDCM)"
+	j2kHint     = "decompress it first, e.g. `gdcmconv --raw IN OUT` (GDCM) or `dcmdjp2k IN OUT` (dcmtk with its JPEG 2000 module)"
+	deflateHint = "inflate it first, e.g. `dcmconv +te IN OUT` (dcmtk) or `gdcmconv --raw IN OUT` (GDCM)"
+)
+
+var syntaxes = map[string]syntax{
+	implicitLE: {name: "Implicit VR Little Endian", order: binary.LittleEndian, implicit: true},
+	explicitLE: {name: "Explicit VR Little Endian", order: binary.LittleEndian},
+	explicitBE: {name: "Explicit VR Big Endian", order: binary.BigEndian},
+	rleLossles: {name: "RLE Lossless", order: binary.LittleEndian, rle: true},
+
+	"1.2.840.10008.1.2.1.99":  {name: "Deflated Explicit VR Little Endian", unsupport: deflateHint},
+	"1.2.840.10008.1.2.4.50":  {name: "JPEG Baseline (Process 1)", unsupport: jpegHint},
+	"1.2.840.10008.1.2.4.51":  {name: "JPEG Extended (Process 2 & 4)", unsupport: jpegHint},
+	"1.2.840.10008.1.2.4.57":  {name: "JPEG Lossless, Non-Hierarchical (Process 14)", unsupport: jpegHint},
+	"1.2.840.10008.1.2.4.70":  {name: "JPEG Lossless, Non-Hierarchical, First-Order Prediction (Process 14, SV1)", unsupport: jpegHint},
+	"1.2.840.10008.1.2.4.80":  {name: "JPEG-LS Lossless", unsupport: jplsHint},
+	"1.2.840.10008.1.2.4.81":  {name: "JPEG-LS Lossy (Near-Lossless)", unsupport: jplsHint},
+	"1.2.840.10008.1.2.4.90":  {name: "JPEG 2000 Lossless", unsupport: j2kHint},
+	"1.2.840.10008.1.2.4.91":  {name: "JPEG 2000", unsupport: j2kHint},
+	"1.2.840.10008.1.2.4.92":  {name: "JPEG 2000 Part 2 Multi-component Lossless", unsupport: j2kHint},
+	"1.2.840.10008.1.2.4.93":  {name: "JPEG 2000 Part 2 Multi-component", unsupport: j2kHint},
+	"1.2.840.10008.1.2.4.100": {name: "MPEG2 Main Profile", unsupport: "video transfer syntaxes are not supported; export the frames as uncompressed DICOM"},
+	"1.2.840.10008.1.2.4.101": {name: "MPEG2 High Profile", unsupport: "video transfer syntaxes are not supported; export the frames as uncompressed DICOM"},
+	"1.2.840.10008.1.2.4.102": {name: "MPEG-4 AVC/H.264", unsupport: "video transfer syntaxes are not supported; export the frames as uncompressed DICOM"},
+	"1.2.840.10008.1.2.4.103": {name: "MPEG-4 AVC/H.264 BD", unsupport: "video transfer syntaxes are not supported; export the frames as uncompressed DICOM"},
+}
+
+// lookupSyntax returns the syntax for uid, or an error that names it and
+// says how to convert the file into one this reader supports.
+func lookupSyntax(uid string) (syntax, error) {
+	s, ok := syntaxes[uid]
+	if !ok {
+		return syntax{}, fmt.Errorf("unknown transfer syntax UID %q", uid)
+	}
+	if s.unsupport != "" {
+		return s, fmt.Errorf("transfer syntax %s (%s) is not supported: %s", s.name, uid, s.unsupport)
+	}
+	return s, nil
+}
