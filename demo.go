@@ -5,8 +5,8 @@ import (
 	"io"
 
 	"cmrseg/app/phantom"
-	"cmrseg/app/studyio"
 	"cmrseg/app/study"
+	"cmrseg/app/studyio"
 )
 
 func init() {
