@@ -17,11 +17,15 @@ run_pkgs=(ca-certificates git make gcc g++ libc6-dev pkg-config patchelf
   libgl-dev libx11-dev libxcursor-dev libxrandr-dev libxinerama-dev libxi-dev libxxf86vm-dev
   libgl1-mesa-dri)
 test_pkgs=(python3 python3-torch python3-numpy python3-nibabel python3-pydicom
-  dcmtk dcm2niix dicom3tools xvfb xauth xdotool imagemagick npm)
+  dcmtk dcm2niix dicom3tools xvfb xauth xdotool imagemagick)
 
 case $what in
 run) pkgs=("${run_pkgs[@]}") ;;
-test) pkgs=("${run_pkgs[@]}" "${test_pkgs[@]}") ;;
+test)
+  pkgs=("${run_pkgs[@]}" "${test_pkgs[@]}")
+  # Any npm will do (a machine may carry its own Node.js, which conflicts with Debian's npm).
+  command -v npm >/dev/null || pkgs+=(npm)
+  ;;
 *) echo "usage: $0 [run|test]" >&2; exit 2 ;;
 esac
 
