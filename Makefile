@@ -6,6 +6,8 @@
 #   make deps                install the Debian packages the build and tests need
 
 SHELL      := /bin/bash
+# Compile the shim's translation units in parallel unless told otherwise.
+MAKEFLAGS  += -j$(shell nproc 2>/dev/null || echo 2)
 # Prefer the Go that scripts/install-deps.sh installs over an older one on PATH.
 GO         ?= $(shell test -x /usr/local/go/bin/go && echo /usr/local/go/bin/go || echo go)
 BUILD      := build
