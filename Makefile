@@ -95,7 +95,11 @@ torch-headers:
 test: build testdeps
 	$(GO) vet ./...
 	$(TEST_ENV) $(GO) test -count=1 -timeout 60m ./...
+	@# The packages whose job is concurrency, again under the race detector.
+	$(TEST_ENV) $(GO) test -race -short -count=1 -timeout 20m $(RACE_PKGS)
 	$(MAKE) fuzz-short
+
+RACE_PKGS ?= ./inference/torch/ ./app/session/
 
 FUZZTIME ?= 30s
 fuzz-short: shim
