@@ -1,0 +1,596 @@
+// Package workspace is the headless state of the review application: the
+// open study and chosen series, the background segmentation, the review
+// session once results exist, the recent-studies list, the QC list, the
+// exports, and the geometry of the viewer (screen ↔ voxel, orientation
+// letters, the composed image). The GUI in package ui only draws it and
+// forwards events; tests drive it without a window.
+//
+// A Workspace is not safe for concurrent use: the GUI calls it from its
+// event goroutine. Only a Job's progress callback runs elsewhere.
+package workspace
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"sync"
+
+	"cmrseg/app/phantom"
+	"cmrseg/app/report"
+	"cmrseg/app/session"
+	"cmrseg/app/study"
+	"cmrseg/app/studyio"
+	"cmrseg/inference/uncertainty"
+)
+
+// Config says where the workspace keeps its files and what segments.
+type Config struct {
+	// ConfigDir holds recent.json (e.g. $XDG_CONFIG_HOME/cmrseg); "" keeps
+	// the recent list in memory.
+	ConfigDir string
+	// SessionRoot holds the review sessions' journals (e.g.
+	// $XDG_DATA_HOME/cmrseg/sessions); "" keeps edits in memory.
+	SessionRoot string
+	// Segmenter runs the ensemble; nil means none is available.
+	Segmenter Segmenter
+}
+
+// Workspace is the application state.
+type Workspace struct {
+	cfg Config
+
+	// Study is the open study (nil before the first open).
+	Study *study.Study
+	// SeriesIndex is the chosen series of Study (-1 when none).
+	SeriesIndex int
+	// Session is the review of the chosen series; nil until segmented.
+	Session *session.Session
+	// Display holds the overlay choices that session.View lacks.
+	Display Display
+
+	view    session.View // used while there is no session
+	recent  *Recent
+	job     *Job
+	warning []string
+}
+
+// New makes an empty workspace; the recent list is loaded from
+// cfg.ConfigDir (a damaged file is reported by Warnings and starts empty).
+func New(cfg Config) *Workspace {
+	w := &Workspace{cfg: cfg, SeriesIndex: -1}
+	r, err := LoadRecent(cfg.ConfigDir)
+	if err != nil {
+		w.warning = append(w.warning, err.Error())
+	}
+	w.recent = r
+	return w
+}
+
+// Segmenter returns the configured engine (nil when none).
+func (w *Workspace) Segmenter() Segmenter { return w.cfg.Segmenter }
+
+// Device names where segmentation runs.
+func (w *Workspace) Device() string {
+	if w.cfg.Segmenter == nil {
+		return "no segmentation engine"
+	}
+	return w.cfg.Segmenter.Device()
+}
+
+// Recent is the recent-studies list.
+func (w *Workspace) Recent() *Recent { return w.recent }
+
+// TakeWarnings returns and clears what the workspace and the session had
+// to work around, for the GUI to show once.
+func (w *Workspace) TakeWarnings() []string {
+	out := w.warning
+	w.warning = nil
+	if w.Session != nil {
+		out = append(out, w.Session.Warnings...)
+		w.Session.Warnings = nil
+	}
+	return out
+}
+
+// Demo returns the embedded demo study (the synthetic phantom) and a
+// PhantomSegmenter that knows its labels.
+func Demo() (*study.Study, *PhantomSegmenter) {
+	s, labels, _ := phantom.Generate(phantom.Options{Seed: 1})
+	return &study.Study{Path: "", Series: []*study.Series{s}}, &PhantomSegmenter{Labels: labels}
+}
+
+// Load reads a study from path (NIfTI file, ACDC patient folder or DICOM
+// folder tree). It may be called from any goroutine. A reader that panics
+// on a malformed file is turned into an error naming the path.
+func Load(path string) (st *study.Study, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			st, err = nil, fmt.Errorf("open %s: the file could not be read (reader failure: %v)", path, r)
+		}
+	}()
+	st, err = studyio.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	if len(st.Series) == 0 {
+		return nil, fmt.Errorf("open %s: no image series found", path)
+	}
+	for _, s := range st.Series {
+		if err := s.Validate(); err != nil {
+			return nil, fmt.Errorf("open %s: %w", path, err)
+		}
+	}
+	return st, nil
+}
+
+// SetStudy makes st the open study, closing the previous session and
+// cancelling a running segmentation. With one series it is chosen at once;
+// with several SeriesIndex stays -1 until SelectSeries. A study with a path
+// goes to the top of the recent list.
+func (w *Workspace) SetStudy(st *study.Study) error {
+	w.CancelSegmentation()
+	if err := w.closeSession(); err != nil {
+		w.warning = append(w.warning, err.Error())
+	}
+	w.Study, w.SeriesIndex = st, -1
+	if st != nil && st.Path != "" {
+		desc := ""
+		if len(st.Series) > 0 {
+			desc = SeriesLabel(st.Series[0])
+		}
+		if err := w.recent.Add(st.Path, desc); err != nil {
+			w.warning = append(w.warning, err.Error())
+		}
+	}
+	if st != nil && len(st.Series) == 1 {
+		return w.SelectSeries(0)
+	}
+	return nil
+}
+
+// SeriesLabel describes a series for pickers and titles.
+func SeriesLabel(s *study.Series) string {
+	d := s.Meta.SeriesDescription
+	if d == "" {
+		d = "(no description)"
+	}
+	return fmt.Sprintf("%s — %d×%d×%d, %d phase%s, %.2g×%.2g×%.2g mm", d, s.Dims[0], s.Dims[1], s.Dims[2], s.NT, plural(s.NT),
+		s.Spacing[0], s.Spacing[1], s.Spacing[2])
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
+
+// SelectSeries chooses series n of the study; the view starts at its ED
+// phase, mid-ventricular slice, with a window from the 1st–99th
+// percentiles.
+func (w *Workspace) SelectSeries(n int) error {
+	if w.Study == nil || n < 0 || n >= len(w.Study.Series) {
+		return fmt.Errorf("no series %d in this study", n+1)
+	}
+	w.CancelSegmentation()
+	if err := w.closeSession(); err != nil {
+		w.warning = append(w.warning, err.Error())
+	}
+	w.SeriesIndex = n
+	// An unsegmented session gives the default view without a journal.
+	s, err := session.Open(w.Study.Series[n], nil, session.Options{})
+	if err != nil {
+		w.SeriesIndex = -1
+		return err
+	}
+	w.view = s.View
+	return nil
+}
+
+// Series is the chosen series (nil when none).
+func (w *Workspace) Series() *study.Series {
+	if w.Study == nil || w.SeriesIndex < 0 || w.SeriesIndex >= len(w.Study.Series) {
+		return nil
+	}
+	return w.Study.Series[w.SeriesIndex]
+}
+
+// View is the display state: the session's once there is one.
+func (w *Workspace) View() *session.View {
+	if w.Session != nil {
+		return &w.Session.View
+	}
+	return &w.view
+}
+
+func (w *Workspace) closeSession() error {
+	if w.Session == nil {
+		return nil
+	}
+	err := w.Session.Close()
+	w.Session = nil
+	return err
+}
+
+// Close cancels segmentation and closes the session.
+func (w *Workspace) Close() error {
+	w.CancelSegmentation()
+	return w.closeSession()
+}
+
+// Job is one background segmentation.
+type Job struct {
+	series *study.Series
+	phases []int
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	mu          sync.Mutex
+	doneN, totN int
+	results     []*uncertainty.Result
+	err         error
+}
+
+// Done is closed when the job has finished.
+func (j *Job) Done() <-chan struct{} { return j.done }
+
+// Cancel asks the job to stop; Done closes soon after.
+func (j *Job) Cancel() { j.cancel() }
+
+// Progress returns the steps done and in total so far.
+func (j *Job) Progress() (done, total int) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.doneN, j.totN
+}
+
+// Err is the job's error after Done (context.Canceled when cancelled).
+func (j *Job) Err() error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.err
+}
+
+// Running is the segmentation in progress, or nil.
+func (w *Workspace) Running() *Job { return w.job }
+
+// StartSegmentation segments every phase of the chosen series in the
+// background, ED and ES first. progress, when not nil, is called from the
+// job's goroutine; the caller hands the finished job to Attach on its own
+// goroutine (the GUI's, via fyne.Do).
+func (w *Workspace) StartSegmentation(progress func(done, total int)) (*Job, error) {
+	s := w.Series()
+	if s == nil {
+		return nil, errors.New("no series open")
+	}
+	if w.cfg.Segmenter == nil {
+		return nil, errors.New("no segmentation engine is installed")
+	}
+	w.CancelSegmentation()
+	phases := phaseOrder(s)
+	ctx, cancel := context.WithCancel(context.Background())
+	j := &Job{series: s, phases: phases, cancel: cancel, done: make(chan struct{})}
+	seg := w.cfg.Segmenter
+	w.job = j
+	go func() {
+		defer close(j.done)
+		defer cancel()
+		var res []*uncertainty.Result
+		err := func() (err error) {
+			defer func() {
+				if r := recover(); r != nil {
+					err = fmt.Errorf("segmentation failed: %v", r)
+				}
+			}()
+			res, err = seg.Segment(ctx, s, phases, func(d, t int) {
+				j.mu.Lock()
+				j.doneN, j.totN = d, t
+				j.mu.Unlock()
+				if progress != nil {
+					progress(d, t)
+				}
+			})
+			return err
+		}()
+		if err == nil && len(res) != len(phases) {
+			err = fmt.Errorf("segmentation returned %d results for %d phases", len(res), len(phases))
+		}
+		j.mu.Lock()
+		j.results, j.err = res, err
+		j.mu.Unlock()
+	}()
+	return j, nil
+}
+
+// phaseOrder lists the phases ED and ES first, then the rest in order.
+func phaseOrder(s *study.Series) []int {
+	var out []int
+	for _, t := range []int{s.ED, s.ES} {
+		if t >= 0 && t < s.NT && !slices.Contains(out, t) {
+			out = append(out, t)
+		}
+	}
+	for t := 0; t < s.NT; t++ {
+		if !slices.Contains(out, t) {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// CancelSegmentation stops the running job, if any, and forgets it.
+func (w *Workspace) CancelSegmentation() {
+	if w.job != nil {
+		w.job.Cancel()
+		w.job = nil
+	}
+}
+
+// Attach opens the review session on a finished job's results, keeping the
+// current view (slice, phase, window, zoom). A job that failed, was
+// cancelled or belongs to a series no longer shown returns its error (or
+// ErrStale) and changes nothing.
+func (w *Workspace) Attach(j *Job) error {
+	<-j.done
+	if w.job == j {
+		w.job = nil
+	}
+	if err := j.Err(); err != nil {
+		return err
+	}
+	s := w.Series()
+	if s == nil || s != j.series {
+		return ErrStale
+	}
+	res := make([]*uncertainty.Result, s.NT)
+	for n, t := range j.phases {
+		res[t] = j.results[n]
+	}
+	view := *w.View()
+	if err := w.closeSession(); err != nil {
+		w.warning = append(w.warning, err.Error())
+	}
+	ses, err := session.Open(s, res, session.Options{Root: w.cfg.SessionRoot})
+	if err != nil {
+		return err
+	}
+	ses.View = view
+	w.Session = ses
+	return nil
+}
+
+// ErrStale is returned by Attach for a job whose series is no longer open.
+var ErrStale = errors.New("segmentation finished for a series that is no longer open")
+
+// Segment runs segmentation synchronously and attaches it (tests, scripts).
+func (w *Workspace) Segment() error {
+	j, err := w.StartSegmentation(nil)
+	if err != nil {
+		return err
+	}
+	return w.Attach(j)
+}
+
+// Labels are the labels of phase t to draw (nil when not segmented).
+func (w *Workspace) Labels(t int) []uint8 {
+	if w.Session == nil {
+		return nil
+	}
+	return w.Session.Labels(t)
+}
+
+// Frame is the current rendering input.
+func (w *Workspace) Frame() Frame {
+	v := *w.View()
+	f := Frame{Series: w.Series(), Phase: v.Phase, Slice: v.Slice, View: v, Display: w.Display}
+	if w.Session != nil {
+		f.Labels = w.Session.Labels(v.Phase)
+		f.Uncertainty = w.Session.UncertaintyMap(v.Phase)
+	}
+	return f
+}
+
+// Viewport is the current view's mapping for a widget of w×h pixels.
+func (w *Workspace) Viewport(width, height float64) Viewport {
+	s := w.Series()
+	v := w.View()
+	if s == nil {
+		return Viewport{W: width, H: height, Zoom: 1}
+	}
+	return Viewport{W: width, H: height, Cols: s.Dims[0], Rows: s.Dims[1], SpacingI: s.Spacing[0], SpacingJ: s.Spacing[1],
+		Zoom: v.Zoom, PanX: v.PanX, PanY: v.PanY}
+}
+
+// SetViewport stores a viewport's zoom and pan in the view.
+func (w *Workspace) SetViewport(vp Viewport) {
+	v := w.View()
+	v.Zoom, v.PanX, v.PanY = vp.Zoom, vp.PanX, vp.PanY
+}
+
+// ResetView fits the image and resets the window to the default.
+func (w *Workspace) ResetView() {
+	v := w.View()
+	v.Zoom, v.PanX, v.PanY = 1, 0, 0
+}
+
+// SetSlice and SetPhase clamp and store the position.
+func (w *Workspace) SetSlice(k int) {
+	if s := w.Series(); s != nil {
+		w.View().Slice = clampInt(k, 0, s.Dims[2]-1)
+	}
+}
+
+// SetPhase clamps and stores the phase; with wrap it cycles (cine).
+func (w *Workspace) SetPhase(t int, wrap bool) {
+	s := w.Series()
+	if s == nil {
+		return
+	}
+	if wrap {
+		t = ((t % s.NT) + s.NT) % s.NT
+	}
+	w.View().Phase = clampInt(t, 0, s.NT-1)
+}
+
+func clampInt(v, lo, hi int) int {
+	if v < lo {
+		return lo
+	}
+	if v > hi {
+		return hi
+	}
+	return v
+}
+
+// AdjustWindow changes window and level by a right-drag of (dx, dy) screen
+// pixels: right widens the window, down raises the level, scaled to the
+// current window so the feel is the same for any intensity range.
+func (w *Workspace) AdjustWindow(dx, dy float64) {
+	v := w.View()
+	f := math.Max(v.Window, 1e-6) / 256
+	v.Window = math.Max(v.Window+dx*f*2, 1e-6)
+	v.Level += dy * f * 2
+}
+
+// WindowPreset is a named window/level relative to the image's intensity
+// distribution (MR has no absolute units).
+type WindowPreset struct {
+	Name string
+	// Lo and Hi are percentiles of the current phase's intensities.
+	Lo, Hi float64
+}
+
+// WindowPresets offered by the viewer.
+var WindowPresets = []WindowPreset{
+	{"Default (1–99 %)", 0.01, 0.99},
+	{"Blood pool (bright)", 0.30, 0.999},
+	{"Myocardium (contrast)", 0.05, 0.90},
+	{"Full range", 0, 1},
+}
+
+// ApplyPreset sets window and level from preset p on the current phase.
+func (w *Workspace) ApplyPreset(p WindowPreset) {
+	s := w.Series()
+	if s == nil {
+		return
+	}
+	v := w.View()
+	vals := slices.Clone(s.Phase(v.Phase))
+	slices.Sort(vals)
+	at := func(q float64) float64 { return float64(vals[int(q*float64(len(vals)-1)+0.5)]) }
+	lo, hi := at(p.Lo), at(p.Hi)
+	v.Window, v.Level = math.Max(hi-lo, 1e-6), (hi+lo)/2
+}
+
+// Probe is what lies under the cursor.
+type Probe struct {
+	I, J, K, Phase int
+	Value          float32
+	// World is the LPS position in mm.
+	World [3]float64
+	// Label is the current label (-1 when not segmented).
+	Label int
+	// Entropy and MutualInfo in nats (NaN when not segmented).
+	Entropy, MutualInfo float64
+}
+
+// ProbeAt reports the voxel (i, j) of the current slice and phase; ok is
+// false outside the image.
+func (w *Workspace) ProbeAt(i, j int) (p Probe, ok bool) {
+	s := w.Series()
+	if s == nil || i < 0 || j < 0 || i >= s.Dims[0] || j >= s.Dims[1] {
+		return p, false
+	}
+	v := w.View()
+	k, t := v.Slice, v.Phase
+	idx := i + s.Dims[0]*(j+s.Dims[1]*k)
+	p = Probe{I: i, J: j, K: k, Phase: t, Value: s.Phase(t)[idx], Label: -1, Entropy: math.NaN(), MutualInfo: math.NaN()}
+	p.World = s.VoxelToWorld(float64(i), float64(j), float64(k))
+	if w.Session != nil {
+		if l := w.Session.Labels(t); l != nil {
+			p.Label = int(l[idx])
+		}
+		if r := w.Session.Result(t); r != nil {
+			p.Entropy, p.MutualInfo = float64(r.Entropy[idx]), float64(r.MutualInfo[idx])
+		}
+	}
+	return p, true
+}
+
+// Report computes the report from the session's current labels.
+func (w *Workspace) Report() (*report.Report, error) {
+	if w.Session == nil {
+		return nil, errors.New("not segmented yet")
+	}
+	return report.FromSession(w.Session)
+}
+
+// SliceScore is the QC score of slice k of the current phase (NaN when not
+// segmented).
+func (w *Workspace) SliceScore(t, k int) float64 {
+	if w.Session == nil {
+		return math.NaN()
+	}
+	r := w.Session.Result(t)
+	if r == nil || k < 0 || k >= len(r.SliceScores) {
+		return math.NaN()
+	}
+	return r.SliceScores[k]
+}
+
+// QCItem is one row of the QC list.
+type QCItem struct {
+	session.Flag
+	// Text is the row as shown, e.g. "ED · slice 4 · 0.41 nats".
+	Text string
+}
+
+// QC lists the flagged slices of the ED and ES phases (they drive the
+// report) or, with all, of every phase, ED and ES first; accepted slices
+// stay listed, marked.
+func (w *Workspace) QC(all bool) []QCItem {
+	if w.Session == nil {
+		return nil
+	}
+	s := w.Series()
+	var flags []session.Flag
+	for _, f := range w.Session.Flags() {
+		if all || f.Phase == s.ED || f.Phase == s.ES {
+			flags = append(flags, f)
+		}
+	}
+	rank := func(t int) int {
+		switch t {
+		case s.ED:
+			return 0
+		case s.ES:
+			return 1
+		}
+		return 2
+	}
+	slices.SortStableFunc(flags, func(a, b session.Flag) int { return rank(a.Phase) - rank(b.Phase) })
+	out := make([]QCItem, len(flags))
+	for n, f := range flags {
+		name := fmt.Sprintf("phase %d", f.Phase+1)
+		switch f.Phase {
+		case s.ED:
+			name = "ED (phase " + fmt.Sprint(f.Phase+1) + ")"
+		case s.ES:
+			name = "ES (phase " + fmt.Sprint(f.Phase+1) + ")"
+		}
+		mark := ""
+		if f.Accepted {
+			mark = "  ✓ accepted"
+		}
+		out[n] = QCItem{Flag: f, Text: fmt.Sprintf("%s · slice %d · %.2f nats%s", name, f.Slice+1, f.Score, mark)}
+	}
+	return out
+}
+
+// GoTo shows slice k of phase t.
+func (w *Workspace) GoTo(t, k int) {
+	w.SetPhase(t, false)
+	w.SetSlice(k)
+}

@@ -1,0 +1,443 @@
+package ui
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/dialog"
+	"fyne.io/fyne/v2/driver/desktop"
+	"fyne.io/fyne/v2/storage"
+	"fyne.io/fyne/v2/widget"
+
+	"cmrseg/app/study"
+	"cmrseg/app/workspace"
+)
+
+func (v *Viewer) menu() *fyne.MainMenu {
+	recent := fyne.NewMenuItem("Open recent", nil)
+	var items []*fyne.MenuItem
+	for _, e := range v.ws.Recent().Entries {
+		e := e
+		label := e.Path
+		if e.Description != "" {
+			label = fmt.Sprintf("%s  (%s)", e.Path, truncate(e.Description, 40))
+		}
+		items = append(items, fyne.NewMenuItem(label, func() { v.openPath(e.Path) }))
+	}
+	if len(items) == 0 {
+		none := fyne.NewMenuItem("No recent studies", nil)
+		none.Disabled = true
+		items = append(items, none)
+	}
+	recent.ChildMenu = fyne.NewMenu("", items...)
+	openFile := fyne.NewMenuItem("Open file (NIfTI)…", v.openFileDialog)
+	openFile.Shortcut = &desktop.CustomShortcut{KeyName: fyne.KeyO, Modifier: fyne.KeyModifierShortcutDefault}
+	file := fyne.NewMenu("File",
+		openFile,
+		fyne.NewMenuItem("Open folder (DICOM / ACDC patient)…", v.openFolderDialog),
+		recent,
+		fyne.NewMenuItemSeparator(),
+		fyne.NewMenuItem("Open demo study", func() {
+			st, _ := workspace.Demo()
+			v.setStudy(st)
+		}),
+		fyne.NewMenuItem("Segment again", func() { v.startSegmentation() }),
+	)
+	undo := fyne.NewMenuItem("Undo", v.undo)
+	undo.Shortcut = &desktop.CustomShortcut{KeyName: fyne.KeyZ, Modifier: fyne.KeyModifierShortcutDefault}
+	redo := fyne.NewMenuItem("Redo", v.redo)
+	redo.Shortcut = &desktop.CustomShortcut{KeyName: fyne.KeyZ, Modifier: fyne.KeyModifierShortcutDefault | fyne.KeyModifierShift}
+	edit := fyne.NewMenu("Edit", undo, redo,
+		fyne.NewMenuItemSeparator(),
+		fyne.NewMenuItem("Fill holes on this slice", v.fillHoles),
+		fyne.NewMenuItem("Accept / unaccept slice (A)", v.toggleAccept),
+		fyne.NewMenuItem("Mark final / reopen", v.toggleFinal),
+	)
+	view := fyne.NewMenu("View",
+		fyne.NewMenuItem("Fit to window (F)", func() { v.ws.ResetView(); v.refreshView() }),
+		fyne.NewMenuItem("Play / pause cine (Space)", v.toggleCine),
+		fyne.NewMenuItem("Labels on/off (L)", func() { v.typedRune('l') }),
+		fyne.NewMenuItem("Contour / fill (C)", func() { v.typedRune('c') }),
+		fyne.NewMenuItem("Uncertainty on/off (U)", func() { v.typedRune('u') }),
+		fyne.NewMenuItem("Entropy / mutual information (M)", func() { v.typedRune('m') }),
+	)
+	export := fyne.NewMenu("Export",
+		fyne.NewMenuItem("Mask of this phase (NIfTI)…", func() { v.exportDialog(exportMask) }),
+		fyne.NewMenuItem("Masks of ED and ES (NIfTI)…", func() { v.exportDialog(exportMasksEDES) }),
+		fyne.NewMenuItem("Report (CSV)…", func() { v.exportDialog(exportCSV) }),
+		fyne.NewMenuItem("Report (JSON)…", func() { v.exportDialog(exportJSON) }),
+		fyne.NewMenuItem("Snapshot of the view (PNG)…", func() { v.exportDialog(exportPNG) }),
+	)
+	help := fyne.NewMenu("Help",
+		fyne.NewMenuItem("Keyboard and mouse", v.showHelp),
+		fyne.NewMenuItem("About cmrseg", v.showAbout),
+	)
+	return fyne.NewMainMenu(file, edit, view, export, help)
+}
+
+func truncate(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n-1]) + "…"
+}
+
+func (v *Viewer) bindKeys() {
+	c := v.win.Canvas()
+	c.SetOnTypedKey(v.typedKey)
+	c.SetOnTypedRune(v.typedRune)
+	sc := fyne.KeyModifierShortcutDefault
+	c.AddShortcut(&desktop.CustomShortcut{KeyName: fyne.KeyZ, Modifier: sc}, func(fyne.Shortcut) { v.undo() })
+	c.AddShortcut(&desktop.CustomShortcut{KeyName: fyne.KeyZ, Modifier: sc | fyne.KeyModifierShift}, func(fyne.Shortcut) { v.redo() })
+	c.AddShortcut(&desktop.CustomShortcut{KeyName: fyne.KeyY, Modifier: sc}, func(fyne.Shortcut) { v.redo() })
+	c.AddShortcut(&desktop.CustomShortcut{KeyName: fyne.KeyO, Modifier: sc}, func(fyne.Shortcut) { v.openFileDialog() })
+}
+
+// typedKey: ↑/↓ slice, ←/→ phase, Page keys slice, +/- zoom, Escape
+// stops the cine.
+func (v *Viewer) typedKey(ev *fyne.KeyEvent) {
+	switch ev.Name {
+	case fyne.KeyUp, fyne.KeyPageUp:
+		v.stepSlice(-1)
+	case fyne.KeyDown, fyne.KeyPageDown:
+		v.stepSlice(1)
+	case fyne.KeyLeft:
+		v.stepPhase(-1)
+	case fyne.KeyRight:
+		v.stepPhase(1)
+	case fyne.KeySpace:
+		v.toggleCine()
+	case fyne.KeyEscape:
+		v.stopCine()
+	case fyne.KeyHome:
+		v.ws.ResetView()
+		v.refreshView()
+	}
+}
+
+// typedRune: 1/2/3 toggle RV, MYO, LV; L labels; C contour/fill; U
+// uncertainty; M entropy/MI; F fit; A accept; Q/B/E/P tools; +/- zoom;
+// [ ] brush size. (Space arrives as a key, not a rune.)
+func (v *Viewer) typedRune(r rune) {
+	ws := v.ws
+	vw := ws.View()
+	switch r {
+	case '1', '2', '3':
+		c := int(r - '0')
+		ws.Display.Hidden[c] = !ws.Display.Hidden[c]
+	case 'l', 'L':
+		vw.ShowLabels = !vw.ShowLabels
+	case 'c', 'C':
+		ws.Display.Fill = !ws.Display.Fill
+	case 'u', 'U':
+		vw.ShowUncertainty = !vw.ShowUncertainty
+	case 'm', 'M':
+		if vw.Overlay == 0 {
+			vw.Overlay = 1
+		} else {
+			vw.Overlay = 0
+		}
+	case 'f', 'F':
+		ws.ResetView()
+	case 'a', 'A':
+		v.toggleAccept()
+		return
+	case 'q', 'Q', 'b', 'B', 'e', 'E', 'p', 'P':
+		t := map[rune]workspace.Tool{'q': workspace.ToolCorrect, 'b': workspace.ToolBrush, 'e': workspace.ToolEraser, 'p': workspace.ToolPan}[toLower(r)]
+		v.toolRadio.SetSelected(workspace.ToolNames[t])
+		return
+	case '+', '=':
+		sz := v.view.viewport()
+		ws.SetViewport(sz.ZoomAt(sz.W/2, sz.H/2, 1.25))
+	case '-':
+		sz := v.view.viewport()
+		ws.SetViewport(sz.ZoomAt(sz.W/2, sz.H/2, 1/1.25))
+	case '[':
+		v.brushSlider.SetValue(v.brushSlider.Value - 0.5)
+		return
+	case ']':
+		v.brushSlider.SetValue(v.brushSlider.Value + 0.5)
+		return
+	default:
+		return
+	}
+	v.refreshView()
+}
+
+func toLower(r rune) rune {
+	if r >= 'A' && r <= 'Z' {
+		return r + 'a' - 'A'
+	}
+	return r
+}
+
+// Opening studies.
+
+func (v *Viewer) openFileDialog() {
+	d := dialog.NewFileOpen(func(r fyne.URIReadCloser, err error) {
+		if err != nil {
+			v.showError("Open file", err)
+			return
+		}
+		if r == nil {
+			return
+		}
+		path := r.URI().Path()
+		r.Close()
+		v.openPath(path)
+	}, v.win)
+	d.SetFilter(storage.NewExtensionFileFilter([]string{".nii", ".gz"}))
+	d.Resize(fyne.NewSize(900, 600))
+	d.Show()
+}
+
+func (v *Viewer) openFolderDialog() {
+	d := dialog.NewFolderOpen(func(u fyne.ListableURI, err error) {
+		if err != nil {
+			v.showError("Open folder", err)
+			return
+		}
+		if u == nil {
+			return
+		}
+		v.openPath(u.Path())
+	}, v.win)
+	d.Resize(fyne.NewSize(900, 600))
+	d.Show()
+}
+
+// openPath reads a study in the background, then shows it (or an error
+// naming the path).
+func (v *Viewer) openPath(path string) {
+	v.stopCine()
+	v.setMessage("Opening " + path + " …")
+	prog := dialog.NewCustomWithoutButtons("Opening study", container.NewVBox(widget.NewLabel(truncate(path, 80)), widget.NewProgressBarInfinite()), v.win)
+	prog.Show()
+	go func() {
+		st, err := workspace.Load(path)
+		fyne.Do(func() {
+			defer v.signal()
+			prog.Hide()
+			if err != nil {
+				if errors.Is(err, os.ErrNotExist) {
+					v.ws.Recent().Remove(path)
+					v.win.SetMainMenu(v.menu())
+				}
+				v.showError("Could not open "+filepath.Base(path), err)
+				return
+			}
+			v.setStudy(st)
+		})
+	}()
+}
+
+// setStudy shows st: directly with one series, after a picker with several.
+func (v *Viewer) setStudy(st *study.Study) {
+	v.stopCine()
+	if err := v.ws.SetStudy(st); err != nil {
+		v.showError("Opening the study", err)
+		return
+	}
+	v.win.SetMainMenu(v.menu())
+	v.afterStudyChange()
+}
+
+// afterStudyChange asks for a series when needed, then segments.
+func (v *Viewer) afterStudyChange() {
+	for _, w := range v.ws.TakeWarnings() {
+		v.setMessage(w)
+	}
+	if v.ws.Study != nil && v.ws.SeriesIndex < 0 {
+		v.refreshAll()
+		v.pickSeries()
+		return
+	}
+	v.refreshAll()
+	v.startSegmentation()
+}
+
+// pickSeries lets the user choose one of the study's series.
+func (v *Viewer) pickSeries() {
+	st := v.ws.Study
+	var d dialog.Dialog
+	list := widget.NewList(func() int { return len(st.Series) },
+		func() fyne.CanvasObject { return widget.NewLabel("") },
+		func(id widget.ListItemID, o fyne.CanvasObject) {
+			o.(*widget.Label).SetText(fmt.Sprintf("%d. %s", id+1, workspace.SeriesLabel(st.Series[id])))
+		})
+	list.OnSelected = func(id widget.ListItemID) {
+		d.Hide()
+		v.chooseSeries(id)
+	}
+	title := fmt.Sprintf("%d series in %s — choose the cine short-axis stack", len(st.Series), filepath.Base(st.Path))
+	d = dialog.NewCustom(title, "Cancel", container.NewGridWrap(fyne.NewSize(760, 360), list), v.win)
+	d.Show()
+}
+
+func (v *Viewer) chooseSeries(n int) {
+	if err := v.ws.SelectSeries(n); err != nil {
+		v.showError("Choosing a series", err)
+		return
+	}
+	v.refreshAll()
+	v.startSegmentation()
+}
+
+// startSegmentation runs the ensemble in the background with progress and
+// Cancel in the status bar; the result opens the review session.
+func (v *Viewer) startSegmentation() *workspace.Job {
+	if v.ws.Series() == nil {
+		return nil
+	}
+	j, err := v.ws.StartSegmentation(func(done, total int) {
+		fyne.Do(v.refreshProgress)
+	})
+	if err != nil {
+		v.showError("Segmentation", err)
+		return nil
+	}
+	v.setMessage("Segmenting on " + v.ws.Device() + " …")
+	v.refreshProgress()
+	v.refreshView()
+	go func() {
+		<-j.Done()
+		fyne.Do(func() { v.attach(j) })
+	}()
+	return j
+}
+
+func (v *Viewer) attach(j *workspace.Job) {
+	defer v.signal()
+	err := v.ws.Attach(j)
+	switch {
+	case err == nil:
+		n := len(v.ws.QC(false))
+		v.setMessage(fmt.Sprintf("Segmentation done: %d ED/ES slice%s flagged for review. Click inside an uncertain (bright) region to correct it.", n, map[bool]string{true: "", false: "s"}[n == 1]))
+		for _, w := range v.ws.TakeWarnings() {
+			v.setMessage(w)
+		}
+	case errors.Is(err, context.Canceled):
+		v.setMessage("Segmentation cancelled; the images can be reviewed without labels.")
+	case errors.Is(err, workspace.ErrStale):
+	default:
+		v.showError("Segmentation failed", err)
+	}
+	v.refreshAll()
+}
+
+// Exports.
+
+type exportKind int
+
+const (
+	exportMask exportKind = iota
+	exportMasksEDES
+	exportCSV
+	exportJSON
+	exportPNG
+)
+
+// exportDialog asks for a destination folder, then writes with standard
+// names (atomically, replacing files of the same name).
+func (v *Viewer) exportDialog(k exportKind) {
+	d := dialog.NewFolderOpen(func(u fyne.ListableURI, err error) {
+		if err != nil {
+			v.showError("Export", err)
+			return
+		}
+		if u == nil {
+			return
+		}
+		paths, err := v.exportTo(u.Path(), k)
+		if err != nil {
+			v.showError("Export failed", err)
+			return
+		}
+		dialog.ShowInformation("Exported", "Written:\n"+strings.Join(paths, "\n"), v.win)
+	}, v.win)
+	if v.exportToDir != "" {
+		if l, err := storage.ListerForURI(storage.NewFileURI(v.exportToDir)); err == nil {
+			d.SetLocation(l)
+		}
+	}
+	d.Resize(fyne.NewSize(900, 600))
+	d.Show()
+}
+
+// exportTo writes export k into dir and returns the paths written.
+func (v *Viewer) exportTo(dir string, k exportKind) ([]string, error) {
+	ws := v.ws
+	vw := ws.View()
+	s := ws.Series()
+	if s == nil {
+		return nil, errors.New("no study is open")
+	}
+	v.exportToDir = dir
+	var out []string
+	write := func(name string, f func(string) error) error {
+		p := filepath.Join(dir, name)
+		if err := f(p); err != nil {
+			return err
+		}
+		out = append(out, p)
+		return nil
+	}
+	var err error
+	switch k {
+	case exportMask:
+		err = write(ws.ExportBaseName(vw.Phase)+"_mask.nii.gz", func(p string) error { return ws.ExportMask(p, vw.Phase) })
+	case exportMasksEDES:
+		for _, t := range []int{s.ED, s.ES} {
+			if err = write(ws.ExportBaseName(t)+"_mask.nii.gz", func(p string) error { return ws.ExportMask(p, t) }); err != nil {
+				break
+			}
+		}
+	case exportCSV:
+		err = write(ws.ExportBaseName(-1)+"_report.csv", ws.ExportReport)
+	case exportJSON:
+		err = write(ws.ExportBaseName(-1)+"_report.json", ws.ExportReport)
+	case exportPNG:
+		name := fmt.Sprintf("%s_slice%02d.png", ws.ExportBaseName(vw.Phase), vw.Slice+1)
+		err = write(name, func(p string) error { return workspace.ExportPNG(p, v.Snapshot()) })
+	}
+	if err == nil {
+		v.setMessage("Exported " + strings.Join(out, ", "))
+	}
+	return out, err
+}
+
+func (v *Viewer) showHelp() {
+	txt := `Mouse
+  Left click          one-click correction of the uncertain region (click again: next hypothesis)
+  Left drag           brush / eraser stroke (with those tools); pan (Correct or Pan tool)
+  Right drag          window (left/right) and level (up/down)
+  Middle drag         pan
+  Wheel               slice;  Ctrl+wheel: zoom at the cursor
+
+Keyboard
+  ↑ ↓  PgUp PgDn      slice            ← →   phase
+  Space               play / pause cine
+  1 2 3               RV / myocardium / LV cavity on/off
+  L  C  U  M          labels, contour/fill, uncertainty, entropy/mutual information
+  Q  B  E  P          tools: correct, brush, eraser, pan      [ ]  brush size
+  A                   accept slice      F / Home  fit      + -  zoom
+  Ctrl+Z              undo              Ctrl+Shift+Z / Ctrl+Y  redo
+  Ctrl+O              open file`
+	l := widget.NewLabelWithStyle(txt, fyne.TextAlignLeading, fyne.TextStyle{Monospace: true})
+	dialog.ShowCustom("Keyboard and mouse", "Close", l, v.win)
+}
+
+func (v *Viewer) showAbout() {
+	msg := fmt.Sprintf("cmrseg — cardiac cine MRI segmentation with uncertainty\n\n"+
+		"Prediction: mean softmax of a checkpoint ensemble; uncertainty: its entropy\n"+
+		"(Zhao et al., MICCAI 2022).\n\nSegmentation engine: %s\n\n%s.\n%s",
+		v.ws.Device(), ResearchNotice, "Models trained on research data (ACDC).")
+	dialog.ShowInformation("About cmrseg", msg, v.win)
+}

@@ -1,0 +1,60 @@
+// Package desktop starts the real cmrseg window (the GLFW driver). It is
+// the only package that imports fyne.io/fyne/v2/app, so package ui stays
+// testable headless. main calls:
+//
+//	cfg := desktop.DefaultConfig()
+//	cfg.Segmenter = engine // the libtorch ensemble (a workspace.Segmenter)
+//	desktop.Run(workspace.New(cfg))
+package desktop
+
+import (
+	"os"
+	"path/filepath"
+
+	"fyne.io/fyne/v2/app"
+
+	"cmrseg/app/workspace"
+	"cmrseg/ui"
+)
+
+// AppID is the application identifier (preferences, desktop integration).
+const AppID = "org.cmrseg.cmrseg"
+
+// DefaultConfig puts the recent list in $XDG_CONFIG_HOME/cmrseg and the
+// review sessions in $XDG_DATA_HOME/cmrseg/sessions (the usual fallbacks
+// under $HOME when unset). The Segmenter is left nil for the caller.
+func DefaultConfig() workspace.Config {
+	cfg := workspace.Config{}
+	if d, err := os.UserConfigDir(); err == nil {
+		cfg.ConfigDir = filepath.Join(d, "cmrseg")
+	}
+	data := os.Getenv("XDG_DATA_HOME")
+	if data == "" {
+		if h, err := os.UserHomeDir(); err == nil {
+			data = filepath.Join(h, ".local", "share")
+		}
+	}
+	if data != "" {
+		cfg.SessionRoot = filepath.Join(data, "cmrseg", "sessions")
+	}
+	return cfg
+}
+
+// Run opens the review window on ws, starting on the demo study segmented
+// with ws's Segmenter (unless ws already holds a study), and blocks until
+// the window closes.
+func Run(ws *workspace.Workspace) {
+	RunWith(ws, nil)
+}
+
+// RunWith is Run with a hook called once the window is built (on the GUI
+// goroutine), e.g. to open a path given on the command line.
+func RunWith(ws *workspace.Workspace, ready func(v *ui.Viewer)) {
+	a := app.NewWithID(AppID)
+	v := ui.New(a, ws)
+	v.Start()
+	if ready != nil {
+		ready(v)
+	}
+	v.Window().ShowAndRun()
+}
