@@ -33,7 +33,7 @@ func main() {
 
 func runCLI(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		args = []string{"demo"}
+		args = []string{"gui"}
 	}
 	name := args[0]
 	if name == "-h" || name == "--help" || name == "help" {

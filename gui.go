@@ -1,0 +1,58 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"fyne.io/fyne/v2"
+
+	"cmrseg/app/workspace"
+	"cmrseg/ui"
+	"cmrseg/ui/desktop"
+)
+
+func init() {
+	register("gui", "open the review window (the default): cmrseg gui [PATH]", runGUI)
+}
+
+// runGUI opens the review window, on PATH when given, else on the embedded
+// demo study. CMRSEG_QUIT_AFTER (a duration) closes it by itself, for
+// scripted smoke tests of the installed app.
+func runGUI(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("gui", stderr)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if os.Getenv("DISPLAY") == "" && os.Getenv("WAYLAND_DISPLAY") == "" {
+		return fmt.Errorf("no display (DISPLAY and WAYLAND_DISPLAY are unset); 'cmrseg demo' runs the headless demo")
+	}
+	var quitAfter time.Duration
+	if s := os.Getenv("CMRSEG_QUIT_AFTER"); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			return fmt.Errorf("CMRSEG_QUIT_AFTER=%q: %v", s, err)
+		}
+		quitAfter = d
+	}
+	demo, seg, err := segmenterForGUI(stderr)
+	if err != nil {
+		return err
+	}
+	cfg := desktop.DefaultConfig()
+	cfg.Segmenter = seg
+	ws := workspace.New(cfg)
+	if fs.NArg() == 0 {
+		ws.SetStudy(demo)
+	}
+	desktop.RunWith(ws, func(v *ui.Viewer) {
+		if fs.NArg() > 0 {
+			v.OpenPath(fs.Arg(0))
+		}
+		if quitAfter > 0 {
+			time.AfterFunc(quitAfter, func() { fyne.Do(func() { v.Window().Close() }) })
+		}
+	})
+	return nil
+}
