@@ -22,6 +22,13 @@ trap cleanup EXIT
 mount --bind /dev "$root/dev"; mount --bind /dev/pts "$root/dev/pts"
 mount -t proc proc "$root/proc"; mount -t sysfs sys "$root/sys"
 cp /etc/resolv.conf "$root/etc/resolv.conf"
+# A site whose egress proxy re-signs TLS (as this workplace's does) needs its
+# local CAs in the chroot too; ca-certificates picks them up when installed.
+if ls /usr/local/share/ca-certificates/*.crt >/dev/null 2>&1; then
+  mkdir -p "$root/usr/local/share/ca-certificates"
+  cp /usr/local/share/ca-certificates/*.crt "$root/usr/local/share/ca-certificates/"
+  chroot "$root" sh -c 'command -v update-ca-certificates >/dev/null && update-ca-certificates >/dev/null || true'
+fi
 mkdir -p "$root/work/shared"
 mount --bind -o ro "$shared" "$root/work/shared"
 rm -rf "$root/work/main"
