@@ -208,10 +208,17 @@ func (m *Model) Load(s *torch.Scope, ws []weights.Tensor) error {
 
 func (m *Model) p(name string) torch.Tensor { return m.params[m.index[name]] }
 
+// block is conv → InstanceNorm → LeakyReLU. Intermediates are freed as
+// soon as they are used: freeing a handle only drops this package's
+// reference (autograd keeps what backward needs), so peak memory follows
+// the live tensors, as in PyTorch, instead of everything the scope made.
 func (m *Model) block(s *torch.Scope, x torch.Tensor, prefix string, stride int) torch.Tensor {
 	y := s.Conv2d(x, m.p(prefix+".conv.weight"), m.p(prefix+".conv.bias"), stride, 1)
-	y = s.InstanceNorm(y, m.p(prefix+".norm.weight"), m.p(prefix+".norm.bias"), 1e-5)
-	return s.LeakyReLU(y, 0.01)
+	z := s.InstanceNorm(y, m.p(prefix+".norm.weight"), m.p(prefix+".norm.bias"), 1e-5)
+	y.Free()
+	out := s.LeakyReLU(z, 0.01)
+	z.Free()
+	return out
 }
 
 // Forward maps an (N, InChannels, H, W) batch to class logits
@@ -226,30 +233,50 @@ func (m *Model) Forward(s *torch.Scope, x torch.Tensor, train, deepSupervision b
 	}
 	skips := make([]torch.Tensor, c.Stages)
 	h := x
+	// release frees a tensor this function made once nothing needs it.
+	release := func(t torch.Tensor) {
+		if t != x {
+			t.Free()
+		}
+	}
 	for st := 0; st < c.Stages; st++ {
 		for b := 0; b < c.ConvsPerStage; b++ {
 			stride := 1
 			if b == 0 && st > 0 {
 				stride = 2
 			}
+			in := h
 			if b == 1 && c.Dropout > 0 {
 				h = s.Dropout2d(h, c.Dropout, train)
+				if b > 0 {
+					release(in)
+				}
+				in = h
 			}
-			h = m.block(s, h, fmt.Sprintf("encoder.%d.%d", st, b), stride)
+			h = m.block(s, in, fmt.Sprintf("encoder.%d.%d", st, b), stride)
+			if b > 0 { // the stage input (b == 0) is the previous skip or x
+				release(in)
+			}
 		}
 		skips[st] = h
 	}
 	var outs []torch.Tensor
 	for st := c.Stages - 2; st >= 0; st-- {
-		h = s.ConvTranspose2d(h, m.p(fmt.Sprintf("decoder.%d.up.weight", st)), m.p(fmt.Sprintf("decoder.%d.up.bias", st)), 2)
-		h = s.Cat(1, h, skips[st])
+		up := s.ConvTranspose2d(h, m.p(fmt.Sprintf("decoder.%d.up.weight", st)), m.p(fmt.Sprintf("decoder.%d.up.bias", st)), 2)
+		release(h) // the bottleneck or the previous decoder stage's output
+		h = s.Cat(1, up, skips[st])
+		up.Free()
+		release(skips[st])
 		for b := 0; b < c.ConvsPerStage; b++ {
-			h = m.block(s, h, fmt.Sprintf("decoder.%d.%d", st, b), 1)
+			in := h
+			h = m.block(s, in, fmt.Sprintf("decoder.%d.%d", st, b), 1)
+			release(in)
 		}
 		if st == 0 || deepSupervision {
 			outs = append(outs, s.Conv2d(h, m.p(fmt.Sprintf("decoder.%d.head.weight", st)), m.p(fmt.Sprintf("decoder.%d.head.bias", st)), 1, 0))
 		}
 	}
+	release(h)
 	// Highest resolution first.
 	for i, j := 0, len(outs)-1; i < j; i, j = i+1, j-1 {
 		outs[i], outs[j] = outs[j], outs[i]
