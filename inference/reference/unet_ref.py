@@ -6,6 +6,16 @@ alone) and runs the same network functionally with torch.nn.functional.
   unet_ref.py forward CONFIG.json WEIGHTS.safetensors INPUT.f32 N,C,H,W OUT.f32
   unet_ref.py bench   CONFIG.json WEIGHTS.safetensors N,C,H,W MODE ITERS [THREADS]
       MODE is forward or train; prints one line per iteration: seconds.
+  unet_ref.py predict       SPEC.json
+      The ensemble on slices cmrseg already preprocessed (z-scored, resampled,
+      padded): every checkpoint, optional mirroring and sliding window,
+      temperature, softmax, mean over checkpoints, crop. Writes the mean
+      probabilities (C, Z, h, w) as float32 to spec["out"].
+  unet_ref.py predict-bench SPEC.json
+      The whole prediction of volumes (z-score, bilinear resampling to the
+      target spacing, padding, ensemble, resampling back, mean, entropy, mutual
+      information, argmax), timed; prints one line per iteration:
+      "iter TOTAL PREPARE NETWORK COMBINE" in seconds.
 """
 import json
 import struct
@@ -71,8 +81,133 @@ def dice_ce(logits, target):
     return F.cross_entropy(logits, target) + (1 - dice[1:].mean())
 
 
+def softmax_probs(cfg, p, x, tta, temperature):
+    """One checkpoint's softmax on x (B, 1, H, W), mirrored copies averaged."""
+    b = x.shape[0]
+    inp = torch.cat([x, x.flip(3), x.flip(2), x.flip((2, 3))]) if tta else x
+    logits = forward(cfg, p, inp)[0]
+    if temperature and temperature != 1:
+        logits = logits / temperature
+    pr = torch.softmax(logits, 1)
+    if tta:
+        pr = (pr[:b] + pr[b : 2 * b].flip(3) + pr[2 * b : 3 * b].flip(2) + pr[3 * b :].flip((2, 3))) / 4
+    return pr
+
+
+def window_steps(size, tile):
+    if size <= tile:
+        return [0]
+    n = int(np.ceil((size - tile) / (0.5 * tile))) + 1
+    step = (size - tile) / (n - 1)
+    return [int(np.floor(step * i + 0.5)) for i in range(n)]
+
+
+def sliding_window(fn, x, tile):
+    """nnU-Net's sliding window: step half a tile, Gaussian weights, sigma = tile/8."""
+    th, tw = tile
+    yy, xx = torch.meshgrid(torch.arange(th, dtype=torch.float64), torch.arange(tw, dtype=torch.float64), indexing="ij")
+    g = torch.exp(-(((yy - th // 2) / (th / 8)) ** 2 + ((xx - tw // 2) / (tw / 8)) ** 2) / 2)
+    h, w = x.shape[2], x.shape[3]
+    acc, wsum = None, torch.zeros(h, w, dtype=torch.float64)
+    for y0 in window_steps(h, th):
+        for x0 in window_steps(w, tw):
+            pr = fn(x[:, :, y0 : y0 + th, x0 : x0 + tw]).double() * g
+            if acc is None:
+                acc = torch.zeros(pr.shape[0], pr.shape[1], h, w, dtype=torch.float64)
+            acc[:, :, y0 : y0 + th, x0 : x0 + tw] += pr
+            wsum[y0 : y0 + th, x0 : x0 + tw] += g
+    return (acc / wsum).float()
+
+
+def predict(spec):
+    cfg = json.load(open(spec["config"]))
+    torch.set_num_threads(spec.get("threads", 2))
+    z, _, hh, ww = spec["shape"]
+    x = torch.from_numpy(np.fromfile(spec["input"], dtype=np.float32).reshape(spec["shape"]))
+    top, left, h, w = spec["crop"]
+    tile = spec.get("tile")
+    total = None
+    with torch.no_grad():
+        for path in spec["checkpoints"]:
+            p = load_safetensors(path)
+            fn = lambda t: softmax_probs(cfg, p, t, spec["tta"], spec.get("temperature", 0))
+            pr = sliding_window(fn, x, tile) if tile else fn(x)
+            pr = pr[:, :, top : top + h, left : left + w].double()
+            total = pr if total is None else total + pr
+    mean = (total / len(spec["checkpoints"])).float().permute(1, 0, 2, 3).contiguous()
+    mean.numpy().tofile(spec["out"])
+
+
+def predict_bench(spec):
+    cfg = json.load(open(spec["config"]))
+    torch.set_num_threads(spec.get("threads", 2))
+    dev = torch.device(spec.get("device", "cpu"))
+    params = []
+    for path in spec["checkpoints"]:
+        params.append({k: v.to(dev) for k, v in load_safetensors(path).items()})
+    vols = []
+    for v in spec["volumes"]:
+        ni, nj, nk = v["dims"]
+        vols.append((np.fromfile(v["path"], dtype=np.float32).reshape(nk, nj, ni), v["spacing"]))
+    div = 2 ** (cfg["stages"] - 1)
+    up = lambda n: (n + div - 1) // div * div
+    target, patch, tta, temp = spec["target_spacing"], spec["patch_size"], spec["tta"], spec.get("temperature", 0)
+    batch = spec.get("batch", 0)
+
+    def sync():
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+
+    for _ in range(spec["iters"]):
+        t_start = time.perf_counter()
+        t_prep = t_net = t_comb = 0.0
+        for vol, spacing in vols:
+            t0 = time.perf_counter()
+            nk, nj, ni = vol.shape
+            x = torch.from_numpy(vol).double()
+            x = ((x - x.mean()) / max(x.std(unbiased=False).item(), 1e-8)).float()[:, None]
+            n_i = max(1, int(np.floor(ni * spacing[0] / target[0] + 0.5)))
+            n_j = max(1, int(np.floor(nj * spacing[1] / target[1] + 0.5)))
+            if (n_j, n_i) != (nj, ni):
+                x = F.interpolate(x, size=(n_j, n_i), mode="bilinear", align_corners=False)
+            hh, ww = up(max(n_j, patch[0])), up(max(n_i, patch[1]))
+            top, left = (hh - n_j) // 2, (ww - n_i) // 2
+            x = F.pad(x, (left, ww - n_i - left, top, hh - n_j - top)).to(dev)
+            t1 = time.perf_counter()
+            b = batch or max(1, (1 << 20 if dev.type == "cpu" else 1 << 22) // (hh * ww * (4 if tta else 1)))
+            samples = []
+            with torch.no_grad():
+                for p in params:
+                    outs = []
+                    for k0 in range(0, nk, b):
+                        pr = softmax_probs(cfg, p, x[k0 : k0 + b], tta, temp)
+                        pr = pr[:, :, top : top + n_j, left : left + n_i]
+                        if (n_j, n_i) != (nj, ni):
+                            pr = F.interpolate(pr, size=(nj, ni), mode="bilinear", align_corners=False)
+                        outs.append(pr)
+                    samples.append(torch.cat(outs))
+                allp = torch.stack(samples).cpu()  # (S, Z, C, nj, ni)
+            sync()
+            t2 = time.perf_counter()
+            allp = allp.double()
+            mean = allp.mean(0)
+            ent = -(mean * torch.log(mean.clamp_min(1e-30))).sum(1)
+            ent_each = -(allp * torch.log(allp.clamp_min(1e-30))).sum(2).mean(0)
+            mi = (ent - ent_each).clamp_min(0)
+            labels = mean.argmax(1).to(torch.uint8)
+            sample_labels = allp.argmax(2).to(torch.uint8)
+            _ = (labels.sum().item(), mi.sum().item(), sample_labels.sum().item())
+            t3 = time.perf_counter()
+            t_prep, t_net, t_comb = t_prep + t1 - t0, t_net + t2 - t1, t_comb + t3 - t2
+        print(f"iter {time.perf_counter() - t_start:.6f} {t_prep:.6f} {t_net:.6f} {t_comb:.6f}", flush=True)
+
+
 def main():
     mode = sys.argv[1]
+    if mode in ("predict", "predict-bench"):
+        spec = json.load(open(sys.argv[2]))
+        (predict if mode == "predict" else predict_bench)(spec)
+        return
     cfg = json.load(open(sys.argv[2]))
     p = load_safetensors(sys.argv[3])
     if mode == "forward":

@@ -1,0 +1,353 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"cmrseg/app/dataset"
+	"cmrseg/app/nifti"
+	"cmrseg/app/study"
+	"cmrseg/app/studyio"
+	"cmrseg/inference/ensemble"
+	"cmrseg/inference/torch"
+	"cmrseg/inference/uncertainty"
+)
+
+func init() {
+	register("segment", "segment NIfTI files, DICOM folders or ACDC patients: labels, entropy, probabilities", runSegment)
+}
+
+// modelDirs are where a bundled model is looked for, relative to the
+// binary's folder, then system-wide.
+func modelDirs() []string {
+	var dirs []string
+	if exe, err := os.Executable(); err == nil {
+		if real, err := filepath.EvalSymlinks(exe); err == nil {
+			exe = real
+		}
+		d := filepath.Dir(exe)
+		dirs = append(dirs, filepath.Join(d, "..", "assets", "model"), filepath.Join(d, "model"))
+	}
+	return append(dirs, "/usr/share/cmrseg/model")
+}
+
+// findModel returns the --model folder, or the first bundled model found.
+func findModel(flagDir string) (string, error) {
+	if flagDir != "" {
+		return flagDir, nil
+	}
+	dirs := modelDirs()
+	for _, d := range dirs {
+		if _, err := os.Stat(filepath.Join(d, "model.toml")); err == nil {
+			return filepath.Clean(d), nil
+		}
+	}
+	return "", fmt.Errorf("no model bundle found (looked for model.toml in %s); pass --model DIR", strings.Join(dirs, ", "))
+}
+
+func runSegment(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("segment", stderr)
+	model := fs.String("model", "", "model bundle folder (default: the bundled model)")
+	device := fs.String("device", "auto", "auto, cpu or cuda")
+	probs := fs.Bool("probabilities", false, "also write NAME_prob.nii.gz (x × y × z × class, float32)")
+	tta := fs.Bool("tta", false, "test-time mirroring (4× the compute)")
+	out := fs.String("out", "", "output folder (required)")
+	threads := fs.Int("threads", 0, "CPU intra-op threads (0: one per core)")
+	batch := fs.Int("batch", 0, "slices per forward pass (0: automatic)")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: cmrseg segment [--model DIR] [--device auto|cpu|cuda] [--probabilities] [--tta] --out DIR INPUT...")
+		fmt.Fprintln(stderr, "\nINPUT is a NIfTI file (3D or 4D), a DICOM folder or an ACDC patient folder (its ED and ES frames).")
+		fmt.Fprintln(stderr, "Writes NAME_seg.nii.gz (uint8: 0 background, 1 RV, 2 myocardium, 3 LV), NAME_entropy.nii.gz")
+		fmt.Fprintln(stderr, "(float32, nats) and with --probabilities NAME_prob.nii.gz, each on the input's grid.")
+		fmt.Fprintln(stderr, "Research use only: not for clinical diagnosis.\n\nFlags:")
+		fs.PrintDefaults()
+	}
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *out == "" || fs.NArg() == 0 {
+		fs.Usage()
+		return errUsage
+	}
+	dir, err := findModel(*model)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(*out, 0o755); err != nil {
+		return fmt.Errorf("output folder: %w", err)
+	}
+	w := torch.NewWorker(*threads)
+	defer w.Close()
+	t0 := time.Now()
+	p, err := ensemble.Load(w, dir, ensemble.Options{
+		Device: *device, TTA: *tta, BatchSlices: *batch,
+		OnWarning: func(msg string) { fmt.Fprintf(stderr, "cmrseg segment: warning: %s\n", msg) },
+	})
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	fmt.Fprintf(stdout, "model %s: %d checkpoint(s), %s, mirroring %s, loaded in %.1f s\n",
+		dir, p.Checkpoints(), p.Device(), onOff(p.TTA()), time.Since(t0).Seconds())
+	sg := &segmenter{p: p, out: *out, probs: *probs, stdout: stdout}
+	var failed []string
+	for _, in := range fs.Args() {
+		if err := sg.input(in); err != nil {
+			fmt.Fprintf(stderr, "cmrseg segment: %v\n", err)
+			failed = append(failed, in)
+		}
+	}
+	if len(failed) > 0 {
+		return fmt.Errorf("%d of %d input(s) failed: %s", len(failed), fs.NArg(), strings.Join(failed, ", "))
+	}
+	return nil
+}
+
+func onOff(b bool) string {
+	if b {
+		return "on"
+	}
+	return "off"
+}
+
+type segmenter struct {
+	p      *ensemble.Predictor
+	out    string
+	probs  bool
+	stdout io.Writer
+}
+
+// input segments one command-line input.
+func (sg *segmenter) input(in string) error {
+	st, err := os.Stat(in)
+	if err != nil {
+		return fmt.Errorf("%s: %w", in, errors.Unwrap(err))
+	}
+	if st.IsDir() {
+		if _, err := os.Stat(filepath.Join(in, "Info.cfg")); err == nil {
+			return sg.acdc(in)
+		}
+	}
+	t0 := time.Now()
+	s, err := studyio.Open(in)
+	if err != nil {
+		return err
+	}
+	used := map[string]int{}
+	for i, ser := range s.Series {
+		name := outputName(in, ser, i)
+		if used[name]++; used[name] > 1 {
+			name = fmt.Sprintf("%s_%d", name, used[name])
+		}
+		if err := sg.series(in, name, ser, t0); err != nil {
+			return err
+		}
+		t0 = time.Now()
+	}
+	return nil
+}
+
+// acdc segments an ACDC patient folder's ED and ES frame files, one set of
+// outputs per frame file, each on that file's header.
+func (sg *segmenter) acdc(dir string) error {
+	t0 := time.Now()
+	c, err := dataset.ReadPatient(dir)
+	if err != nil {
+		return err
+	}
+	if len(c.ImagePaths) == 0 {
+		return fmt.Errorf("%s: no patientNNN_frameMM.nii.gz frame files", dir)
+	}
+	type frame struct {
+		num int
+		r   *uncertainty.Result
+	}
+	var frames []frame
+	var written []string
+	score := 0.0
+	for i, path := range c.ImagePaths {
+		s, err := nifti.Read(path)
+		if err != nil {
+			return err
+		}
+		if s.NT != 1 {
+			return fmt.Errorf("%s: %d volumes, want one 3D frame", path, s.NT)
+		}
+		rs, err := sg.p.Predict(context.Background(), s, []int{0}, nil)
+		if err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		files, err := sg.write(niftiBase(path), s, rs)
+		if err != nil {
+			return err
+		}
+		written = append(written, files...)
+		frames = append(frames, frame{c.Frames[i], rs[0]})
+		score = max(score, rs[0].VolumeScore)
+	}
+	fmt.Fprintf(sg.stdout, "%s: ACDC patient %s, %d frame file(s), %s, %.1f s\n", dir, c.ID, len(frames), sg.p.Device(), time.Since(t0).Seconds())
+	for _, f := range frames {
+		tag := fmt.Sprintf("frame %02d", f.num)
+		switch f.num {
+		case c.ED:
+			tag += " (ED)"
+		case c.ES:
+			tag += " (ES)"
+		}
+		fmt.Fprintf(sg.stdout, "  %-14s %s\n", tag, volumeLine(f.r))
+	}
+	sg.footer(score, written)
+	return nil
+}
+
+// series segments every phase of one series (NIfTI or DICOM).
+func (sg *segmenter) series(in, name string, s *study.Series, t0 time.Time) error {
+	phases := make([]int, s.NT)
+	for t := range phases {
+		phases[t] = t
+	}
+	rs, err := sg.p.Predict(context.Background(), s, phases, nil)
+	if err != nil {
+		return fmt.Errorf("%s: %w", in, err)
+	}
+	refined := ensemble.RefineES(s, phases, rs)
+	files, err := sg.write(name, s, rs)
+	if err != nil {
+		return err
+	}
+	desc := s.Meta.SeriesDescription
+	if desc == "" {
+		desc = name
+	}
+	fmt.Fprintf(sg.stdout, "%s: %q, %d×%d×%d, %d phase(s), %s, %.1f s\n", in, desc, s.Dims[0], s.Dims[1], s.Dims[2], s.NT, sg.p.Device(), time.Since(t0).Seconds())
+	score := 0.0
+	for _, r := range rs {
+		score = max(score, r.VolumeScore)
+	}
+	if s.NT == 1 {
+		fmt.Fprintf(sg.stdout, "  %-14s %s\n", "volume", volumeLine(rs[0]))
+	} else {
+		esNote := ""
+		switch {
+		case refined:
+			esNote = "  (smallest LV cavity)"
+		case s.ESProvisional:
+			esNote = "  (provisional: from timing)"
+		}
+		fmt.Fprintf(sg.stdout, "  %-14s %s\n", fmt.Sprintf("ED phase %d", s.ED), volumeLine(rs[s.ED]))
+		fmt.Fprintf(sg.stdout, "  %-14s %s%s\n", fmt.Sprintf("ES phase %d", s.ES), volumeLine(rs[s.ES]), esNote)
+	}
+	sg.footer(score, files)
+	return nil
+}
+
+func (sg *segmenter) footer(score float64, files []string) {
+	fmt.Fprintf(sg.stdout, "  uncertainty    %.4f (study score: worst slice's mean entropy over foreground, nats)\n", score)
+	for _, f := range files {
+		fmt.Fprintf(sg.stdout, "  wrote          %s\n", f)
+	}
+}
+
+func volumeLine(r *uncertainty.Result) string {
+	v := ensemble.Volumes(r)
+	return fmt.Sprintf("LV %6.1f ml   MYO %6.1f ml   RV %6.1f ml", v[study.LV], v[study.Myocardium], v[study.RV])
+}
+
+// write saves the outputs of one series: labels and entropy (3D, or 4D for
+// several phases) and, when asked, class probabilities (one x×y×z×class
+// file, per phase for several phases). Every file takes ref's grid and,
+// for NIfTI inputs, its header's exact affine.
+func (sg *segmenter) write(name string, ref *study.Series, rs []*uncertainty.Result) ([]string, error) {
+	path := func(suffix string) string { return filepath.Join(sg.out, name+suffix+".nii.gz") }
+	var files []string
+	n := ref.N()
+	if ref.NT == 1 {
+		r := rs[0]
+		if err := nifti.WriteLabels(path("_seg"), ref, &study.Labels{Geometry: ref.Geometry, Data: r.Labels}); err != nil {
+			return nil, err
+		}
+		if err := nifti.WriteMap(path("_entropy"), ref, r.Entropy, 1); err != nil {
+			return nil, err
+		}
+		files = append(files, path("_seg"), path("_entropy"))
+	} else {
+		labels := make([]float32, n*ref.NT)
+		ent := make([]float32, n*ref.NT)
+		for t, r := range rs {
+			for i, l := range r.Labels {
+				labels[t*n+i] = float32(l)
+			}
+			copy(ent[t*n:], r.Entropy)
+		}
+		for _, f := range []struct {
+			suffix string
+			data   []float32
+			dt     nifti.Datatype
+		}{{"_seg", labels, nifti.Uint8}, {"_entropy", ent, nifti.Float32}} {
+			vol := study.Series{Geometry: ref.Geometry, NT: ref.NT, Data: f.data, TriggerTimes: ref.TriggerTimes,
+				ED: ref.ED, ES: ref.ES, Source: ref.Source, Meta: study.Metadata{SeriesDescription: "cmrseg" + f.suffix}}
+			if err := nifti.Write(path(f.suffix), &vol, f.dt); err != nil {
+				return nil, err
+			}
+			files = append(files, path(f.suffix))
+		}
+	}
+	if sg.probs {
+		for t, r := range rs {
+			suffix := "_prob"
+			if ref.NT > 1 {
+				suffix = fmt.Sprintf("_phase%02d_prob", t)
+			}
+			if err := nifti.WriteMap(path(suffix), ref, r.Prob, r.Classes); err != nil {
+				return nil, err
+			}
+			files = append(files, path(suffix))
+		}
+	}
+	return files, nil
+}
+
+// niftiBase is a NIfTI file's name without .nii or .nii.gz.
+func niftiBase(path string) string {
+	b := filepath.Base(path)
+	for _, ext := range []string{".nii.gz", ".nii", ".NII.GZ", ".NII"} {
+		if strings.HasSuffix(b, ext) {
+			return strings.TrimSuffix(b, ext)
+		}
+	}
+	return b
+}
+
+var unsafeChars = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
+
+// outputName names the outputs of series i of input in: the NIfTI file's
+// base name, or for DICOM the series description and the end of the
+// series instance UID.
+func outputName(in string, s *study.Series, i int) string {
+	if _, ok := s.Source.(*nifti.Source); ok {
+		return niftiBase(in)
+	}
+	desc := strings.Trim(unsafeChars.ReplaceAllString(s.Meta.SeriesDescription, "_"), "_.")
+	uid := s.Meta.SeriesInstanceUID
+	if len(uid) > 12 {
+		uid = uid[len(uid)-12:]
+	}
+	parts := []string{}
+	if desc != "" {
+		parts = append(parts, desc)
+	}
+	if uid != "" {
+		parts = append(parts, strings.Trim(unsafeChars.ReplaceAllString(uid, "_"), "_"))
+	}
+	if len(parts) == 0 {
+		parts = append(parts, fmt.Sprintf("%s_series%d", strings.Trim(unsafeChars.ReplaceAllString(filepath.Base(filepath.Clean(in)), "_"), "_."), i+1))
+	}
+	return strings.Join(parts, "_")
+}
