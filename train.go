@@ -1,0 +1,451 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/BurntSushi/toml"
+
+	"cmrseg/inference/bundle"
+	"cmrseg/inference/torch"
+	"cmrseg/inference/unet"
+	"cmrseg/inference/weights"
+	"cmrseg/training/baseline"
+	"cmrseg/training/config"
+	"cmrseg/training/data"
+	"cmrseg/training/trainer"
+)
+
+func init() {
+	register("train", "train a checkpoint ensemble: 'train --config FILE.toml [--run DIR] [--resume] [--data DIR]'", runTrain)
+	register("baseline", "make a baseline bundle from trained runs: single, swa, single-modal, mc-dropout, deep-ensemble, temperature", runBaseline)
+}
+
+func runTrain(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("train", stderr)
+	cfgPath := fs.String("config", "", "training config (TOML); keys not given keep the paper's defaults")
+	preset := fs.String("preset", "", "start from a preset instead of a file: 'paper' or 'cpu' (~45 min on 2 cores)")
+	printCfg := fs.Bool("print-config", false, "print the effective config as TOML and exit")
+	runDir := fs.String("run", "", "run folder (default: the config's run.folder)")
+	resume := fs.Bool("resume", false, "continue the run in --run from its last complete epoch")
+	dataDir := fs.String("data", "", "data set folder(s), comma-separated; overrides data.paths")
+	f16 := fs.Bool("f16", false, "store checkpoints as float16 (half the size)")
+	threads := fs.Int("threads", -1, "torch threads (overrides run.threads; 0: one per core)")
+	valEvery := fs.Int("val-every", 1, "validate every N-th epoch (always at checkpoint epochs and the last)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	var cfg config.Config
+	var text string
+	switch {
+	case *cfgPath != "" && *preset != "":
+		return fmt.Errorf("give --config or --preset, not both")
+	case *cfgPath != "":
+		raw, err := os.ReadFile(*cfgPath)
+		if err != nil {
+			return fmt.Errorf("config: %w", err)
+		}
+		if cfg, err = config.Parse(*cfgPath, raw); err != nil {
+			return err
+		}
+		text = string(raw)
+	case *preset == "paper":
+		cfg = config.Default()
+	case *preset == "cpu":
+		cfg = config.CPUPreset()
+	case *preset != "":
+		return fmt.Errorf("unknown preset %q (paper or cpu)", *preset)
+	case *resume && *runDir != "":
+		var err error
+		if cfg, err = config.Load(filepath.Join(*runDir, trainer.ConfigFile)); err != nil {
+			return err
+		}
+		raw, _ := os.ReadFile(filepath.Join(*runDir, trainer.ConfigFile))
+		text = string(raw)
+	default:
+		return fmt.Errorf("give --config FILE.toml (or --preset cpu|paper; or --resume --run DIR)")
+	}
+	if *dataDir != "" {
+		cfg.Data.Paths = strings.Split(*dataDir, ",")
+	} else if *resume && *runDir != "" {
+		// The data the run started with, even if --data pointed elsewhere
+		// than the config file says.
+		if sp, err := data.ReadSplit(filepath.Join(*runDir, data.SplitFile)); err == nil && len(sp.Data) > 0 {
+			cfg.Data.Paths = sp.Data
+		}
+	}
+	if *threads >= 0 {
+		cfg.Run.Threads = *threads
+	}
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	if text == "" {
+		var buf bytes.Buffer
+		buf.WriteString("# cmrseg training configuration\n")
+		if err := toml.NewEncoder(&buf).Encode(cfg); err != nil {
+			return err
+		}
+		text = buf.String()
+	}
+	if *printCfg {
+		fmt.Fprint(stdout, text)
+		return nil
+	}
+	dir := *runDir
+	if dir == "" {
+		dir = cfg.Run.Folder
+	}
+	dtype := weights.F32
+	if *f16 {
+		dtype = weights.F16
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	bar := &progressBar{w: stdout}
+	res, err := trainer.Train(ctx, cfg, dir, trainer.Options{
+		ConfigTOML: text, Command: "cmrseg train " + strings.Join(args, " "), Resume: *resume, DType: dtype, ValEvery: *valEvery,
+	}, bar.event)
+	bar.finish()
+	if err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("interrupted; continue with: cmrseg train --resume --run %s", dir)
+		}
+		return err
+	}
+	fmt.Fprintf(stdout, "run %s: %d epochs, %.1f min of training; bundle %s\n", res.RunDir, len(res.Rows), res.WallSeconds/60, res.BundleDir)
+	return nil
+}
+
+// progressBar renders trainer events on one updating line, with a
+// summary line per epoch.
+type progressBar struct {
+	w     io.Writer
+	drawn bool
+	last  time.Time
+}
+
+func (p *progressBar) event(e trainer.Event) {
+	switch e.Kind {
+	case trainer.EventStart:
+		verb := "starting"
+		if e.Resumed {
+			verb = fmt.Sprintf("resuming after epoch %d", e.Epoch)
+		}
+		fmt.Fprintf(p.w, "%s: %s; %d epochs × %d iterations\n", verb, e.Message, e.Epochs, e.Iters)
+	case trainer.EventIteration:
+		if time.Since(p.last) < 200*time.Millisecond && e.Iter != e.Iters {
+			return
+		}
+		p.last = time.Now()
+		const width = 24
+		done := int(math.Round(float64(e.Iter) / float64(e.Iters) * width))
+		fmt.Fprintf(p.w, "\repoch %d/%d [%s%s] it %d/%d  loss %.4f  lr %.5f  ETA %s   ",
+			e.Epoch+1, e.Epochs, strings.Repeat("=", done), strings.Repeat(" ", width-done), e.Iter, e.Iters, e.Loss, e.LR, fmtDur(e.ETA))
+		p.drawn = true
+	case trainer.EventCheckpoint:
+		p.clear()
+		fmt.Fprintf(p.w, "  checkpoint %s (cycle %d)\n", e.Checkpoint, e.Cycle+1)
+	case trainer.EventEpoch:
+		p.clear()
+		val := fmt.Sprintf("val Dice RV %.3f MYO %.3f LV %.3f", e.ValDice[0], e.ValDice[1], e.ValDice[2])
+		if math.IsNaN(e.ValDice[0]) && math.IsNaN(e.ValDice[1]) && math.IsNaN(e.ValDice[2]) {
+			val = "(not validated)"
+		}
+		fmt.Fprintf(p.w, "epoch %d/%d  loss %.4f  lr %.5f  %s  elapsed %s  ETA %s\n",
+			e.Epoch+1, e.Epochs, e.Loss, e.LR, val, fmtDur(e.Elapsed), fmtDur(e.ETA))
+	}
+}
+
+func (p *progressBar) clear() {
+	if p.drawn {
+		fmt.Fprintf(p.w, "\r%s\r", strings.Repeat(" ", 110))
+		p.drawn = false
+	}
+}
+
+func (p *progressBar) finish() { p.clear() }
+
+func fmtDur(d time.Duration) string {
+	d = d.Round(time.Second)
+	h, m, s := int(d.Hours()), int(d.Minutes())%60, int(d.Seconds())%60
+	if h > 0 {
+		return fmt.Sprintf("%dh%02dm", h, m)
+	}
+	return fmt.Sprintf("%dm%02ds", m, s)
+}
+
+// bundleOf accepts a run folder or a bundle folder.
+func bundleOf(path string) (*bundle.Bundle, error) {
+	if _, err := os.Stat(filepath.Join(path, bundle.ManifestName)); err != nil {
+		if _, err2 := os.Stat(filepath.Join(path, trainer.BundleDir, bundle.ManifestName)); err2 == nil {
+			path = filepath.Join(path, trainer.BundleDir)
+		}
+	}
+	return bundle.Load(path)
+}
+
+func runBaseline(args []string, stdout, stderr io.Writer) error {
+	kinds := "single, swa, single-modal, mc-dropout, deep-ensemble, temperature"
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		return fmt.Errorf("usage: cmrseg baseline KIND --from RUN[,RUN...] --out DIR (KIND: %s)", kinds)
+	}
+	kind := args[0]
+	fs := newFlags("baseline "+kind, stderr)
+	from := fs.String("from", "", "run folder(s) or bundle(s), comma-separated (deep-ensemble: one per seed)")
+	out := fs.String("out", "", "folder of the new bundle")
+	samples := fs.Int("samples", 10, "mc-dropout: forward passes per prediction")
+	dataDir := fs.String("data", "", "temperature: data set folder(s) (default: the run's)")
+	threads := fs.Int("threads", 0, "temperature: torch threads (0: one per core)")
+	if err := parseFlags(fs, args[1:]); err != nil {
+		return err
+	}
+	if *from == "" || *out == "" {
+		return fmt.Errorf("--from and --out are required")
+	}
+	srcs := strings.Split(*from, ",")
+	var bs []*bundle.Bundle
+	for _, s := range srcs {
+		b, err := bundleOf(s)
+		if err != nil {
+			return err
+		}
+		bs = append(bs, b)
+	}
+	if kind != "deep-ensemble" && len(bs) != 1 {
+		return fmt.Errorf("%s takes one --from, got %d", kind, len(bs))
+	}
+	var made *bundle.Bundle
+	var err error
+	switch kind {
+	case "single":
+		made, err = baseline.Single(bs[0], *out)
+	case "swa":
+		made, err = baseline.SWA(bs[0], *out)
+	case "single-modal":
+		made, err = baseline.SingleModal(bs[0], *out)
+	case "mc-dropout":
+		made, err = baseline.MCDropout(bs[0], *out, *samples)
+	case "deep-ensemble":
+		made, err = baseline.DeepEnsemble(bs, *out)
+	case "temperature":
+		var paths []string
+		if *dataDir != "" {
+			paths = strings.Split(*dataDir, ",")
+		}
+		w := torch.NewWorker(*threads)
+		defer w.Close()
+		var t float64
+		made, t, err = baseline.Temperature(context.Background(), w, bs[0], paths, *out)
+		if err == nil {
+			fmt.Fprintf(stdout, "fitted temperature T = %.4f on the validation cases\n", t)
+		}
+	default:
+		return fmt.Errorf("unknown baseline %q (%s)", kind, kinds)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "wrote %s bundle %s with %d checkpoint(s)\n", made.Kind, made.Dir, len(made.Checkpoints))
+	return nil
+}
+
+// `cmrseg bench train` hooks into the "bench" command like benchseg.go
+// does: files initialise in name order, so bench.go and benchseg.go have
+// registered theirs before this init runs.
+func init() {
+	prev, ok := commands["bench"]
+	if !ok {
+		panic("train.go: the bench command must be registered first")
+	}
+	commands["bench"] = command{
+		summary: prev.summary + ", 'bench train' (training step of a config, Go vs PyTorch)",
+		run: func(args []string, stdout, stderr io.Writer) error {
+			if len(args) > 0 && args[0] == "train" {
+				return runBenchTrain(args[1:], stdout, stderr)
+			}
+			return prev.run(args, stdout, stderr)
+		},
+	}
+	commands["bench-train-child"] = command{"", runBenchTrainChild} // hidden: the Go side of one pair
+}
+
+// runBenchTrain times one training iteration of a config's network in Go
+// (trainer.Stepper: forward, Dice+CE with deep supervision as configured,
+// backward, clipping, SGD) and in PyTorch (unet_ref.py bench … train: the
+// same network, Dice+CE on the full-resolution output, SGD), in
+// alternating processes so machine load hits both alike.
+func runBenchTrain(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("bench train", stderr)
+	cfgPath := fs.String("config", "", "training config (default: the cpu preset)")
+	iters := fs.Int("iters", 6, "iterations per process (the first is warm-up)")
+	rounds := fs.Int("rounds", 3, "A/B rounds")
+	threads := fs.Int("threads", 2, "intra-op threads on both sides")
+	ref := fs.String("reference", "", "path of inference/reference/unet_ref.py")
+	python := fs.String("python", "/usr/bin/python3", "Python with PyTorch")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	cfg := config.CPUPreset()
+	if *cfgPath != "" {
+		var err error
+		if cfg, err = config.Load(*cfgPath); err != nil {
+			return err
+		}
+	}
+	script, err := findReference(*ref)
+	if err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "cmrseg-bench-train")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	net := trainer.NetworkConfig(cfg.Network)
+	tomlPath, jsonPath, wPath := filepath.Join(dir, "config.toml"), filepath.Join(dir, "net.json"), filepath.Join(dir, "w.safetensors")
+	if err := cfg.Save(tomlPath); err != nil {
+		return err
+	}
+	nj, _ := json.Marshal(net)
+	if err := os.WriteFile(jsonPath, nj, 0o644); err != nil {
+		return err
+	}
+	w := torch.NewWorker(*threads)
+	err = w.Do(context.Background(), func(s *torch.Scope) error {
+		s.ManualSeed(0)
+		m, err := unet.New(s, net)
+		if err != nil {
+			return err
+		}
+		defer m.Free()
+		ws, err := m.Export(s)
+		if err != nil {
+			return err
+		}
+		return weights.Write(wPath, ws, weights.F32, nil)
+	})
+	w.Close()
+	if err != nil {
+		return err
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	b, ph, pw := cfg.Train.BatchSize, cfg.Train.Patch[0], cfg.Train.Patch[1]
+	fmt.Fprintf(stdout, "training step: U-Net %d stages, base %d (%s), batch %d at %d×%d, %d threads; %d rounds A/B, %d iterations per process, first dropped\n",
+		net.Stages, net.BaseFeatures, trainParamCount(net), b, ph, pw, *threads, *rounds, *iters)
+	fmt.Fprintf(stdout, "%-34s %10s %8s %10s %8s\n", "side", "s/it", "it/s", "peak RSS MB", "vs PyTorch")
+	type side struct {
+		name string
+		cmd  func() *exec.Cmd
+	}
+	sides := []side{
+		{"PyTorch (no deep supervision)", func() *exec.Cmd {
+			return exec.Command(*python, script, "bench", jsonPath, wPath, fmt.Sprintf("%d,1,%d,%d", b, ph, pw), "train", strconv.Itoa(*iters), strconv.Itoa(*threads))
+		}},
+		{"Go trainer, no deep supervision", func() *exec.Cmd {
+			return exec.Command(exe, "bench-train-child", tomlPath, wPath, strconv.Itoa(*iters), strconv.Itoa(*threads), "0")
+		}},
+	}
+	if cfg.Network.DeepSupervision {
+		sides = append(sides, side{"Go trainer, as configured (DS)", func() *exec.Cmd {
+			return exec.Command(exe, "bench-train-child", tomlPath, wPath, strconv.Itoa(*iters), strconv.Itoa(*threads), "1")
+		}})
+	}
+	ts := make([][]float64, len(sides))
+	rss := make([][]float64, len(sides))
+	for r := 0; r < *rounds; r++ {
+		for i, sd := range sides {
+			t, m, err := timedChild(sd.cmd())
+			if err != nil {
+				return fmt.Errorf("%s: %w", sd.name, err)
+			}
+			ts[i], rss[i] = append(ts[i], t), append(rss[i], m)
+		}
+	}
+	base := median(ts[0])
+	for i, sd := range sides {
+		t := median(ts[i])
+		fmt.Fprintf(stdout, "%-34s %10.3f %8.3f %10.0f %8.2f×\n", sd.name, t, 1/t, median(rss[i]), t/base)
+	}
+	its := cfg.Schedule.Epochs * cfg.Train.ItersPerEpoch
+	fmt.Fprintf(stdout, "this config: %d iterations ≈ %.0f min of optimizer steps in Go (validation and data loading extra)\n", its, float64(its)*median(ts[len(ts)-1])/60)
+	return nil
+}
+
+func trainParamCount(c unet.Config) string {
+	n := int64(0)
+	for _, s := range c.Specs() {
+		k := int64(1)
+		for _, d := range s.Shape {
+			k *= d
+		}
+		n += k
+	}
+	return fmt.Sprintf("%.2f M parameters", float64(n)/1e6)
+}
+
+// runBenchTrainChild is the Go side: CONFIG.toml WEIGHTS ITERS THREADS DS.
+// It prints seconds per training step, one per line, like unet_ref.py.
+func runBenchTrainChild(args []string, stdout, stderr io.Writer) error {
+	if len(args) != 5 {
+		return fmt.Errorf("bench-train-child CONFIG WEIGHTS ITERS THREADS DS")
+	}
+	cfg, err := config.Load(args[0])
+	if err != nil {
+		return err
+	}
+	cfg.Network.DeepSupervision = args[4] == "1"
+	ws, _, err := weights.Read(args[1])
+	if err != nil {
+		return err
+	}
+	iters, _ := strconv.Atoi(args[2])
+	threads, _ := strconv.Atoi(args[3])
+	n, h, wd := cfg.Train.BatchSize, cfg.Train.Patch[0], cfg.Train.Patch[1]
+	batch := &data.Batch{N: n, H: h, W: wd, Image: make([]float32, n*h*wd), Labels: make([]int64, n*h*wd)}
+	rng := uint64(1)
+	for i := range batch.Image {
+		rng = rng*6364136223846793005 + 1442695040888963407
+		batch.Image[i] = float32(int64(rng>>33)%2001-1000) / 500
+		batch.Labels[i] = int64(rng>>20) % trainer.Classes
+	}
+	w := torch.NewWorker(threads)
+	defer w.Close()
+	return w.Do(context.Background(), func(s *torch.Scope) error {
+		st, err := trainer.NewStepper(s, cfg, torch.CPU)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		if err := st.Model.Load(s, ws); err != nil {
+			return err
+		}
+		st.SetLR(0.01)
+		for i := 0; i < iters; i++ {
+			t0 := time.Now()
+			if _, err := st.Step(s, batch); err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "%.6f\n", time.Since(t0).Seconds())
+		}
+		return nil
+	})
+}

@@ -1,0 +1,133 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"image/png"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"cmrseg/app/shareddata"
+	"cmrseg/inference/bundle"
+)
+
+const tinyTrainTOML = `# CI-sized run
+[split]
+val_fraction = 0
+val_count = 1
+[network]
+stages = 3
+base_features = 4
+max_features = 16
+[train]
+patch = [64, 64]
+batch_size = 4
+iterations_per_epoch = 2
+[schedule]
+epochs = 4
+cycles = 2
+keep_per_cycle = 2
+[run]
+threads = 1
+seed = 3
+`
+
+// TestTrainBaselineEvaluateCLI drives the three verbs the way a user
+// would: train a tiny run on real ACDC patients, derive the SWA baseline,
+// and evaluate both on the run's validation case with JSON and PNG output.
+func TestTrainBaselineEvaluateCLI(t *testing.T) {
+	src, err := filepath.Abs(shareddata.Require(t, "acdc/training"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp := t.TempDir()
+	dataDir := filepath.Join(tmp, "acdc")
+	os.Mkdir(dataDir, 0o755)
+	for _, id := range []string{"patient001", "patient021", "patient061"} {
+		os.Symlink(filepath.Join(src, id), filepath.Join(dataDir, id))
+	}
+	cfgPath := filepath.Join(tmp, "tiny.toml")
+	os.WriteFile(cfgPath, []byte(tinyTrainTOML), 0o644)
+	run := filepath.Join(tmp, "run")
+	cli := func(args ...string) (string, string, int) {
+		var out, errb bytes.Buffer
+		code := runCLI(args, &out, &errb)
+		return out.String(), errb.String(), code
+	}
+	out, errs, code := cli("train", "--config", cfgPath, "--data", dataDir, "--run", run, "--val-every", "2")
+	if code != 0 {
+		t.Fatalf("train: %s%s", out, errs)
+	}
+	if !strings.Contains(out, "epoch 4/4") || !strings.Contains(out, "lr 0.10000") || !strings.Contains(out, "checkpoint cycle1-epoch0003.safetensors") {
+		t.Errorf("train output lacks progress lines:\n%s", out)
+	}
+	b, err := bundle.Load(filepath.Join(run, "bundle"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Training.Config != tinyTrainTOML || !strings.HasPrefix(b.Training.Command, "cmrseg train --config") {
+		t.Errorf("provenance: config %q command %q", b.Training.Config, b.Training.Command)
+	}
+	// Resuming a finished run (the data folder taken from the run) is a no-op.
+	if out, errs, code = cli("train", "--resume", "--run", run); code != 0 {
+		t.Fatalf("resume: %s%s", out, errs)
+	}
+	if _, errs, code = cli("train", "--config", cfgPath, "--data", dataDir, "--run", run); code == 0 || !strings.Contains(errs, "already holds a run") {
+		t.Errorf("retraining into a used folder: %d %s", code, errs)
+	}
+	swa := filepath.Join(tmp, "swa")
+	if out, errs, code = cli("baseline", "swa", "--from", run, "--out", swa); code != 0 {
+		t.Fatalf("baseline swa: %s%s", out, errs)
+	}
+	js, pngs := filepath.Join(tmp, "eval.json"), filepath.Join(tmp, "png")
+	out, errs, code = cli("evaluate", "--split-from", run, "--model", run+","+swa, "--json", js, "--png-dir", pngs, "--threads", "1")
+	if code != 0 {
+		t.Fatalf("evaluate: %s%s", out, errs)
+	}
+	if !strings.Contains(out, "Table 1") || !strings.Contains(out, "multi-modal (run)") || !strings.Contains(out, "swa (swa)") {
+		t.Errorf("evaluate output:\n%s", out)
+	}
+	var res struct {
+		Cases   []string
+		Methods []struct {
+			Kind        string
+			Samples     int
+			Dice        []*float64
+			ECE         *float64 `json:"ece_percent"`
+			Slices      int
+			Reliability string `json:"reliability_png"`
+			Volumes     []json.RawMessage
+		}
+	}
+	raw, _ := os.ReadFile(js)
+	if err := json.Unmarshal(raw, &res); err != nil {
+		t.Fatalf("%s: %v", js, err)
+	}
+	if len(res.Cases) != 1 || len(res.Methods) != 2 || res.Methods[0].Samples != 4 || res.Methods[1].Samples != 1 {
+		t.Fatalf("results: %s", raw)
+	}
+	for _, m := range res.Methods {
+		if len(m.Volumes) != 2 || m.ECE == nil || !(*m.ECE >= 0 && *m.ECE <= 100) || m.Slices == 0 || len(m.Dice) != 3 {
+			t.Errorf("%s: %d volumes (ED+ES expected), ECE %v, %d slices", m.Kind, len(m.Volumes), m.ECE, m.Slices)
+		}
+		f, err := os.Open(m.Reliability)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := png.Decode(f); err != nil {
+			t.Errorf("%s: %v", m.Reliability, err)
+		}
+		f.Close()
+	}
+	// Bad input names the file and the field.
+	bad := filepath.Join(tmp, "bad.toml")
+	os.WriteFile(bad, []byte("[train]\nbatch_size = 0\n"), 0o644)
+	if _, errs, _ = cli("train", "--config", bad, "--run", filepath.Join(tmp, "r2")); !strings.Contains(errs, bad) || !strings.Contains(errs, "train.batch_size") {
+		t.Errorf("bad config error: %s", errs)
+	}
+	if _, errs, _ = cli("evaluate", "--data", dataDir, "--model", filepath.Join(tmp, "nope")); !strings.Contains(errs, "nope") {
+		t.Errorf("missing bundle error: %s", errs)
+	}
+}
