@@ -21,15 +21,39 @@ import (
 	"cmrseg/inference/weights"
 )
 
+// benchmarks are the subcommands of `cmrseg bench`; each file registers its
+// own in init, so their order does not matter.
+var benchmarks = map[string]command{}
+
+func registerBench(name, summary string, run func(args []string, stdout, stderr io.Writer) error) {
+	benchmarks[name] = command{summary, run}
+}
+
 func init() {
-	register("bench", "benchmarks: 'bench runtime' (Go vs PyTorch U-Net forward/train step)", runBench)
+	register("bench", "benchmarks against PyTorch: cmrseg bench runtime|segment|train [flags]", runBench)
+	registerBench("runtime", "U-Net forward and training step, Go vs PyTorch", runBenchRuntime)
 	commands["bench-child"] = command{"", runBenchChild} // hidden: one side of a benchmark pair
 }
 
 func runBench(args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] != "runtime" {
-		return fmt.Errorf("usage: cmrseg bench runtime [flags]")
+	if len(args) > 0 {
+		if b, ok := benchmarks[args[0]]; ok {
+			return b.run(args[1:], stdout, stderr)
+		}
 	}
+	names := make([]string, 0, len(benchmarks))
+	for n := range benchmarks {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	msg := "usage: cmrseg bench BENCHMARK [flags]"
+	for _, n := range names {
+		msg += fmt.Sprintf("\n  %-8s %s", n, benchmarks[n].summary)
+	}
+	return fmt.Errorf("%s", msg)
+}
+
+func runBenchRuntime(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("bench runtime", stderr)
 	size := fs.Int("size", 224, "input height and width")
 	fwdBatch := fs.Int("forward-batch", 1, "batch size of the forward benchmark")
@@ -41,7 +65,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	threads := fs.Int("threads", 2, "intra-op threads on both sides")
 	ref := fs.String("reference", "", "path of inference/reference/unet_ref.py (default: found from the binary or the working folder)")
 	python := fs.String("python", "/usr/bin/python3", "Python with PyTorch")
-	if err := parseFlags(fs, args[1:]); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	script, err := findReference(*ref)

@@ -28,25 +28,8 @@ import (
 	"cmrseg/inference/unet"
 )
 
-// `cmrseg bench segment` hooks into bench.go's "bench" command: bench.go's
-// init runs first (files initialise in name order), so the wrapper sees it.
 func init() {
-	prev, ok := commands["bench"]
-	if !ok {
-		panic("benchseg.go: the bench command must be registered first")
-	}
-	commands["bench"] = command{
-		summary: "benchmarks: 'bench runtime' (Go vs PyTorch U-Net forward/train step), 'bench segment' (ensemble on an ED+ES pair)",
-		run: func(args []string, stdout, stderr io.Writer) error {
-			if len(args) > 0 && args[0] == "segment" {
-				return runBenchSegment(args[1:], stdout, stderr)
-			}
-			if len(args) == 0 || args[0] != "runtime" {
-				return fmt.Errorf("usage: cmrseg bench runtime|segment [flags]")
-			}
-			return prev.run(args, stdout, stderr)
-		},
-	}
+	registerBench("segment", "the ensemble on an ED+ES pair per checkpoint count, Go vs PyTorch", runBenchSegment)
 	commands["bench-segment-child"] = command{"", runBenchSegmentChild} // hidden: the Go side of one pair
 }
 

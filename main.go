@@ -10,6 +10,8 @@ import (
 	"io"
 	"os"
 	"sort"
+
+	_ "cmrseg/ui/startenv" // before Fyne initialises
 )
 
 // command is one CLI verb.

@@ -265,23 +265,8 @@ func runBaseline(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// `cmrseg bench train` hooks into the "bench" command like benchseg.go
-// does: files initialise in name order, so bench.go and benchseg.go have
-// registered theirs before this init runs.
 func init() {
-	prev, ok := commands["bench"]
-	if !ok {
-		panic("train.go: the bench command must be registered first")
-	}
-	commands["bench"] = command{
-		summary: prev.summary + ", 'bench train' (training step of a config, Go vs PyTorch)",
-		run: func(args []string, stdout, stderr io.Writer) error {
-			if len(args) > 0 && args[0] == "train" {
-				return runBenchTrain(args[1:], stdout, stderr)
-			}
-			return prev.run(args, stdout, stderr)
-		},
-	}
+	registerBench("train", "training step of a config, Go vs PyTorch", runBenchTrain)
 	commands["bench-train-child"] = command{"", runBenchTrainChild} // hidden: the Go side of one pair
 }
 
