@@ -1,16 +1,31 @@
 package main
 
 import (
+	"fmt"
 	"io"
 
 	"cmrseg/app/study"
 	"cmrseg/app/workspace"
+	"cmrseg/inference/ensemble"
+	"cmrseg/inference/torch"
 )
 
-// segmenterForGUI returns the demo study and the segmenter the window uses.
-// Until the bundled ensemble is wired in, it is the demo segmenter, which
-// only knows the embedded phantom.
+// segmenterForGUI returns the demo study and the segmenter the window uses:
+// the bundled (or $CMRSEG_MODEL) checkpoint ensemble when one is installed,
+// else the demo segmenter, which only knows the embedded phantom.
 func segmenterForGUI(stderr io.Writer) (*study.Study, workspace.Segmenter, error) {
-	st, seg := workspace.Demo()
-	return st, seg, nil
+	st, demo := workspace.Demo()
+	dir, err := findModel("")
+	if err != nil {
+		fmt.Fprintf(stderr, "cmrseg: %v; the window uses the demo segmenter, which segments only the demo study\n", err)
+		return st, demo, nil
+	}
+	w := torch.NewWorker(0)
+	p, err := ensemble.Load(w, dir, ensemble.Options{Device: "auto"})
+	if err != nil {
+		w.Close()
+		fmt.Fprintf(stderr, "cmrseg: model %s cannot be used (%v); the window uses the demo segmenter\n", dir, err)
+		return st, demo, nil
+	}
+	return st, p, nil
 }
