@@ -83,22 +83,7 @@ func runBenchRuntime(args []string, stdout, stderr io.Writer) error {
 	if err := os.WriteFile(cfgPath, cj, 0o644); err != nil {
 		return err
 	}
-	w := torch.NewWorker(*threads)
-	err = w.Do(context.Background(), func(s *torch.Scope) error {
-		s.ManualSeed(0)
-		m, err := unet.New(s, cfg)
-		if err != nil {
-			return err
-		}
-		defer m.Free()
-		ws, err := m.Export(s)
-		if err != nil {
-			return err
-		}
-		return weights.Write(wPath, ws, weights.F32, nil)
-	})
-	w.Close()
-	if err != nil {
+	if err := writeRandomWeights(cfg, wPath, *threads); err != nil {
 		return err
 	}
 	exe, err := os.Executable()
@@ -133,6 +118,31 @@ func runBenchRuntime(args []string, stdout, stderr io.Writer) error {
 			fmt.Sprintf("%s batch %d", mode, batch), gt, pt, gt/pt, gr, pr, gr/pr)
 	}
 	return nil
+}
+
+// writeRandomWeights saves a seeded, freshly initialised network, the common
+// starting point of a Go/PyTorch benchmark pair.
+func writeRandomWeights(cfg unet.Config, path string, threads int) error {
+	w := torch.NewWorker(threads)
+	defer w.Close()
+	return w.Do(context.Background(), func(s *torch.Scope) error {
+		s.ManualSeed(0)
+		m, err := unet.New(s, cfg)
+		if err != nil {
+			return err
+		}
+		defer m.Free()
+		ws, err := m.Export(s)
+		if err != nil {
+			return err
+		}
+		return weights.Write(path, ws, weights.F32, nil)
+	})
+}
+
+// paramText is a parameter count for benchmark headers.
+func paramText(c unet.Config) string {
+	return fmt.Sprintf("%.2f M parameters", float64(c.Params())/1e6)
 }
 
 // timedChild runs one benchmark process and returns its median seconds per

@@ -143,7 +143,7 @@ func runBenchSegment(args []string, stdout, stderr io.Writer) error {
 	net := src.Network
 	fmt.Fprintf(stdout, "cmrseg bench segment: %s\n", label)
 	fmt.Fprintf(stdout, "model: %s; U-Net %d stages, base %d (%s); %.4g mm; mirroring %s; device %s, %d threads\n",
-		origin, net.Stages, net.BaseFeatures, paramCount(net), src.Preprocessing.SpacingMM[0], onOff(*tta), *device, *threads)
+		origin, net.Stages, net.BaseFeatures, paramText(net), src.Preprocessing.SpacingMM[0], onOff(*tta), *device, *threads)
 	fmt.Fprintf(stdout, "%d rounds A/B (Go process, then PyTorch process) per count, %d predictions per process, first dropped; medians\n\n", *rounds, *iters)
 	fmt.Fprintf(stdout, "%-6s %10s %10s %7s %9s %9s %7s   %-22s %-22s\n", "ckpts", "Go s/pair", "Torch s", "ratio", "Go MB", "Torch MB", "ratio", "Go prep/net/comb s", "Torch prep/net/comb s")
 	results := map[int][2]stageTimes{}
@@ -192,18 +192,6 @@ func runBenchSegment(args []string, stdout, stderr io.Writer) error {
 			(b[0].total-a[0].total)/float64(hi-lo), (b[1].total-a[1].total)/float64(hi-lo))
 	}
 	return nil
-}
-
-func paramCount(c unet.Config) string {
-	n := int64(0)
-	for _, s := range c.Specs() {
-		k := int64(1)
-		for _, d := range s.Shape {
-			k *= d
-		}
-		n += k
-	}
-	return fmt.Sprintf("%.2f M parameters", float64(n)/1e6)
 }
 
 // benchBundle loads the model to time, or synthesises one with random

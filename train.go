@@ -20,7 +20,6 @@ import (
 
 	"cmrseg/inference/bundle"
 	"cmrseg/inference/torch"
-	"cmrseg/inference/unet"
 	"cmrseg/inference/weights"
 	"cmrseg/training/baseline"
 	"cmrseg/training/config"
@@ -311,22 +310,7 @@ func runBenchTrain(args []string, stdout, stderr io.Writer) error {
 	if err := os.WriteFile(jsonPath, nj, 0o644); err != nil {
 		return err
 	}
-	w := torch.NewWorker(*threads)
-	err = w.Do(context.Background(), func(s *torch.Scope) error {
-		s.ManualSeed(0)
-		m, err := unet.New(s, net)
-		if err != nil {
-			return err
-		}
-		defer m.Free()
-		ws, err := m.Export(s)
-		if err != nil {
-			return err
-		}
-		return weights.Write(wPath, ws, weights.F32, nil)
-	})
-	w.Close()
-	if err != nil {
+	if err := writeRandomWeights(net, wPath, *threads); err != nil {
 		return err
 	}
 	exe, err := os.Executable()
@@ -335,7 +319,7 @@ func runBenchTrain(args []string, stdout, stderr io.Writer) error {
 	}
 	b, ph, pw := cfg.Train.BatchSize, cfg.Train.Patch[0], cfg.Train.Patch[1]
 	fmt.Fprintf(stdout, "training step: U-Net %d stages, base %d (%s), batch %d at %d×%d, %d threads; %d rounds A/B, %d iterations per process, first dropped\n",
-		net.Stages, net.BaseFeatures, trainParamCount(net), b, ph, pw, *threads, *rounds, *iters)
+		net.Stages, net.BaseFeatures, paramText(net), b, ph, pw, *threads, *rounds, *iters)
 	fmt.Fprintf(stdout, "%-34s %10s %8s %10s %8s\n", "side", "s/it", "it/s", "peak RSS MB", "vs PyTorch")
 	type side struct {
 		name string
@@ -373,18 +357,6 @@ func runBenchTrain(args []string, stdout, stderr io.Writer) error {
 	its := cfg.Schedule.Epochs * cfg.Train.ItersPerEpoch
 	fmt.Fprintf(stdout, "this config: %d iterations ≈ %.0f min of optimizer steps in Go (validation and data loading extra)\n", its, float64(its)*median(ts[len(ts)-1])/60)
 	return nil
-}
-
-func trainParamCount(c unet.Config) string {
-	n := int64(0)
-	for _, s := range c.Specs() {
-		k := int64(1)
-		for _, d := range s.Shape {
-			k *= d
-		}
-		n += k
-	}
-	return fmt.Sprintf("%.2f M parameters", float64(n)/1e6)
 }
 
 // runBenchTrainChild is the Go side: CONFIG.toml WEIGHTS ITERS THREADS DS.

@@ -54,6 +54,19 @@ func (c Config) Features(s int) int {
 	return min(f, c.MaxFeatures)
 }
 
+// Params is the number of learnable parameters.
+func (c Config) Params() int64 {
+	n := int64(0)
+	for _, p := range c.Specs() {
+		k := int64(1)
+		for _, d := range p.Shape {
+			k *= d
+		}
+		n += k
+	}
+	return n
+}
+
 // Divisor is the factor input height and width must be multiples of.
 func (c Config) Divisor() int { return 1 << (c.Stages - 1) }
 
