@@ -46,7 +46,7 @@ run_in() { chroot "$root" /usr/bin/env -i HOME=/root PATH=/usr/local/sbin:/usr/l
     # app close itself (CMRSEG_QUIT_AFTER) so the command returns.
     run_in "apt-get install -y -q --no-install-recommends xvfb xauth >/dev/null &&
       (Xvfb :42 -screen 0 1400x900x24 >/dev/null 2>&1 &) && sleep 2 &&
-      DISPLAY=:42 CMRSEG_QUIT_AFTER=20s $(sed -n '1p' "$repo/README.md" | sed 's/#.*//')"
+      export DISPLAY=:42 CMRSEG_QUIT_AFTER=20s && $(sed -n '1p' "$repo/README.md" | sed 's/#.*//')"
     echo "== run command: exit $?"
   fi
 } 2>&1 | tee "$root/fresh-check.log"
