@@ -17,7 +17,7 @@ func segmenterForGUI(stderr io.Writer) (*study.Study, workspace.Segmenter, error
 	st, demo := workspace.Demo()
 	dir, err := findModel("")
 	if err != nil {
-		fmt.Fprintf(stderr, "cmrseg: %v; the window uses the demo segmenter, which segments only the demo study\n", err)
+		fmt.Fprintf(stderr, "cmrseg: no model installed (set CMRSEG_MODEL to a bundle folder to use one); the window uses the demo segmenter, which segments only the demo study\n")
 		return st, demo, nil
 	}
 	w := torch.NewWorker(0)

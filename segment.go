@@ -38,10 +38,14 @@ func modelDirs() []string {
 	return append(dirs, "/usr/share/cmrseg/model")
 }
 
-// findModel returns the --model folder, or the first bundled model found.
+// findModel returns the --model folder, else $CMRSEG_MODEL, else the first
+// bundled model found.
 func findModel(flagDir string) (string, error) {
 	if flagDir != "" {
 		return flagDir, nil
+	}
+	if env := os.Getenv("CMRSEG_MODEL"); env != "" {
+		return env, nil
 	}
 	dirs := modelDirs()
 	for _, d := range dirs {
@@ -49,7 +53,7 @@ func findModel(flagDir string) (string, error) {
 			return filepath.Clean(d), nil
 		}
 	}
-	return "", fmt.Errorf("no model bundle found (looked for model.toml in %s); pass --model DIR", strings.Join(dirs, ", "))
+	return "", fmt.Errorf("no model bundle found (looked for model.toml in %s); pass --model DIR or set CMRSEG_MODEL", strings.Join(dirs, ", "))
 }
 
 func runSegment(args []string, stdout, stderr io.Writer) error {
