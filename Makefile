@@ -149,3 +149,18 @@ demo: build
 
 clean:
 	rm -rf $(BUILD)
+
+# Packaging (issue 9): make package -> dist/cmrseg_<Version>-<Build>_amd64.deb,
+# make portable -> dist/cmrseg-<Version>-linux-amd64.tar.xz. Both stage from
+# build/ and packaging/; neither is part of make test.
+DIST ?= dist
+.PHONY: package portable lint-package
+package: build
+	packaging/build-deb.sh $(BUILD) $(DIST)
+
+# lintian on the .deb make package built (apt-get install lintian).
+lint-package: package
+	lintian --info --pedantic $(DIST)/cmrseg_*_amd64.deb
+
+portable: build
+	packaging/build-portable.sh $(BUILD) $(DIST)
