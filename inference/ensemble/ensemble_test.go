@@ -2,7 +2,6 @@ package ensemble
 
 import (
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"math"
@@ -83,30 +82,6 @@ func acdcPatient(t *testing.T) (string, *study.Series) {
 	return dir, smp.Series
 }
 
-func writeF32(t *testing.T, path string, v []float32) {
-	t.Helper()
-	b := make([]byte, 4*len(v))
-	for i, x := range v {
-		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(x))
-	}
-	if err := os.WriteFile(path, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func readF32(t *testing.T, path string) []float32 {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	v := make([]float32, len(b)/4)
-	for i := range v {
-		v[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
-	}
-	return v
-}
-
 // meanOf averages the per-sample class-major maps.
 func meanOf(samples [][]float32) []float32 {
 	out := make([]float32, len(samples[0]))
@@ -162,7 +137,7 @@ func TestMatchesPyTorch(t *testing.T) {
 			got := meanOf(samples)
 
 			tmp := t.TempDir()
-			writeF32(t, filepath.Join(tmp, "x.f32"), prep.Slices)
+			shareddata.WriteRaw(t, filepath.Join(tmp, "x.f32"), prep.Slices)
 			cfg, _ := json.Marshal(p.b.Network)
 			os.WriteFile(filepath.Join(tmp, "cfg.json"), cfg, 0o644)
 			var ckpts []string
@@ -184,7 +159,7 @@ func TestMatchesPyTorch(t *testing.T) {
 			if out, err := exec.Command(py, "../reference/unet_ref.py", "predict", filepath.Join(tmp, "spec.json")).CombinedOutput(); err != nil {
 				t.Fatalf("reference: %v\n%s", err, out)
 			}
-			want := readF32(t, filepath.Join(tmp, "y.f32"))
+			want := shareddata.ReadFloat32(t, filepath.Join(tmp, "y.f32"))
 			if len(want) != len(got) {
 				t.Fatalf("PyTorch gave %d values, Go %d", len(want), len(got))
 			}

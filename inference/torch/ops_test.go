@@ -1,7 +1,6 @@
 package torch
 
 import (
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -158,7 +157,7 @@ func TestOpsMatchPyTorch(t *testing.T) {
 				}
 				data[ii] = v
 				pi.Dtype = "i64"
-				writeRaw(t, p, v)
+				shareddata.WriteRaw(t, p, v)
 			} else {
 				v := make([]float32, n)
 				for k := range v {
@@ -169,7 +168,7 @@ func TestOpsMatchPyTorch(t *testing.T) {
 				}
 				data[ii] = v
 				pi.Dtype = "f32"
-				writeRaw(t, p, v)
+				shareddata.WriteRaw(t, p, v)
 			}
 			if pi.Grad {
 				pi.GradOut = p + ".grad"
@@ -203,7 +202,7 @@ func TestOpsMatchPyTorch(t *testing.T) {
 			for k := range r {
 				r[k] = float32(rng.NormFloat64())
 			}
-			writeRaw(t, pc.R, r)
+			shareddata.WriteRaw(t, pc.R, r)
 			loss := s.Sum(s.Mul(out, s.FromFloat32(r, shape...)))
 			s.Backward(loss)
 			results[ci].grads = make([][]float32, len(ins))
@@ -227,7 +226,7 @@ func TestOpsMatchPyTorch(t *testing.T) {
 	}
 	const tol = 1e-4
 	for ci, c := range opCases {
-		want := readF32(t, spec[ci].Out)
+		want := shareddata.ReadFloat32(t, spec[ci].Out)
 		fe := maxAbsDiff(t, c.op+" forward", results[ci].out, want)
 		line := fmt.Sprintf("%-17s forward max|Δ| %.2e", c.op, fe)
 		if fe > tol {
@@ -237,7 +236,7 @@ func TestOpsMatchPyTorch(t *testing.T) {
 			if g == nil {
 				continue
 			}
-			wantG := readF32(t, spec[ci].Inputs[ii].GradOut)
+			wantG := shareddata.ReadFloat32(t, spec[ci].Inputs[ii].GradOut)
 			ge := maxAbsDiff(t, c.op+" grad", g, wantG)
 			line += fmt.Sprintf("  grad%d %.2e", ii, ge)
 			if ge > tol {
@@ -246,31 +245,6 @@ func TestOpsMatchPyTorch(t *testing.T) {
 		}
 		t.Log(line)
 	}
-}
-
-func writeRaw(t testing.TB, path string, v any) {
-	t.Helper()
-	fh, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fh.Close()
-	if err := binary.Write(fh, binary.LittleEndian, v); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func readF32(t testing.TB, path string) []float32 {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	v := make([]float32, len(b)/4)
-	for i := range v {
-		v[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
-	}
-	return v
 }
 
 func maxAbsDiff(t testing.TB, what string, got, want []float32) float64 {

@@ -266,7 +266,7 @@ func TestAgainstNumpy(t *testing.T) {
 		all = append(all, m...)
 	}
 	r := acc.Result()
-	writeF32(t, filepath.Join(dir, "in.f32"), all)
+	shareddata.WriteRaw(t, filepath.Join(dir, "in.f32"), all)
 	script := `
 import numpy as np, sys
 d, k, nc, nx, ny, nz = sys.argv[1], *map(int, sys.argv[2:])
@@ -319,17 +319,6 @@ sc.astype("<f8").tofile(d + "/sc.f64")
 }
 
 func itoa(v int) string { return strconv.Itoa(v) }
-
-func writeF32(t *testing.T, path string, v []float32) {
-	t.Helper()
-	b := make([]byte, 4*len(v))
-	for i, x := range v {
-		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(x))
-	}
-	if err := os.WriteFile(path, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-}
 
 func readF64(t *testing.T, path string) []float64 {
 	t.Helper()

@@ -2,7 +2,6 @@ package unet
 
 import (
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"math"
 	"math/rand/v2"
@@ -77,12 +76,12 @@ func TestForwardMatchesPyTorch(t *testing.T) {
 	}
 	cj, _ := json.Marshal(cfg)
 	os.WriteFile(filepath.Join(dir, "cfg.json"), cj, 0o644)
-	writeF32(t, filepath.Join(dir, "x.f32"), x)
+	shareddata.WriteRaw(t, filepath.Join(dir, "x.f32"), x)
 	cmd := exec.Command(py, "../reference/unet_ref.py", "forward", filepath.Join(dir, "cfg.json"), filepath.Join(dir, "w.safetensors"), filepath.Join(dir, "x.f32"), "2,1,64,48", filepath.Join(dir, "y.f32"))
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("reference: %v\n%s", err, out)
 	}
-	want := readF32(t, filepath.Join(dir, "y.f32"))
+	want := shareddata.ReadFloat32(t, filepath.Join(dir, "y.f32"))
 	var maxErr, maxAbs float64
 	for i := range want {
 		maxErr = max(maxErr, math.Abs(float64(got[i]-want[i])))
@@ -152,28 +151,4 @@ func TestInputSizeMustFitTheDepth(t *testing.T) {
 	if err == nil {
 		t.Fatal("30-pixel input accepted by a 4-stage network")
 	}
-}
-
-func writeF32(t testing.TB, path string, v []float32) {
-	t.Helper()
-	b := make([]byte, 4*len(v))
-	for i, x := range v {
-		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(x))
-	}
-	if err := os.WriteFile(path, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func readF32(t testing.TB, path string) []float32 {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	v := make([]float32, len(b)/4)
-	for i := range v {
-		v[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
-	}
-	return v
 }

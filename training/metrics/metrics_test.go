@@ -2,7 +2,6 @@ package metrics
 
 import (
 	"bytes"
-	"encoding/binary"
 	"encoding/json"
 	"image/png"
 	"math"
@@ -281,17 +280,6 @@ func genCase(rng *rand.Rand, dims [3]int, kind string) oracleCase {
 	return c
 }
 
-func writeRaw(t *testing.T, path string, data any) {
-	t.Helper()
-	var buf bytes.Buffer
-	if err := binary.Write(&buf, binary.LittleEndian, data); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
 const oracle = `
 import sys, json, numpy as np
 d = sys.argv[1]
@@ -359,9 +347,9 @@ func TestAgainstNumpy(t *testing.T) {
 		c := genCase(rng, [3]int{20 + 3*i, 18 + i, 3 + i%3}, k)
 		cases = append(cases, c)
 		dims = append(dims, c.Dims)
-		writeRaw(t, filepath.Join(dir, "ref"+strconv.Itoa(i)+".u8"), c.ref)
-		writeRaw(t, filepath.Join(dir, "pred"+strconv.Itoa(i)+".u8"), c.pred)
-		writeRaw(t, filepath.Join(dir, "probs"+strconv.Itoa(i)+".f32"), c.probs)
+		shareddata.WriteRaw(t, filepath.Join(dir, "ref"+strconv.Itoa(i)+".u8"), c.ref)
+		shareddata.WriteRaw(t, filepath.Join(dir, "pred"+strconv.Itoa(i)+".u8"), c.pred)
+		shareddata.WriteRaw(t, filepath.Join(dir, "probs"+strconv.Itoa(i)+".f32"), c.probs)
 	}
 	meta, _ := json.Marshal(map[string]any{"dims": dims})
 	os.WriteFile(filepath.Join(dir, "meta.json"), meta, 0o644)
@@ -374,8 +362,8 @@ func TestAgainstNumpy(t *testing.T) {
 			pos[i], posB[i] = 1, true
 		}
 	}
-	writeRaw(t, filepath.Join(dir, "scores.f64"), scores)
-	writeRaw(t, filepath.Join(dir, "pos.u8"), pos)
+	shareddata.WriteRaw(t, filepath.Join(dir, "scores.f64"), scores)
+	shareddata.WriteRaw(t, filepath.Join(dir, "pos.u8"), pos)
 
 	out, err := exec.Command(py, "-c", oracle, dir).CombinedOutput()
 	if err != nil {
