@@ -42,7 +42,7 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	dataDir := fs.String("data", "", "data set folder(s), comma-separated; overrides data.paths")
 	f16 := fs.Bool("f16", false, "store checkpoints as float16 (half the size)")
 	threads := fs.Int("threads", -1, "torch threads (overrides run.threads; 0: one per core)")
-	valEvery := fs.Int("val-every", 1, "validate every N-th epoch (always at checkpoint epochs and the last)")
+	valEvery := fs.Int("val-every", 1, "validate every N-th epoch (always at the end of each cycle)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}

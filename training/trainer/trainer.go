@@ -77,8 +77,9 @@ type Options struct {
 	// LoaderWorkers is the number of batch-producing goroutines (default 1:
 	// on a 2-core machine torch needs the cores).
 	LoaderWorkers int
-	// ValEvery validates every ValEvery-th epoch (and always at checkpoint
-	// epochs and the last one); ≤ 1: every epoch. On a CPU a whole-slice
+	// ValEvery validates every ValEvery-th epoch (and always at the last
+	// epoch of each cycle, whose checkpoint is the cycle's best estimate);
+	// ≤ 1: every epoch. On a CPU a whole-slice
 	// pass over the validation volumes costs about as much as a dozen
 	// training iterations of the CPU preset, so larger runs may thin it out.
 	// Epochs without validation log NaN.
@@ -342,7 +343,7 @@ func (r *run) loop(ctx context.Context, s *torch.Scope, threads int) error {
 			return fmt.Errorf("trainer: epoch %d ended after %d of %d iterations", epoch, n, iters)
 		}
 		row := Row{Epoch: epoch, Cycle: cycle, LR: lr, TrainLoss: sum / float64(n)}
-		validate := r.opts.ValEvery <= 1 || (epoch+1)%r.opts.ValEvery == 0 || epoch == total-1 || isIn(epoch, r.ckptEpochs)
+		validate := r.opts.ValEvery <= 1 || (epoch+1)%r.opts.ValEvery == 0 || epoch == total-1 || r.cycleOf(epoch+1) != cycle
 		if r.val != nil && validate {
 			if row.ValDice, err = validateSet(s, model, r.val, dev); err != nil {
 				return err
