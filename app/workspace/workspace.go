@@ -54,6 +54,7 @@ type Workspace struct {
 	recent  *Recent
 	job     *Job
 	warning []string
+	reports map[*study.Series]*seriesReport // report settings per series
 }
 
 // New makes an empty workspace; the recent list is loaded from
@@ -358,6 +359,7 @@ func (w *Workspace) Attach(j *Job) error {
 	}
 	ses.View = view
 	w.Session = ses
+	w.attachReportSettings()
 	return nil
 }
 
