@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"cmrseg/app/study"
+	"cmrseg/inference/bundle"
 	"cmrseg/inference/ensemble"
 	"cmrseg/inference/torch"
 	"cmrseg/inference/weights"
@@ -39,20 +40,21 @@ type volumeScore struct {
 
 // methodScore is one bundle's row of the tables.
 type methodScore struct {
-	Name         string        `json:"name"`
-	Bundle       string        `json:"bundle"`
-	Kind         string        `json:"kind"`
-	Checkpoints  int           `json:"checkpoints"`
-	Samples      int           `json:"samples"`
-	Dice         [3]float64    `json:"dice"` // mean over volumes: RV, MYO, LV
-	ECE          float64       `json:"ece_percent"`
-	AUROC        float64       `json:"failure_auroc"`
-	FailedSlices int           `json:"failed_slices"`
-	Slices       int           `json:"slices"`
-	Seconds      float64       `json:"seconds"`
-	Reliability  string        `json:"reliability_png,omitempty"`
-	Volumes      []volumeScore `json:"volumes"`
-	Warnings     []string      `json:"warnings,omitempty"`
+	Name         string                    `json:"name"`
+	Bundle       string                    `json:"bundle"`
+	Kind         string                    `json:"kind"`
+	Checkpoints  int                       `json:"checkpoints"`
+	Samples      int                       `json:"samples"`
+	Dice         [3]float64                `json:"dice"` // mean over volumes: RV, MYO, LV
+	ECE          float64                   `json:"ece_percent"`
+	AUROC        float64                   `json:"failure_auroc"`
+	FailedSlices int                       `json:"failed_slices"`
+	Slices       int                       `json:"slices"`
+	Seconds      float64                   `json:"seconds"`
+	Reliability  string                    `json:"reliability_png,omitempty"`
+	QC           *metrics.QCOperatingPoint `json:"qc_calibration,omitempty"`
+	Volumes      []volumeScore             `json:"volumes"`
+	Warnings     []string                  `json:"warnings,omitempty"`
 }
 
 func runEvaluate(args []string, stdout, stderr io.Writer) error {
@@ -66,6 +68,7 @@ func runEvaluate(args []string, stdout, stderr io.Writer) error {
 	threads := fs.Int("threads", 0, "torch threads (0: one per core)")
 	device := fs.String("device", "auto", "auto, cpu or cuda")
 	tta := fs.Bool("tta", false, "test-time mirroring")
+	calibrate := fs.Bool("calibrate-qc", false, "store each bundle's slice-flag threshold (best Youden J for failed slices on these cases) in its model.toml")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -232,6 +235,19 @@ func runEvaluate(args []string, stdout, stderr io.Writer) error {
 			ms.AUROC = math.NaN()
 			ms.Warnings = append(ms.Warnings, "failure AUROC undefined: "+err.Error())
 		}
+		if op, err := metrics.CalibrateQC(sliceDice, sliceScore); err != nil {
+			ms.Warnings = append(ms.Warnings, "QC threshold not calibrated: "+err.Error())
+		} else {
+			ms.QC = &op
+			if *calibrate {
+				b.Inference.QCThreshold = op.Threshold
+				b.Inference.QCCalibration = fmt.Sprintf("best Youden J for slices with Dice < %.2f on %d slices (%d failed) of %d cases: sensitivity %.3f, specificity %.3f; %s",
+					metrics.FailureDice, op.Slices, op.Failed, len(cases), op.Sensitivity, op.Specificity, time.Now().UTC().Format(time.RFC3339))
+				if err := bundle.WriteManifest(b.Dir, &b.Manifest); err != nil {
+					return fmt.Errorf("calibrate-qc: %w", err)
+				}
+			}
+		}
 		if *pngDir != "" {
 			ms.Reliability = filepath.Join(*pngDir, fileSafe(ms.Name)+"-reliability.png")
 			if err := metrics.SaveReliability(ms.Reliability, cal, ms.ECE); err != nil {
@@ -268,6 +284,11 @@ func printTables(w io.Writer, rs []*methodScore) {
 			r.Name, r.Samples, r.Dice[0], r.Dice[1], r.Dice[2], mean, r.ECE, r.AUROC, r.FailedSlices, r.Slices)
 	}
 	fmt.Fprintf(w, "AUROC: per-slice uncertainty (mean entropy over the slice's predicted foreground) against slices with mean foreground Dice < %.1f\n", metrics.FailureDice)
+	for _, r := range rs {
+		if r.QC != nil {
+			fmt.Fprintf(w, "QC flag threshold %-22s %.3f nats: sensitivity %.3f, specificity %.3f (best Youden J)\n", r.Name, r.QC.Threshold, r.QC.Sensitivity, r.QC.Specificity)
+		}
+	}
 }
 
 // MarshalJSON writes NaN as null (JSON has no NaN).

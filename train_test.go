@@ -121,6 +121,31 @@ func TestTrainBaselineEvaluateCLI(t *testing.T) {
 		}
 		f.Close()
 	}
+	// --calibrate-qc stores the operating point it reports in the bundle,
+	// and the bundle still loads (its checksums are untouched).
+	js2 := filepath.Join(tmp, "eval2.json")
+	if out, errs, code = cli("evaluate", "--split-from", run, "--model", swa, "--json", js2, "--threads", "1", "--calibrate-qc"); code != 0 {
+		t.Fatalf("evaluate --calibrate-qc: %s%s", out, errs)
+	}
+	var cal struct {
+		Methods []struct {
+			QC       *struct{ Threshold float64 } `json:"qc_calibration"`
+			Warnings []string
+		}
+	}
+	raw, _ = os.ReadFile(js2)
+	json.Unmarshal(raw, &cal)
+	b, berr := bundle.Load(swa)
+	if berr != nil {
+		t.Fatal(berr)
+	}
+	switch m := cal.Methods[0]; {
+	case m.QC != nil && (b.Inference.QCThreshold != m.QC.Threshold || b.Inference.QCCalibration == ""):
+		t.Errorf("bundle qc_threshold %g (%q), evaluate reported %g", b.Inference.QCThreshold, b.Inference.QCCalibration, m.QC.Threshold)
+	case m.QC == nil && (b.Inference.QCThreshold != 0 || !strings.Contains(strings.Join(m.Warnings, ";"), "QC threshold not calibrated")):
+		t.Errorf("no calibration reported but bundle has %g; warnings %v", b.Inference.QCThreshold, m.Warnings)
+	}
+	t.Logf("QC calibration of the tiny SWA bundle: %s", b.Inference.QCCalibration)
 	// Bad input names the file and the field.
 	bad := filepath.Join(tmp, "bad.toml")
 	os.WriteFile(bad, []byte("[train]\nbatch_size = 0\n"), 0o644)

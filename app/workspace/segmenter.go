@@ -318,3 +318,20 @@ func softmax(lab []uint8, dims [3]int) []float32 {
 	}
 	return p
 }
+
+// QCCalibrated is implemented by segmenters whose model carries a slice-flag
+// threshold calibrated on validation data (the ensemble's bundle).
+type QCCalibrated interface {
+	QCThreshold() float64 // nats; 0 when not calibrated
+}
+
+// qcThreshold is the calibrated threshold of the segmenter, or 0 (the
+// session's default) when it has none.
+func (w *Workspace) qcThreshold() float64 {
+	if c, ok := w.cfg.Segmenter.(QCCalibrated); ok {
+		if t := c.QCThreshold(); t > 0 {
+			return t
+		}
+	}
+	return 0
+}

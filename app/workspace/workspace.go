@@ -353,7 +353,7 @@ func (w *Workspace) Attach(j *Job) error {
 	if err := w.closeSession(); err != nil {
 		w.warning = append(w.warning, err.Error())
 	}
-	ses, err := session.Open(s, res, session.Options{Root: w.cfg.SessionRoot})
+	ses, err := session.Open(s, res, session.Options{Root: w.cfg.SessionRoot, QCThreshold: w.qcThreshold()})
 	if err != nil {
 		return err
 	}

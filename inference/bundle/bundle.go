@@ -69,6 +69,11 @@ type Inference struct {
 	Temperature    float64 `toml:"temperature"`     // logits are divided by it; 0 or 1: none
 	DropoutSamples int     `toml:"dropout_samples"` // MC-Dropout: forward passes per checkpoint
 	MirrorTTA      bool    `toml:"mirror_tta"`      // default for test-time mirroring
+	// QCThreshold (nats) flags a slice whose uncertainty score is above it;
+	// chosen by `cmrseg evaluate --calibrate-qc` on validation slices (0:
+	// not calibrated, the review window uses its default).
+	QCThreshold   float64 `toml:"qc_threshold"`
+	QCCalibration string  `toml:"qc_calibration"` // how and on what it was chosen
 }
 
 // Provenance records how the bundle was made.

@@ -207,6 +207,10 @@ func (p *Predictor) Device() string {
 // Bundle is the loaded bundle's manifest and folder.
 func (p *Predictor) Bundle() *bundle.Bundle { return p.b }
 
+// QCThreshold is the bundle's calibrated slice-flag threshold in nats (0
+// when the bundle was not calibrated).
+func (p *Predictor) QCThreshold() float64 { return p.b.Inference.QCThreshold }
+
 // Checkpoints is the number of resident checkpoints.
 func (p *Predictor) Checkpoints() int { return len(p.b.Checkpoints) }
 

@@ -120,3 +120,69 @@ func FailureAUROC(sliceDice, sliceScore []float64) (float64, error) {
 	}
 	return AUROC(s, pos)
 }
+
+// QCOperatingPoint is a slice-flag threshold with how it performs on the
+// slices it was chosen on.
+type QCOperatingPoint struct {
+	Threshold   float64 // flag a slice whose score is above this
+	Sensitivity float64 // failed slices flagged / failed slices
+	Specificity float64 // good slices not flagged / good slices
+	Failed      int     // failed slices (Dice < FailureDice)
+	Slices      int     // slices with defined Dice
+}
+
+// CalibrateQC picks the slice-score threshold that flags failed slices
+// (Dice < FailureDice) best by Youden's J (sensitivity + specificity − 1).
+// Candidate thresholds are midpoints between consecutive distinct scores,
+// so the threshold never sits exactly on a calibration slice; among equal
+// J the higher threshold wins (fewer flags for the reader to clear).
+func CalibrateQC(sliceDice, sliceScore []float64) (QCOperatingPoint, error) {
+	if len(sliceDice) != len(sliceScore) {
+		return QCOperatingPoint{}, fmt.Errorf("qc calibration: %d slice Dice values for %d scores", len(sliceDice), len(sliceScore))
+	}
+	type sl struct {
+		score  float64
+		failed bool
+	}
+	var xs []sl
+	var nf int
+	for i, d := range sliceDice {
+		if math.IsNaN(d) || math.IsNaN(sliceScore[i]) {
+			continue
+		}
+		xs = append(xs, sl{sliceScore[i], d < FailureDice})
+		if d < FailureDice {
+			nf++
+		}
+	}
+	ng := len(xs) - nf
+	if nf == 0 || ng == 0 {
+		return QCOperatingPoint{}, fmt.Errorf("qc calibration: needs failed and good slices, got %d failed of %d", nf, len(xs))
+	}
+	sort.Slice(xs, func(a, b int) bool { return xs[a].score < xs[b].score })
+	// Walk thresholds from high to low: below index i everything is
+	// unflagged, from i on everything is flagged.
+	best := QCOperatingPoint{Threshold: math.Inf(1), Failed: nf, Slices: len(xs), Specificity: 1}
+	bestJ := 0.0
+	tp, fp := 0, 0
+	for i := len(xs) - 1; i >= 1; i-- {
+		if xs[i].failed {
+			tp++
+		} else {
+			fp++
+		}
+		if xs[i].score == xs[i-1].score {
+			continue
+		}
+		sens, spec := float64(tp)/float64(nf), 1-float64(fp)/float64(ng)
+		if j := sens + spec - 1; j > bestJ {
+			bestJ = j
+			best.Threshold = (xs[i].score + xs[i-1].score) / 2
+			best.Sensitivity, best.Specificity = sens, spec
+		}
+	}
+	if math.IsInf(best.Threshold, 1) {
+		return best, fmt.Errorf("qc calibration: no threshold separates failed from good slices better than chance")
+	}
+	return best, nil
+}

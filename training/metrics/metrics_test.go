@@ -465,3 +465,41 @@ func TestFailureAUROC(t *testing.T) {
 		t.Error("length mismatch accepted")
 	}
 }
+
+func TestCalibrateQC(t *testing.T) {
+	// Failed slices (Dice < 0.7) mostly score high; one failed slice
+	// scores low and one good slice high, so the best cut is between
+	// 0.3 and 0.5: sensitivity 3/4, specificity 4/5.
+	dice := []float64{0.9, 0.95, 0.8, 0.85, 0.9, 0.5, 0.4, 0.2, 0.6, math.NaN()}
+	score := []float64{0.1, 0.05, 0.2, 0.6, 0.3, 0.5, 0.7, 0.9, 0.15, 5}
+	op, err := CalibrateQC(dice, score)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if op.Threshold != 0.4 || op.Sensitivity != 0.75 || op.Specificity != 0.8 || op.Failed != 4 || op.Slices != 9 {
+		t.Errorf("operating point %+v, want threshold 0.4, sensitivity 0.75, specificity 0.8, 4 of 9 failed", op)
+	}
+	// Brute force: no threshold on the grid beats its Youden J.
+	bestJ := op.Sensitivity + op.Specificity - 1
+	for thr := 0.0; thr < 1; thr += 0.001 {
+		var tp, fp int
+		for i, d := range dice[:9] {
+			if score[i] > thr {
+				if d < FailureDice {
+					tp++
+				} else {
+					fp++
+				}
+			}
+		}
+		if j := float64(tp)/4 + 1 - float64(fp)/5 - 1; j > bestJ+1e-12 {
+			t.Fatalf("threshold %.3f has J %.3f > %.3f", thr, j, bestJ)
+		}
+	}
+	if _, err := CalibrateQC([]float64{0.9, 0.8}, []float64{0.1, 0.2}); err == nil {
+		t.Error("calibration without failed slices succeeded")
+	}
+	if _, err := CalibrateQC([]float64{0.9}, []float64{0.1, 0.2}); err == nil {
+		t.Error("length mismatch accepted")
+	}
+}
