@@ -80,6 +80,7 @@ type Viewer struct {
 	qcItems  []workspace.QCItem
 	qcHeader *widget.Label
 	report   *reportPanel
+	settings *settingsPanel // ED/ES, height and weight under the report
 
 	probeText    *widget.Label
 	messageText  *widget.Label
@@ -400,7 +401,8 @@ func (v *Viewer) qcPanel() fyne.CanvasObject {
 
 func (v *Viewer) reportPanel() fyne.CanvasObject {
 	v.report = newReportPanel()
-	return v.report.box
+	v.settings = v.newSettingsPanel()
+	return container.NewVBox(v.report.box, v.settings.box)
 }
 
 // refreshAll updates every widget from the workspace.
@@ -530,6 +532,7 @@ func (v *Viewer) refreshData() {
 		r, err := v.ws.Report()
 		v.report.show(r, err, v.ws.Series())
 	}
+	v.settings.refresh()
 	v.thumbs.refresh()
 	v.refreshTools()
 }

@@ -1,0 +1,198 @@
+package ui
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/layout"
+	"fyne.io/fyne/v2/theme"
+	"fyne.io/fyne/v2/widget"
+
+	"cmrseg/app/study"
+	"cmrseg/app/workspace"
+)
+
+// settingsPanel lets the reader choose the ED and ES phases and enter the
+// patient's height and weight under the report; every valid change updates
+// the report at once and is saved with the session.
+type settingsPanel struct {
+	v       *Viewer
+	box     *fyne.Container
+	ed, es  *widget.Select
+	height  *widget.Entry
+	weight  *widget.Entry
+	reset   *widget.Button
+	hint    *widget.Label
+	syncing bool
+	nt      int // phases the selects were built for
+}
+
+func (v *Viewer) newSettingsPanel() *settingsPanel {
+	p := &settingsPanel{v: v}
+	p.ed = widget.NewSelect(nil, func(string) { p.changed() })
+	p.es = widget.NewSelect(nil, func(string) { p.changed() })
+	p.height = widget.NewEntry()
+	p.height.SetPlaceHolder("unknown")
+	p.height.OnChanged = func(string) { p.changed() }
+	p.weight = widget.NewEntry()
+	p.weight.SetPlaceHolder("unknown")
+	p.weight.OnChanged = func(string) { p.changed() }
+	p.reset = widget.NewButtonWithIcon("Study values", theme.HistoryIcon(), func() {
+		if err := v.ws.ResetReportSettings(); err != nil {
+			v.showError("Report settings", err)
+		}
+		v.setMessage("Report uses the study's ED/ES, height and weight.")
+		p.refresh()
+		v.refreshView()
+		v.refreshData()
+	})
+	p.hint = widget.NewLabel("")
+	p.hint.Wrapping = fyne.TextWrapWord
+	p.hint.Importance = widget.WarningImportance
+	form := container.New(layout.NewFormLayout(),
+		widget.NewLabel("ED"), p.ed,
+		widget.NewLabel("ES"), p.es,
+		widget.NewLabel("Height cm"), p.height,
+		widget.NewLabel("Weight kg"), p.weight,
+	)
+	p.box = container.NewVBox(container.NewBorder(nil, nil, heading("Phases and body size"), p.reset), form, p.hint)
+	p.refresh()
+	return p
+}
+
+// phaseOption names phase t (0-based) in the ED/ES selects.
+func phaseOption(s *study.Series, t int) string {
+	o := fmt.Sprintf("%d", t+1)
+	if t < len(s.TriggerTimes) {
+		o += fmt.Sprintf(" · %.0f ms", s.TriggerTimes[t])
+	}
+	return o
+}
+
+// parsePhase is the inverse of phaseOption.
+func parsePhase(o string) (int, bool) {
+	f := strings.Fields(o)
+	if len(f) == 0 {
+		return 0, false
+	}
+	n, err := strconv.Atoi(f[0])
+	return n - 1, err == nil
+}
+
+// parseAmount reads a height or weight; empty means unknown (0). A decimal
+// comma is accepted.
+func parseAmount(s string) (float64, error) {
+	s = strings.TrimSpace(strings.ReplaceAll(s, ",", "."))
+	if s == "" {
+		return 0, nil
+	}
+	return strconv.ParseFloat(s, 64)
+}
+
+func amountText(f float64) string {
+	if f == 0 {
+		return ""
+	}
+	return strconv.FormatFloat(f, 'f', -1, 64)
+}
+
+// changed applies the widgets' values (when complete and valid).
+func (p *settingsPanel) changed() {
+	if p.syncing {
+		return
+	}
+	ws := p.v.ws
+	if ws.Series() == nil {
+		return
+	}
+	rs := ws.ReportSettings()
+	var ok bool
+	if rs.ED, ok = parsePhase(p.ed.Selected); !ok {
+		return
+	}
+	if rs.ES, ok = parsePhase(p.es.Selected); !ok {
+		return
+	}
+	var err error
+	if rs.HeightCm, err = parseAmount(p.height.Text); err != nil {
+		p.hint.SetText(fmt.Sprintf("Height %q is not a number.", p.height.Text))
+		return
+	}
+	if rs.WeightKg, err = parseAmount(p.weight.Text); err != nil {
+		p.hint.SetText(fmt.Sprintf("Weight %q is not a number.", p.weight.Text))
+		return
+	}
+	if rs == ws.ReportSettings() {
+		p.hint.SetText("")
+		return
+	}
+	// While typing, an incomplete value is only hinted at, not applied.
+	if err := ws.SetReportSettings(rs); err != nil {
+		p.hint.SetText(capitalise(strings.TrimPrefix(err.Error(), "report settings: ")) + ".")
+		return
+	}
+	p.hint.SetText("")
+	p.v.refreshView()
+	p.v.refreshData()
+}
+
+// refresh shows the workspace's settings.
+func (p *settingsPanel) refresh() {
+	p.syncing = true
+	defer func() { p.syncing = false }()
+	ws := p.v.ws
+	s := ws.Series()
+	if s == nil {
+		for _, w := range []fyne.Disableable{p.ed, p.es, p.height, p.weight, p.reset} {
+			w.Disable()
+		}
+		return
+	}
+	if p.nt != s.NT || len(p.ed.Options) != s.NT {
+		opts := make([]string, s.NT)
+		for t := range opts {
+			opts[t] = phaseOption(s, t)
+		}
+		p.ed.Options, p.es.Options, p.nt = opts, opts, s.NT
+	}
+	rs := ws.ReportSettings()
+	if rs.ED >= 0 && rs.ED < s.NT {
+		p.ed.SetSelected(phaseOption(s, rs.ED))
+	} else {
+		p.ed.ClearSelected()
+	}
+	if rs.ES >= 0 && rs.ES < s.NT {
+		p.es.SetSelected(phaseOption(s, rs.ES))
+	} else {
+		p.es.ClearSelected()
+	}
+	// Keep what the reader is typing when it means the same value.
+	if h, err := parseAmount(p.height.Text); err != nil || h != rs.HeightCm {
+		p.height.SetText(amountText(rs.HeightCm))
+	}
+	if m, err := parseAmount(p.weight.Text); err != nil || m != rs.WeightKg {
+		p.weight.SetText(amountText(rs.WeightKg))
+	}
+	for _, w := range []fyne.Disableable{p.ed, p.es, p.height, p.weight} {
+		w.Enable()
+	}
+	if ws.ReportSettingsEdited() {
+		p.reset.Enable()
+	} else {
+		p.reset.Disable()
+	}
+}
+
+// SetReportSettings applies settings as the panel does (scripts, tests).
+func (v *Viewer) SetReportSettings(rs workspace.ReportSettings) error {
+	if err := v.ws.SetReportSettings(rs); err != nil {
+		return err
+	}
+	v.settings.refresh()
+	v.refreshView()
+	v.refreshData()
+	return nil
+}
