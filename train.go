@@ -43,6 +43,8 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	f16 := fs.Bool("f16", false, "store checkpoints as float16 (half the size)")
 	threads := fs.Int("threads", -1, "torch threads (overrides run.threads; 0: one per core)")
 	valEvery := fs.Int("val-every", 1, "validate every N-th epoch (always at the end of each cycle)")
+	eventsPath := fs.String("events", "", "append progress as JSON lines (trainer events) to this file, for the GUI's training tab")
+	initFrom := fs.String("init-from", "", "fine-tune: start from the last checkpoint of this model bundle (its network must be the config's)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -114,21 +116,92 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	if *f16 {
 		dtype = weights.F16
 	}
+	// A fine-tune remembers its starting bundle in the run folder, so
+	// --resume (from the tab or a terminal) needs no --init-from again.
+	initFile := filepath.Join(dir, "init-from")
+	if *initFrom == "" && *resume {
+		if b, err := os.ReadFile(initFile); err == nil {
+			*initFrom = strings.TrimSpace(string(b))
+		}
+	}
+	if *initFrom != "" {
+		if abs, err := filepath.Abs(*initFrom); err == nil {
+			*initFrom = abs
+		}
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+		if err := weights.WriteFileAtomic(initFile, []byte(*initFrom+"\n")); err != nil {
+			return err
+		}
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	bar := &progressBar{w: stdout}
+	emit := bar.event
+	var elog *eventLog
+	if *eventsPath != "" {
+		var err error
+		if elog, err = openEventLog(*eventsPath); err != nil {
+			return err
+		}
+		defer elog.close()
+		emit = func(e trainer.Event) { bar.event(e); elog.write(e) }
+	}
 	res, err := trainer.Train(ctx, cfg, dir, trainer.Options{
 		ConfigTOML: text, Command: "cmrseg train " + strings.Join(args, " "), Resume: *resume, DType: dtype, ValEvery: *valEvery,
-	}, bar.event)
+		InitFrom: *initFrom,
+	}, emit)
 	bar.finish()
 	if err != nil {
 		if ctx.Err() != nil {
+			elog.write(trainer.Event{Kind: trainer.EventStopped, Message: "interrupted; resumes from the last complete epoch"})
 			return fmt.Errorf("interrupted; continue with: cmrseg train --resume --run %s", dir)
 		}
+		elog.write(trainer.Event{Kind: trainer.EventFailed, Message: err.Error()})
 		return err
 	}
 	fmt.Fprintf(stdout, "run %s: %d epochs, %.1f min of training; bundle %s\n", res.RunDir, len(res.Rows), res.WallSeconds/60, res.BundleDir)
 	return nil
+}
+
+// eventLog appends trainer events as JSON lines. Each line is one write
+// on an O_APPEND file, so a reader tailing it sees whole lines only (or a
+// partial last line it waits on), and a run resumed later appends to the
+// same log. A failed write is reported once on stderr and otherwise
+// ignored: progress display must never stop training.
+type eventLog struct {
+	f      *os.File
+	failed bool
+}
+
+func openEventLog(path string) (*eventLog, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("events: %w", err)
+	}
+	return &eventLog{f: f}, nil
+}
+
+func (l *eventLog) write(e trainer.Event) {
+	if l == nil || l.failed {
+		return
+	}
+	b, err := trainer.MarshalEvent(e, time.Now())
+	if err == nil {
+		_, err = l.f.Write(b)
+	}
+	if err != nil {
+		l.failed = true
+		fmt.Fprintf(os.Stderr, "cmrseg train: event log %s: %v (training continues)\n", l.f.Name(), err)
+	}
+}
+
+func (l *eventLog) close() {
+	if l != nil {
+		l.f.Sync()
+		l.f.Close()
+	}
 }
 
 // progressBar renders trainer events on one updating line, with a

@@ -72,6 +72,14 @@ func New(cfg Config) *Workspace {
 // Segmenter returns the configured engine (nil when none).
 func (w *Workspace) Segmenter() Segmenter { return w.cfg.Segmenter }
 
+// SetSegmenter replaces the engine (the training tab's "Use this model").
+// A running segmentation is cancelled; the open session keeps its results
+// until the next segmentation.
+func (w *Workspace) SetSegmenter(s Segmenter) {
+	w.CancelSegmentation()
+	w.cfg.Segmenter = s
+}
+
 // Device names where segmentation runs.
 func (w *Workspace) Device() string {
 	if w.cfg.Segmenter == nil {

@@ -59,6 +59,7 @@ type Event struct {
 	ValDice       [3]float64    // EventEpoch: RV, MYO, LV
 	Checkpoint    string        // EventCheckpoint: file inside the bundle
 	Resumed       bool          // EventStart: continuing from a state file
+	Device        string        // EventEpoch and this process's first EventIteration: where training runs
 	Message       string
 }
 
@@ -86,6 +87,11 @@ type Options struct {
 	ValEvery int
 	// Worker runs the torch work; nil creates one with cfg.Run.Threads.
 	Worker *torch.Worker
+	// InitFrom, when set, is a model bundle whose last checkpoint (highest
+	// epoch) initialises the network before epoch 0: fine-tuning. Its
+	// network must be the config's. A resumed run past epoch 0 ignores it,
+	// since its weights come from the state file.
+	InitFrom string
 }
 
 // Result summarises a finished run.
@@ -215,6 +221,11 @@ func Train(ctx context.Context, cfg config.Config, runDir string, opts Options, 
 		r.st = &state{}
 	}
 	r.net = NetworkConfig(cfg.Network)
+	if opts.InitFrom != "" && r.st.Epochs == 0 {
+		if r.initWs, err = initWeights(opts.InitFrom, r.net); err != nil {
+			return nil, err
+		}
+	}
 	if r.ckptEpochs, err = cfg.CheckpointEpochs(); err != nil {
 		return nil, fmt.Errorf("trainer: %w", err)
 	}
@@ -246,6 +257,37 @@ type run struct {
 	net               unet.Config
 	ckptEpochs        []int
 	hardware          string
+	initWs            []weights.Tensor // InitFrom's weights, loaded before epoch 0
+}
+
+// initWeights reads the last checkpoint of the bundle at dir (a run folder
+// is accepted too) and checks that its network is net.
+func initWeights(dir string, net unet.Config) ([]weights.Tensor, error) {
+	if _, err := os.Stat(filepath.Join(dir, bundle.ManifestName)); err != nil {
+		if _, err2 := os.Stat(filepath.Join(dir, BundleDir, bundle.ManifestName)); err2 == nil {
+			dir = filepath.Join(dir, BundleDir)
+		}
+	}
+	b, err := bundle.Load(dir)
+	if err != nil {
+		return nil, fmt.Errorf("trainer: init from: %w", err)
+	}
+	if len(b.Checkpoints) == 0 {
+		return nil, fmt.Errorf("trainer: init from %s: the bundle has no checkpoints", dir)
+	}
+	bn := b.Network
+	bn.Dropout = net.Dropout // dropout has no weights
+	if bn != net {
+		return nil, fmt.Errorf("trainer: init from %s: the bundle's network (%d stages, base %d, max %d, %d classes) is not the config's (%d stages, base %d, max %d, %d classes); set [network] to the bundle's",
+			dir, bn.Stages, bn.BaseFeatures, bn.MaxFeatures, bn.Classes, net.Stages, net.BaseFeatures, net.MaxFeatures, net.Classes)
+	}
+	last := 0
+	for i, c := range b.Checkpoints {
+		if c.Epoch > b.Checkpoints[last].Epoch {
+			last = i
+		}
+	}
+	return b.Weights(last)
 }
 
 func (r *run) device(s *torch.Scope) (torch.Device, error) {
@@ -285,6 +327,11 @@ func (r *run) loop(ctx context.Context, s *torch.Scope, threads int) error {
 	}
 	defer stp.Close()
 	model, opt := stp.Model, stp.opt
+	if r.st.Epochs == 0 && r.initWs != nil {
+		if err := model.Load(s, r.initWs); err != nil {
+			return fmt.Errorf("trainer: init from %s: %w", r.opts.InitFrom, err)
+		}
+	}
 	if r.st.Epochs > 0 {
 		if err := model.Load(s, r.st.weights); err != nil {
 			return fmt.Errorf("trainer: resume: %w", err)
@@ -332,8 +379,12 @@ func (r *run) loop(ctx context.Context, s *torch.Scope, threads int) error {
 			sum += loss
 			n++
 			doneIters++
+			dev := ""
+			if doneIters == 1 {
+				dev = r.hardware
+			}
 			r.events(Event{Kind: EventIteration, Epoch: epoch, Epochs: total, Iter: b.Iter + 1, Iters: iters, Cycle: cycle,
-				Loss: loss, LR: lr, ETA: remaining(epoch, b.Iter+1), Elapsed: time.Since(start)})
+				Loss: loss, LR: lr, ETA: remaining(epoch, b.Iter+1), Elapsed: time.Since(start), Device: dev})
 		}
 		cancel()
 		if err := ctx.Err(); err != nil {
@@ -381,7 +432,7 @@ func (r *run) loop(ctx context.Context, s *torch.Scope, threads int) error {
 			r.events(Event{Kind: EventCheckpoint, Epoch: epoch, Epochs: total, Cycle: cycle, Checkpoint: row.Checkpoint, LR: lr})
 		}
 		r.events(Event{Kind: EventEpoch, Epoch: epoch, Epochs: total, Iter: iters, Iters: iters, Cycle: cycle, Loss: row.TrainLoss,
-			LR: lr, ValDice: row.ValDice, ETA: remaining(epoch, iters), Elapsed: time.Since(start)})
+			LR: lr, ValDice: row.ValDice, ETA: remaining(epoch, iters), Elapsed: time.Since(start), Device: r.hardware})
 	}
 	r.events(Event{Kind: EventDone, Epoch: total - 1, Epochs: total, Elapsed: time.Since(start)})
 	return nil
@@ -430,7 +481,7 @@ func (r *run) manifest() bundle.Manifest {
 		Format:      bundle.Format,
 		Name:        filepath.Base(filepath.Clean(r.runDir)),
 		Kind:        kind,
-		Description: fmt.Sprintf("%s schedule, %d epochs in %d cycle(s), checkpoints of epochs %v; %d of %d epochs trained", cfg.Schedule.Mode, cfg.Schedule.Epochs, cycles, r.ckptEpochs, r.st.Epochs, cfg.Schedule.Epochs),
+		Description: fmt.Sprintf("%s schedule, %d epochs in %d cycle(s), checkpoints of epochs %v; %d of %d epochs trained%s", cfg.Schedule.Mode, cfg.Schedule.Epochs, cycles, r.ckptEpochs, r.st.Epochs, cfg.Schedule.Epochs, r.initNote()),
 		Created:     time.Now().UTC().Truncate(time.Second),
 		Network:     r.net,
 		Preprocessing: bundle.Preprocessing{
@@ -456,6 +507,14 @@ func (r *run) manifest() bundle.Manifest {
 		},
 		Checkpoints: append([]bundle.Checkpoint(nil), r.st.Checkpoints...),
 	}
+}
+
+// initNote names the bundle a fine-tuned run started from.
+func (r *run) initNote() string {
+	if r.opts.InitFrom == "" {
+		return ""
+	}
+	return "; fine-tuned from " + r.opts.InitFrom
 }
 
 // trainableParams are the parameters that receive gradients: all but the

@@ -1,0 +1,109 @@
+package trainingjob
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+
+	"cmrseg/training/data"
+)
+
+// Score is one bundle's row of the end-of-run comparison.
+type Score struct {
+	Name    string
+	Bundle  string
+	Dice    [3]float64 // RV, MYO, LV; NaN when undefined
+	ECE     float64    // percent
+	Volumes int
+}
+
+// MeanDice is the mean of the three structures' Dice.
+func (s Score) MeanDice() float64 { return (s.Dice[0] + s.Dice[1] + s.Dice[2]) / 3 }
+
+// Evaluation compares the new bundle with the previous one.
+type Evaluation struct {
+	Cases  []string
+	Note   string // which cases were scored
+	Scores []Score
+}
+
+// Evaluate scores the run's bundle and, when given, the previous bundle
+// with `exe evaluate` on the run's validation cases (on its training cases
+// when the split has none, e.g. a fine-tune on a few corrected studies,
+// which the Note says). The JSON report is kept in the run folder.
+func Evaluate(ctx context.Context, exe, runDir, previous string) (*Evaluation, error) {
+	sp, err := data.ReadSplit(filepath.Join(runDir, data.SplitFile))
+	if err != nil {
+		return nil, fmt.Errorf("evaluation: %w", err)
+	}
+	models := []string{filepath.Join(runDir, "bundle")}
+	if previous != "" {
+		models = append(models, previous)
+	}
+	out := filepath.Join(runDir, EvalFile)
+	args := []string{"evaluate", "--model", strings.Join(models, ","), "--json", out, "--threads", "1"}
+	ev := &Evaluation{}
+	if len(sp.Val) > 0 {
+		args = append(args, "--split-from", runDir)
+		ev.Cases, ev.Note = sp.Val, fmt.Sprintf("%d validation case(s) of the run's split", len(sp.Val))
+	} else {
+		args = append(args, "--data", strings.Join(sp.Data, ","), "--cases", strings.Join(sp.Train, ","))
+		ev.Cases, ev.Note = sp.Train, fmt.Sprintf("no validation split: scored on the %d training case(s)", len(sp.Train))
+	}
+	cmd := exec.CommandContext(ctx, exe, args...)
+	b, err := cmd.CombinedOutput()
+	if err != nil {
+		return nil, fmt.Errorf("evaluation: %s evaluate: %v: %s", exe, err, tail2(string(b), 600))
+	}
+	raw, err := os.ReadFile(out)
+	if err != nil {
+		return nil, fmt.Errorf("evaluation: %w", err)
+	}
+	var rep struct {
+		Methods []struct {
+			Name    string      `json:"name"`
+			Bundle  string      `json:"bundle"`
+			Dice    [3]*float64 `json:"dice"`
+			ECE     *float64    `json:"ece_percent"`
+			Volumes []struct{}  `json:"volumes"`
+		} `json:"methods"`
+	}
+	if err := json.Unmarshal(raw, &rep); err != nil {
+		return nil, fmt.Errorf("evaluation: %s: %v", out, err)
+	}
+	names := []string{"new", "previous"}
+	for i, m := range rep.Methods {
+		s := Score{Name: m.Name, Bundle: m.Bundle, Volumes: len(m.Volumes), ECE: nan(m.ECE)}
+		if i < len(names) {
+			s.Name = names[i]
+		}
+		for k := range s.Dice {
+			s.Dice[k] = nan(m.Dice[k])
+		}
+		ev.Scores = append(ev.Scores, s)
+	}
+	if len(ev.Scores) != len(models) {
+		return nil, fmt.Errorf("evaluation: %s has %d rows for %d models", out, len(ev.Scores), len(models))
+	}
+	return ev, nil
+}
+
+func nan(p *float64) float64 {
+	if p == nil {
+		return math.NaN()
+	}
+	return *p
+}
+
+func tail2(s string, n int) string {
+	if len(s) > n {
+		s = s[len(s)-n:]
+	}
+	return strings.TrimSpace(s)
+}
+

@@ -1,0 +1,308 @@
+package trainingjob
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+
+	"cmrseg/app/workspace"
+)
+
+// ManifestName is a model bundle's manifest (inference/bundle.ManifestName;
+// that package links torch, which the GUI side must not).
+const ManifestName = "model.toml"
+
+// Provenance is the [training] table of a bundle's model.toml.
+type Provenance struct {
+	Command     string   `toml:"command"`
+	Config      string   `toml:"config"`
+	Data        string   `toml:"data"`
+	TrainCases  []string `toml:"train_cases"`
+	ValCases    []string `toml:"val_cases"`
+	Seed        int64    `toml:"seed"`
+	Hardware    string   `toml:"hardware"`
+	WallSeconds float64  `toml:"wall_seconds"`
+	Epochs      int      `toml:"epochs"`
+	Cycles      int      `toml:"cycles"`
+	Software    string   `toml:"software"`
+	License     string   `toml:"license"`
+}
+
+// manifest is the part of model.toml the registry reads.
+type manifest struct {
+	Name        string     `toml:"name"`
+	Kind        string     `toml:"kind"`
+	Description string     `toml:"description"`
+	Created     time.Time  `toml:"created"`
+	Training    Provenance `toml:"training"`
+	Network     struct {
+		Stages       int `toml:"stages"`
+		BaseFeatures int `toml:"base_features"`
+		MaxFeatures  int `toml:"max_features"`
+	} `toml:"network"`
+	Preprocessing struct {
+		SpacingMM [2]float64 `toml:"spacing_mm"`
+		PatchSize [2]int     `toml:"patch_size"`
+	} `toml:"preprocessing"`
+	Checkpoints []struct {
+		File   string `toml:"file"`
+		Epoch  int    `toml:"epoch"`
+		SHA256 string `toml:"sha256"`
+	} `toml:"checkpoint"`
+}
+
+func readManifest(dir string) (*manifest, error) {
+	var m manifest
+	path := filepath.Join(dir, ManifestName)
+	if _, err := toml.DecodeFile(path, &m); err != nil {
+		return nil, fmt.Errorf("model bundle %s: %w", path, err)
+	}
+	if len(m.Checkpoints) == 0 {
+		return nil, fmt.Errorf("model bundle %s: no checkpoints", path)
+	}
+	for _, c := range m.Checkpoints {
+		if c.File == "" || strings.ContainsAny(c.File, "/\\") || strings.HasPrefix(c.File, ".") {
+			return nil, fmt.Errorf("model bundle %s: bad checkpoint file name %q", path, c.File)
+		}
+	}
+	return &m, nil
+}
+
+// verify checks every checkpoint's sha256 against the manifest.
+func verify(dir string, m *manifest) error {
+	for _, c := range m.Checkpoints {
+		f, err := os.Open(filepath.Join(dir, c.File))
+		if err != nil {
+			return fmt.Errorf("model bundle %s: %w", dir, err)
+		}
+		h := sha256.New()
+		_, err = io.Copy(h, f)
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("model bundle %s: %w", dir, err)
+		}
+		if got := hex.EncodeToString(h.Sum(nil)); got != strings.ToLower(c.SHA256) {
+			return fmt.Errorf("model bundle %s: checkpoint %s is corrupt: sha256 %s, manifest says %s", dir, c.File, got, c.SHA256)
+		}
+	}
+	return nil
+}
+
+// Model is an installed (or the bundled) model bundle with its provenance.
+type Model struct {
+	Dir         string
+	Name        string
+	Kind        string
+	Description string
+	Created     time.Time
+	Checkpoints int
+	Provenance  Provenance
+	Bundled     bool // the model that ships with cmrseg
+	Active      bool // the review tab uses it
+	Err         error
+}
+
+// Summary is one line of provenance for lists.
+func (m Model) Summary() string {
+	if m.Err != nil {
+		return "unreadable: " + m.Err.Error()
+	}
+	p := m.Provenance
+	s := fmt.Sprintf("%s, %d checkpoint(s), %d epochs", m.Kind, m.Checkpoints, p.Epochs)
+	if len(p.TrainCases) > 0 {
+		s += fmt.Sprintf(", %d training case(s)", len(p.TrainCases))
+	}
+	if !m.Created.IsZero() {
+		s += ", " + m.Created.Local().Format("2006-01-02 15:04")
+	}
+	if p.Data != "" {
+		s += ", data " + p.Data
+	}
+	return s
+}
+
+// Registry lists model bundles and remembers which one is active.
+type Registry struct {
+	Dirs Dirs
+	// Bundled is the model that ships with the app ("" when none).
+	Bundled string
+}
+
+// ReadModel reads a bundle's manifest (digests are checked when a bundle
+// is installed or made active, not for every listing).
+func ReadModel(dir string) Model {
+	m := Model{Dir: dir, Name: filepath.Base(dir)}
+	b, err := readManifest(dir)
+	if err != nil {
+		m.Err = err
+		return m
+	}
+	m.Name, m.Kind, m.Description, m.Created = b.Name, b.Kind, b.Description, b.Created
+	m.Checkpoints, m.Provenance = len(b.Checkpoints), b.Training
+	return m
+}
+
+// List returns the bundled model (first, when there is one) and the
+// installed ones, newest first.
+func (r *Registry) List() []Model {
+	active := r.Active()
+	var out []Model
+	if r.Bundled != "" {
+		m := ReadModel(r.Bundled)
+		m.Bundled = true
+		out = append(out, m)
+	}
+	entries, _ := os.ReadDir(r.Dirs.Models())
+	var inst []Model
+	for _, e := range entries {
+		if !e.IsDir() || strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		inst = append(inst, ReadModel(filepath.Join(r.Dirs.Models(), e.Name())))
+	}
+	sort.Slice(inst, func(i, j int) bool { return inst[i].Created.After(inst[j].Created) })
+	out = append(out, inst...)
+	for i := range out {
+		out[i].Active = sameDir(out[i].Dir, active)
+	}
+	return out
+}
+
+func sameDir(a, b string) bool {
+	if a == "" || b == "" {
+		return false
+	}
+	a, _ = filepath.Abs(a)
+	b, _ = filepath.Abs(b)
+	return filepath.Clean(a) == filepath.Clean(b)
+}
+
+// Active is the bundle the review tab should use: the saved choice when it
+// still holds a model.toml, else the bundled model ("" when neither).
+func (r *Registry) Active() string {
+	if b, err := os.ReadFile(r.Dirs.ActiveModelFile()); err == nil {
+		dir := strings.TrimSpace(string(b))
+		if _, err := os.Stat(filepath.Join(dir, ManifestName)); err == nil {
+			return dir
+		}
+	}
+	return r.Bundled
+}
+
+// SetActive makes dir the active model (persisted across restarts).
+func (r *Registry) SetActive(dir string) error {
+	m, err := readManifest(dir)
+	if err != nil {
+		return err
+	}
+	if err := verify(dir, m); err != nil {
+		return err
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(r.Dirs.Config, 0o755); err != nil {
+		return fmt.Errorf("active model: %w", err)
+	}
+	return workspace.WriteFileAtomic(r.Dirs.ActiveModelFile(), []byte(abs+"\n"))
+}
+
+// RestoreBundled forgets the saved choice, so the bundled model is active.
+func (r *Registry) RestoreBundled() error {
+	err := os.Remove(r.Dirs.ActiveModelFile())
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("active model: %w", err)
+	}
+	return nil
+}
+
+// Install copies the bundle at src into the models folder under name (a
+// unique suffix is added when taken) and returns the new folder. The copy
+// is made in a hidden temporary folder, each file fsynced, and renamed into
+// place, so a half-copied bundle is never listed.
+func (r *Registry) Install(src, name string) (string, error) {
+	b, err := readManifest(src)
+	if err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(r.Dirs.Models(), 0o755); err != nil {
+		return "", fmt.Errorf("install model: %w", err)
+	}
+	name = sanitize(name)
+	dst := filepath.Join(r.Dirs.Models(), name)
+	for n := 2; ; n++ {
+		if _, err := os.Stat(dst); errors.Is(err, os.ErrNotExist) {
+			break
+		}
+		dst = filepath.Join(r.Dirs.Models(), fmt.Sprintf("%s-%d", name, n))
+	}
+	tmp, err := os.MkdirTemp(r.Dirs.Models(), ".install-")
+	if err != nil {
+		return "", fmt.Errorf("install model: %w", err)
+	}
+	files := []string{ManifestName}
+	for _, c := range b.Checkpoints {
+		files = append(files, c.File)
+	}
+	for _, f := range files {
+		if err := copyFile(filepath.Join(src, f), filepath.Join(tmp, f)); err != nil {
+			os.RemoveAll(tmp)
+			return "", fmt.Errorf("install model %s: %w", src, err)
+		}
+	}
+	if err := os.Rename(tmp, dst); err != nil {
+		os.RemoveAll(tmp)
+		return "", fmt.Errorf("install model: %w", err)
+	}
+	if err := verify(dst, b); err != nil {
+		os.RemoveAll(dst)
+		return "", err
+	}
+	return dst, nil
+}
+
+func sanitize(s string) string {
+	s = strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '_', r == '.':
+			return r
+		}
+		return '-'
+	}, s)
+	s = strings.TrimLeft(s, ".")
+	if s == "" {
+		s = "model"
+	}
+	return s
+}
+
+func copyFile(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	if err := out.Sync(); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
