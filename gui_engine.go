@@ -3,29 +3,83 @@ package main
 import (
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
+	"sync"
 
 	"cmrseg/app/study"
+	"cmrseg/app/trainingjob"
 	"cmrseg/app/workspace"
 	"cmrseg/inference/ensemble"
 	"cmrseg/inference/torch"
+	"cmrseg/ui"
 )
 
 // segmenterForGUI returns the demo study and the segmenter the window uses:
-// the bundled (or $CMRSEG_MODEL) checkpoint ensemble when one is installed,
-// else the demo segmenter, which only knows the embedded phantom.
+// $CMRSEG_MODEL when set, else the model chosen in the training tab ("Use
+// this model", kept in $XDG_CONFIG_HOME/cmrseg/active-model), else the
+// bundled model; the demo segmenter, which only knows the embedded
+// phantom, when there is none. It also configures the training tab, which
+// loads models through the same loader when the reader switches.
 func segmenterForGUI(stderr io.Writer) (*study.Study, workspace.Segmenter, error) {
 	st, demo := workspace.Demo()
-	dir, err := findModel("")
-	if err != nil {
+	loader := &modelLoader{}
+	reg := &trainingjob.Registry{Dirs: trainingjob.DefaultDirs(), Bundled: bundledModel()}
+	ui.SetTrainingEnv(ui.TrainingEnv{Dirs: reg.Dirs, Bundled: reg.Bundled, LoadModel: loader.load})
+	dir := os.Getenv("CMRSEG_MODEL")
+	if dir == "" {
+		dir = reg.Active()
+	}
+	if dir == "" {
 		fmt.Fprintf(stderr, "cmrseg: no model installed (set CMRSEG_MODEL to a bundle folder to use one); the window uses the demo segmenter, which segments only the demo study\n")
 		return st, demo, nil
 	}
-	w := torch.NewWorker(0)
-	p, err := ensemble.Load(w, dir, ensemble.Options{Device: "auto"})
+	p, err := loader.load(dir)
 	if err != nil {
-		w.Close()
 		fmt.Fprintf(stderr, "cmrseg: model %s cannot be used (%v); the window uses the demo segmenter\n", dir, err)
 		return st, demo, nil
 	}
 	return st, p, nil
+}
+
+// bundledModel is the model installed with the binary ("" when none).
+func bundledModel() string {
+	for _, d := range modelDirs() {
+		if _, err := os.Stat(filepath.Join(d, "model.toml")); err == nil {
+			return filepath.Clean(d)
+		}
+	}
+	return ""
+}
+
+// modelLoader loads bundles as ensembles, each on its own torch worker,
+// and closes the previous one's worker when the reader switches models, so
+// only one model's checkpoints stay resident.
+type modelLoader struct {
+	mu    sync.Mutex
+	prev  *ensemble.Predictor
+	prevW *torch.Worker
+}
+
+func (l *modelLoader) load(dir string) (workspace.Segmenter, error) {
+	w := torch.NewWorker(0)
+	p, err := ensemble.Load(w, dir, ensemble.Options{Device: "auto"})
+	if err != nil {
+		w.Close()
+		return nil, err
+	}
+	l.mu.Lock()
+	old, oldW := l.prev, l.prevW
+	l.prev, l.prevW = p, w
+	l.mu.Unlock()
+	if old != nil {
+		// The workspace cancels its segmentation before it takes the new
+		// engine; a cancelled job still finishing its current step keeps
+		// the worker busy until then, which these wait for.
+		go func() {
+			old.Close()
+			oldW.Close()
+		}()
+	}
+	return p, nil
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"cmrseg/app/trainingjob"
 	"cmrseg/inference/bundle"
 	"cmrseg/inference/torch"
 	"cmrseg/inference/weights"
@@ -124,7 +125,8 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 			*initFrom = strings.TrimSpace(string(b))
 		}
 	}
-	if *initFrom != "" {
+	_, cfgErr := os.Stat(filepath.Join(dir, trainer.ConfigFile))
+	if *initFrom != "" && (*resume || cfgErr != nil) { // never touch another run's folder
 		if abs, err := filepath.Abs(*initFrom); err == nil {
 			*initFrom = abs
 		}
@@ -187,7 +189,9 @@ func (l *eventLog) write(e trainer.Event) {
 	if l == nil || l.failed {
 		return
 	}
-	b, err := trainer.MarshalEvent(e, time.Now())
+	b, err := trainingjob.MarshalLine(trainingjob.Event{Kind: e.Kind.String(), Time: time.Now(), Epoch: e.Epoch, Epochs: e.Epochs,
+		Iter: e.Iter, Iters: e.Iters, Cycle: e.Cycle, Loss: e.Loss, LR: e.LR, ETA: e.ETA, Elapsed: e.Elapsed, ValDice: e.ValDice,
+		Checkpoint: e.Checkpoint, Resumed: e.Resumed, Device: e.Device, Message: e.Message})
 	if err == nil {
 		_, err = l.f.Write(b)
 	}

@@ -101,6 +101,10 @@ type Viewer struct {
 
 	// errorShown records the last error dialog's text (tests).
 	errorShown string
+
+	// tabs holds the review content and the training tab.
+	tabs     *container.AppTabs
+	training *trainingTab
 }
 
 // New builds the review window for ws on application a (the real one from
@@ -263,10 +267,13 @@ func (v *Viewer) build() fyne.CanvasObject {
 
 	body := container.NewBorder(nil, nil, sized(left, 126), sized(right, 330), centre)
 	top := container.NewBorder(nil, nil, nil, toolbarRight, toolbar)
-	return container.NewBorder(
+	review := container.NewBorder(
 		container.NewVBox(top, widget.NewSeparator()),
 		container.NewVBox(widget.NewSeparator(), status),
 		nil, nil, body)
+	v.training = newTrainingTab(v)
+	v.tabs = container.NewAppTabs(container.NewTabItem("Review", review), container.NewTabItem("Training", v.training.content))
+	return v.tabs
 }
 
 // sized gives obj a fixed minimum width inside a border layout.

@@ -41,7 +41,7 @@ func Evaluate(ctx context.Context, exe, runDir, previous string) (*Evaluation, e
 	if err != nil {
 		return nil, fmt.Errorf("evaluation: %w", err)
 	}
-	models := []string{filepath.Join(runDir, "bundle")}
+	models := []string{filepath.Join(runDir, RunBundleDir)}
 	if previous != "" {
 		models = append(models, previous)
 	}
@@ -60,11 +60,36 @@ func Evaluate(ctx context.Context, exe, runDir, previous string) (*Evaluation, e
 	if err != nil {
 		return nil, fmt.Errorf("evaluation: %s evaluate: %v: %s", exe, err, tail2(string(b), 600))
 	}
-	raw, err := os.ReadFile(out)
+	if err := readEvaluation(out, ev); err != nil {
+		return nil, err
+	}
+	if len(ev.Scores) != len(models) {
+		return nil, fmt.Errorf("evaluation: %s has %d rows for %d models", out, len(ev.Scores), len(models))
+	}
+	return ev, nil
+}
+
+// ReadEvaluation reads the comparison a finished job already made ("" and
+// nil when there is none).
+func ReadEvaluation(runDir string) (*Evaluation, error) {
+	path := filepath.Join(runDir, EvalFile)
+	if _, err := os.Stat(path); err != nil {
+		return nil, nil
+	}
+	ev := &Evaluation{Note: "scored when the run finished"}
+	if err := readEvaluation(path, ev); err != nil {
+		return nil, err
+	}
+	return ev, nil
+}
+
+func readEvaluation(path string, ev *Evaluation) error {
+	raw, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("evaluation: %w", err)
+		return fmt.Errorf("evaluation: %w", err)
 	}
 	var rep struct {
+		Cases   []string `json:"cases"`
 		Methods []struct {
 			Name    string      `json:"name"`
 			Bundle  string      `json:"bundle"`
@@ -74,7 +99,10 @@ func Evaluate(ctx context.Context, exe, runDir, previous string) (*Evaluation, e
 		} `json:"methods"`
 	}
 	if err := json.Unmarshal(raw, &rep); err != nil {
-		return nil, fmt.Errorf("evaluation: %s: %v", out, err)
+		return fmt.Errorf("evaluation: %s: %v", path, err)
+	}
+	if ev.Cases == nil {
+		ev.Cases = rep.Cases
 	}
 	names := []string{"new", "previous"}
 	for i, m := range rep.Methods {
@@ -87,10 +115,7 @@ func Evaluate(ctx context.Context, exe, runDir, previous string) (*Evaluation, e
 		}
 		ev.Scores = append(ev.Scores, s)
 	}
-	if len(ev.Scores) != len(models) {
-		return nil, fmt.Errorf("evaluation: %s has %d rows for %d models", out, len(ev.Scores), len(models))
-	}
-	return ev, nil
+	return nil
 }
 
 func nan(p *float64) float64 {
@@ -106,4 +131,3 @@ func tail2(s string, n int) string {
 	}
 	return strings.TrimSpace(s)
 }
-

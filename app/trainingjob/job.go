@@ -18,7 +18,6 @@ import (
 
 	"cmrseg/app/workspace"
 	"cmrseg/training/config"
-	"cmrseg/training/trainer"
 )
 
 // Files the job keeps in the run folder beside the trainer's own.
@@ -137,7 +136,7 @@ func Start(exe string, spec Spec, onUpdate func(State)) (*Job, error) {
 	if spec.RunDir == "" {
 		return nil, errors.New("training: no run folder")
 	}
-	if _, err := os.Stat(filepath.Join(spec.RunDir, trainer.ConfigFile)); err == nil {
+	if _, err := os.Stat(filepath.Join(spec.RunDir, RunConfigFile)); err == nil {
 		return nil, fmt.Errorf("training: %s already holds a run", spec.RunDir)
 	}
 	if err := os.MkdirAll(spec.RunDir, 0o755); err != nil {
@@ -198,7 +197,7 @@ func Attach(exe, runDir string, onUpdate func(State)) (*Job, error) {
 func (j *Job) Config() (config.Config, error) { return config.Load(filepath.Join(j.RunDir, InputFile)) }
 
 // Bundle is the run's model bundle folder.
-func (j *Job) Bundle() string { return filepath.Join(j.RunDir, trainer.BundleDir) }
+func (j *Job) Bundle() string { return filepath.Join(j.RunDir, RunBundleDir) }
 
 // Previous is the bundle the result is compared with.
 func (j *Job) Previous() string {
@@ -436,7 +435,7 @@ func (j *Job) readEvents() bool {
 				if i < 0 {
 					break
 				}
-				if e, _, perr := trainer.ParseEvent(data[:i]); perr == nil {
+				if e, perr := ParseLine(data[:i]); perr == nil {
 					j.apply(e)
 					any = true
 				}
@@ -463,10 +462,10 @@ func trim(ps []Point, x float64) []Point {
 }
 
 // apply folds one event into the state (mu held).
-func (j *Job) apply(e trainer.Event) {
+func (j *Job) apply(e Event) {
 	s := &j.st
 	switch e.Kind {
-	case trainer.EventStart:
+	case KindStart:
 		// A resumed run repeats the epoch it was stopped in: drop what
 		// the log holds from that epoch on.
 		from := float64(e.Epoch)
@@ -483,7 +482,7 @@ func (j *Job) apply(e trainer.Event) {
 		s.Checkpoints = ck
 		s.Epoch, s.Epochs, s.Iter, s.Iters, s.Message = e.Epoch, e.Epochs, 0, e.Iters, e.Message
 		j.sawDone, j.sawStop = false, false
-	case trainer.EventIteration:
+	case KindIteration:
 		s.Epoch, s.Epochs, s.Iter, s.Iters, s.ETA = e.Epoch, e.Epochs, e.Iter, e.Iters, e.ETA
 		if e.Device != "" {
 			s.Device = e.Device
@@ -494,7 +493,7 @@ func (j *Job) apply(e trainer.Event) {
 		if len(s.LR) == 0 || s.LR[len(s.LR)-1].X < float64(e.Epoch) {
 			s.LR = append(s.LR, Point{float64(e.Epoch), e.LR})
 		}
-	case trainer.EventEpoch:
+	case KindEpoch:
 		s.Epoch, s.ETA = e.Epoch, e.ETA
 		if e.Device != "" {
 			s.Device = e.Device
@@ -508,14 +507,14 @@ func (j *Job) apply(e trainer.Event) {
 				s.Dice[i] = append(s.Dice[i], Point{x, d})
 			}
 		}
-	case trainer.EventCheckpoint:
+	case KindCheckpoint:
 		s.Checkpoints = append(s.Checkpoints, Checkpoint{Epoch: e.Epoch, Cycle: e.Cycle, File: e.Checkpoint})
-	case trainer.EventDone:
+	case KindDone:
 		j.sawDone = true
-	case trainer.EventStopped:
+	case KindStopped:
 		j.sawStop = true
 		s.Message = e.Message
-	case trainer.EventFailed:
+	case KindFailed:
 		s.Err = e.Message
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"cmrseg/app/workspace"
+	"cmrseg/training/config"
 )
 
 // ManifestName is a model bundle's manifest (inference/bundle.ManifestName;
@@ -305,4 +306,21 @@ func copyFile(src, dst string) error {
 		return err
 	}
 	return out.Close()
+}
+
+// FineTuneConfig adapts cfg to start from the bundle at dir: the network
+// topology and the resampling spacing must be the bundle's.
+func FineTuneConfig(cfg config.Config, dir string) (config.Config, error) {
+	m, err := readManifest(dir)
+	if err != nil {
+		return cfg, err
+	}
+	if m.Network.Stages < 2 || m.Network.BaseFeatures < 1 {
+		return cfg, fmt.Errorf("model bundle %s: no usable [network] table", dir)
+	}
+	cfg.Network.Stages, cfg.Network.BaseFeatures, cfg.Network.MaxFeatures = m.Network.Stages, m.Network.BaseFeatures, m.Network.MaxFeatures
+	if sp := m.Preprocessing.SpacingMM[0]; sp > 0 {
+		cfg.Data.TargetSpacingMM = sp
+	}
+	return cfg, nil
 }
