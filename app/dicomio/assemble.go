@@ -286,6 +286,7 @@ func assemble(g []*instance) (*study.Series, error) {
 	src.PatientName, src.PatientID, src.PatientBirthDate, src.PatientSex = first.patientName, first.patientID, first.birthDate, first.sex
 	src.StudyID, src.StudyDate, src.StudyTime, src.AccessionNumber = first.studyID, first.studyDate, first.studyTime, first.accession
 	src.ReferringPhysicianName, src.StudyDescription = first.referring, first.studyDesc
+	src.SliceThickness = f0.thickness
 	src.Slices = nk
 	src.Frames = make([]study.DICOMFrame, nk*nt)
 	seen := map[string]bool{}
@@ -295,7 +296,7 @@ func assemble(g []*instance) (*study.Series, error) {
 			fi := r.info()
 			src.Frames[k+nk*t] = study.DICOMFrame{
 				Path: r.in.path, SOPClassUID: r.in.sopClass, SOPInstanceUID: r.in.sopInstance,
-				InstanceNumber: r.in.number, Frame: r.f + 1,
+				InstanceNumber: r.in.number, Frame: r.f + 1, Position: fi.pos,
 				TriggerTime: fi.trigger, HasTriggerTime: fi.hasTrigger,
 			}
 			if !seen[r.in.path] {

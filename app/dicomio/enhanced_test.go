@@ -48,6 +48,10 @@ func TestEnhancedMRMultiFrame(t *testing.T) {
 			if got := s.Data[(k+nk*tt)*n]; got != want {
 				t.Errorf("slice %d phase %d (frame %d): %g, want %g", k, tt, f+1, got, want)
 			}
+			// Each frame keeps its own position for writers (DICOM SEG).
+			if p, w := src.At(k, tt).Position, at(float64(k), 6); math.Abs(p[0]-w[0])+math.Abs(p[1]-w[1])+math.Abs(p[2]-w[2]) > 1e-9 {
+				t.Errorf("slice %d phase %d: Position %v, want %v", k, tt, p, w)
+			}
 		}
 	}
 	if len(seen) != nk*nt {

@@ -16,6 +16,9 @@ type DICOMSource struct {
 	StudyID, StudyDate, StudyTime, AccessionNumber       string
 	ReferringPhysicianName, StudyDescription             string
 
+	// SliceThickness in mm as the first frame states it; 0 when absent.
+	SliceThickness float64
+
 	// Cine is true when every slice position has several trigger times.
 	Cine bool
 	// GeometryKnown is false when the files lack ImagePositionPatient,
@@ -40,6 +43,10 @@ type DICOMFrame struct {
 	// Frame is the 1-based frame number within a multi-frame instance
 	// (1 for single-frame instances).
 	Frame int
+	// Position is the frame's own ImagePositionPatient (LPS mm, centre of
+	// its first pixel), so a derived object can repeat it exactly; zero
+	// when GeometryKnown is false.
+	Position [3]float64
 	// TriggerTime in ms when HasTriggerTime.
 	TriggerTime    float64
 	HasTriggerTime bool
