@@ -8,6 +8,7 @@ import (
 
 	"fyne.io/fyne/v2"
 
+	"cmrseg/app/study"
 	"cmrseg/app/workspace"
 	"cmrseg/ui"
 	"cmrseg/ui/desktop"
@@ -19,7 +20,9 @@ func init() {
 
 // runGUI opens the review window, on PATH when given, else on the embedded
 // demo study. CMRSEG_QUIT_AFTER (a duration) closes it by itself, for
-// scripted smoke tests of the installed app.
+// scripted smoke tests of the installed app. CMRSEG_MODEL=demo uses the
+// demo segmenter (which knows only the demo study) even where a model is
+// installed.
 func runGUI(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("gui", stderr)
 	if err := parseFlags(fs, args); err != nil {
@@ -36,9 +39,17 @@ func runGUI(args []string, stdout, stderr io.Writer) error {
 		}
 		quitAfter = d
 	}
-	demo, seg, err := segmenterForGUI(stderr)
-	if err != nil {
-		return err
+	var demo *study.Study
+	var seg workspace.Segmenter
+	if os.Getenv("CMRSEG_MODEL") == "demo" {
+		// The demo segmenter even where a model is installed: scripted
+		// checks of the window need its fast, known result.
+		demo, seg = workspace.Demo()
+	} else {
+		var err error
+		if demo, seg, err = segmenterForGUI(stderr); err != nil {
+			return err
+		}
 	}
 	cfg := desktop.DefaultConfig()
 	cfg.Segmenter = seg

@@ -38,6 +38,13 @@ func (v *Viewer) menu() *fyne.MainMenu {
 	recent.ChildMenu = fyne.NewMenu("", items...)
 	openFile := fyne.NewMenuItem("Open file (NIfTI)…", v.openFileDialog)
 	openFile.Shortcut = &desktop.CustomShortcut{KeyName: fyne.KeyO, Modifier: fyne.KeyModifierShortcutDefault}
+	segmentAgain := fyne.NewMenuItem("Segment again", v.logged("segment", func() { v.startSegmentation() }))
+	segmentAgain.Shortcut = &desktop.CustomShortcut{KeyName: fyne.KeyR, Modifier: fyne.KeyModifierShortcutDefault}
+	// Our own Quit (Fyne adds one without a shortcut on Linux) closes the
+	// session first, as closing the window does.
+	quit := fyne.NewMenuItem("Quit", v.quit)
+	quit.IsQuit = true
+	quit.Shortcut = &desktop.CustomShortcut{KeyName: fyne.KeyQ, Modifier: fyne.KeyModifierShortcutDefault}
 	file := fyne.NewMenu("File",
 		openFile,
 		fyne.NewMenuItem("Open folder (DICOM / ACDC patient)…", v.openFolderDialog),
@@ -47,11 +54,13 @@ func (v *Viewer) menu() *fyne.MainMenu {
 			st, _ := workspace.Demo()
 			v.setStudy(st)
 		}),
-		fyne.NewMenuItem("Segment again", func() { v.startSegmentation() }),
+		segmentAgain,
+		fyne.NewMenuItemSeparator(),
+		quit,
 	)
-	undo := fyne.NewMenuItem("Undo", v.undo)
-	undo.Shortcut = &desktop.CustomShortcut{KeyName: fyne.KeyZ, Modifier: fyne.KeyModifierShortcutDefault}
-	redo := fyne.NewMenuItem("Redo", v.redo)
+	undo := fyne.NewMenuItem("Undo", v.logged("undo", v.undo))
+	undo.Shortcut = &fyne.ShortcutUndo{}
+	redo := fyne.NewMenuItem("Redo", v.logged("redo", v.redo))
 	redo.Shortcut = &desktop.CustomShortcut{KeyName: fyne.KeyZ, Modifier: fyne.KeyModifierShortcutDefault | fyne.KeyModifierShift}
 	edit := fyne.NewMenu("Edit", undo, redo,
 		fyne.NewMenuItemSeparator(),
@@ -67,7 +76,11 @@ func (v *Viewer) menu() *fyne.MainMenu {
 		fyne.NewMenuItem("Uncertainty on/off (U)", func() { v.typedRune('u') }),
 		fyne.NewMenuItem("Entropy / mutual information (M)", func() { v.typedRune('m') }),
 	)
+	exportAll := fyne.NewMenuItem("Everything (ED/ES masks, report, snapshot)…", v.logged("export", v.exportAll))
+	exportAll.Shortcut = &desktop.CustomShortcut{KeyName: fyne.KeyE, Modifier: fyne.KeyModifierShortcutDefault}
 	export := fyne.NewMenu("Export",
+		exportAll,
+		fyne.NewMenuItemSeparator(),
 		fyne.NewMenuItem("Mask of this phase (NIfTI)…", func() { v.exportDialog(exportMask) }),
 		fyne.NewMenuItem("Masks of ED and ES (NIfTI)…", func() { v.exportDialog(exportMasksEDES) }),
 		fyne.NewMenuItem("Report (CSV)…", func() { v.exportDialog(exportCSV) }),
@@ -79,6 +92,27 @@ func (v *Viewer) menu() *fyne.MainMenu {
 		fyne.NewMenuItem("About cmrseg", v.showAbout),
 	)
 	return fyne.NewMainMenu(file, edit, view, export, help)
+}
+
+// logged runs f and, under CMRSEG_DEBUG, reports its outcome (the status
+// line) on stderr for scripts; menu items and their shortcuts use it, since
+// a menu's shortcut takes precedence over the canvas'.
+func (v *Viewer) logged(name string, f func()) func() {
+	return func() {
+		f()
+		debugf("action %s: %s", name, v.messageText.Text)
+	}
+}
+
+// quit closes the session (every edit is already on disk) and the window,
+// which ends the application.
+func (v *Viewer) quit() {
+	v.stopCine()
+	if err := v.ws.Close(); err != nil {
+		fyne.LogError("closing the session", err)
+	}
+	debugf("quit")
+	v.win.Close()
 }
 
 func truncate(s string, n int) string {
@@ -94,10 +128,21 @@ func (v *Viewer) bindKeys() {
 	c.SetOnTypedKey(v.typedKey)
 	c.SetOnTypedRune(v.typedRune)
 	sc := fyne.KeyModifierShortcutDefault
-	c.AddShortcut(&desktop.CustomShortcut{KeyName: fyne.KeyZ, Modifier: sc}, func(fyne.Shortcut) { v.undo() })
-	c.AddShortcut(&desktop.CustomShortcut{KeyName: fyne.KeyZ, Modifier: sc | fyne.KeyModifierShift}, func(fyne.Shortcut) { v.redo() })
-	c.AddShortcut(&desktop.CustomShortcut{KeyName: fyne.KeyY, Modifier: sc}, func(fyne.Shortcut) { v.redo() })
+	key := func(name string, f func()) func(fyne.Shortcut) {
+		g := v.logged(name, f)
+		return func(fyne.Shortcut) { g() }
+	}
+	// The desktop driver turns Ctrl+Z and Ctrl+Y into the standard Undo and
+	// Redo shortcuts; other drivers may deliver them as plain key chords.
+	c.AddShortcut(&fyne.ShortcutUndo{}, key("undo", v.undo))
+	c.AddShortcut(&fyne.ShortcutRedo{}, key("redo", v.redo))
+	c.AddShortcut(&desktop.CustomShortcut{KeyName: fyne.KeyZ, Modifier: sc}, key("undo", v.undo))
+	c.AddShortcut(&desktop.CustomShortcut{KeyName: fyne.KeyZ, Modifier: sc | fyne.KeyModifierShift}, key("redo", v.redo))
+	c.AddShortcut(&desktop.CustomShortcut{KeyName: fyne.KeyY, Modifier: sc}, key("redo", v.redo))
 	c.AddShortcut(&desktop.CustomShortcut{KeyName: fyne.KeyO, Modifier: sc}, func(fyne.Shortcut) { v.openFileDialog() })
+	c.AddShortcut(&desktop.CustomShortcut{KeyName: fyne.KeyR, Modifier: sc}, key("segment", func() { v.startSegmentation() }))
+	c.AddShortcut(&desktop.CustomShortcut{KeyName: fyne.KeyQ, Modifier: sc}, func(fyne.Shortcut) { v.quit() })
+	c.AddShortcut(&desktop.CustomShortcut{KeyName: fyne.KeyE, Modifier: sc}, key("export", v.exportAll))
 }
 
 // typedKey: ↑/↓ slice, ←/→ phase, Page keys slice, +/- zoom, Escape
@@ -230,9 +275,11 @@ func (v *Viewer) openPath(path string) {
 					v.ws.Recent().Remove(path)
 					v.win.SetMainMenu(v.menu())
 				}
+				debugf("open failed: %v", err)
 				v.showError("Could not open "+filepath.Base(path), err)
 				return
 			}
+			debugf("opened %s: %d series, first %s", path, len(st.Series), workspace.SeriesLabel(st.Series[0]))
 			v.setStudy(st)
 		})
 	}()
@@ -318,6 +365,7 @@ func (v *Viewer) attach(j *workspace.Job) {
 	err := v.ws.Attach(j)
 	switch {
 	case err == nil:
+		debugf("segmented %s on %s", v.ws.Series().Meta.SeriesDescription, v.ws.Device())
 		n := len(v.ws.QC(false))
 		v.setMessage(fmt.Sprintf("Segmentation done: %d ED/ES slice%s flagged for review. Click inside an uncertain (bright) region to correct it.", n, map[bool]string{true: "", false: "s"}[n == 1]))
 		for _, w := range v.ws.TakeWarnings() {
@@ -327,6 +375,7 @@ func (v *Viewer) attach(j *workspace.Job) {
 		v.setMessage("Segmentation cancelled; the images can be reviewed without labels.")
 	case errors.Is(err, workspace.ErrStale):
 	default:
+		debugf("segmentation failed: %v", err)
 		v.showError("Segmentation failed", err)
 	}
 	v.refreshAll()
@@ -342,7 +391,29 @@ const (
 	exportCSV
 	exportJSON
 	exportPNG
+	exportAll
 )
+
+// exportAll writes everything (masks of ED and ES, report as CSV and JSON,
+// a snapshot) without asking, into the folder of the last export or else
+// $CMRSEG_EXPORT_DIR (created if missing); with neither it asks for one.
+func (v *Viewer) exportAll() {
+	dir := v.exportToDir
+	if dir == "" {
+		dir = os.Getenv("CMRSEG_EXPORT_DIR")
+	}
+	if dir == "" {
+		v.exportDialog(exportAll)
+		return
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		v.showError("Export failed", err)
+		return
+	}
+	if _, err := v.exportTo(dir, exportAll); err != nil {
+		v.showError("Export failed", err)
+	}
+}
 
 // exportDialog asks for a destination folder, then writes with standard
 // names (atomically, replacing files of the same name).
@@ -406,9 +477,20 @@ func (v *Viewer) exportTo(dir string, k exportKind) ([]string, error) {
 	case exportPNG:
 		name := fmt.Sprintf("%s_slice%02d.png", ws.ExportBaseName(vw.Phase), vw.Slice+1)
 		err = write(name, func(p string) error { return workspace.ExportPNG(p, v.Snapshot()) })
+	case exportAll:
+		for _, k := range []exportKind{exportMasksEDES, exportCSV, exportJSON, exportPNG} {
+			var p []string
+			if p, err = v.exportTo(dir, k); err != nil {
+				break
+			}
+			out = append(out, p...)
+		}
 	}
 	if err == nil {
 		v.setMessage("Exported " + strings.Join(out, ", "))
+		debugf("exported %s", strings.Join(out, "\t"))
+	} else {
+		debugf("export failed: %v", err)
 	}
 	return out, err
 }
@@ -429,7 +511,18 @@ Keyboard
   Q  B  E  P          tools: correct, brush, eraser, pan      [ ]  brush size
   A                   accept slice      F / Home  fit      + -  zoom
   Ctrl+Z              undo              Ctrl+Shift+Z / Ctrl+Y  redo
-  Ctrl+O              open file`
+  Ctrl+O              open file      Ctrl+R  segment again      Ctrl+Q  quit
+  Ctrl+E              export everything (ED/ES masks, report CSV/JSON, snapshot) to the
+                      last export folder, or $CMRSEG_EXPORT_DIR; asks when neither is set
+
+Report panel
+  ED, ES              the phases the volumes come from (default: the study's)
+  Height, weight      body size for BSA-indexed values (empty: unknown); saved with the session
+  Study values        back to the study's own phases and body size
+
+Scripting
+  CMRSEG_DEBUG=1      prints the view geometry, the voxel under the pointer and each
+                      segmentation, edit and export on stderr ("cmrseg-debug: …")`
 	l := widget.NewLabelWithStyle(txt, fyne.TextAlignLeading, fyne.TextStyle{Monospace: true})
 	dialog.ShowCustom("Keyboard and mouse", "Close", l, v.win)
 }

@@ -38,6 +38,8 @@ type imageView struct {
 	stroke   []session.Point
 	lastMove fyne.Position
 	hasMove  bool
+
+	lastGeom ViewGeometry // last printed under CMRSEG_DEBUG
 }
 
 func newImageView(v *Viewer) *imageView {
@@ -71,6 +73,7 @@ func (iv *imageView) render(w, h int) image.Image {
 	if sz := iv.Size(); sz.Width > 0 {
 		iv.ratio = float64(w) / float64(sz.Width)
 	}
+	iv.debugGeometry(vp)
 	return img
 }
 
@@ -207,6 +210,7 @@ func (iv *imageView) Tapped(ev *fyne.PointEvent) {
 	case workspace.ToolBrush, workspace.ToolEraser:
 		iv.v.stroke([]session.Point{{I: fi, J: fj}})
 	}
+	debugf("tap %d %d: %s", i, j, iv.v.messageText.Text)
 }
 
 // TappedSecondary is accepted so a right click does not fall through.
@@ -228,6 +232,7 @@ func (iv *imageView) MouseDown(ev *desktop.MouseEvent) {
 func (iv *imageView) MouseUp(*desktop.MouseEvent) {
 	if iv.dragged && len(iv.stroke) > 0 {
 		iv.v.stroke(iv.stroke)
+		debugf("stroke %d points: %s", len(iv.stroke), iv.v.messageText.Text)
 	}
 	iv.stroke = nil
 	iv.button = 0
@@ -272,6 +277,9 @@ func (iv *imageView) MouseMoved(ev *desktop.MouseEvent) {
 	iv.lastMove, iv.hasMove = ev.Position, true
 	_, _, i, j, ok := iv.voxelAt(ev.Position)
 	iv.v.showProbe(i, j, ok)
+	if ok {
+		debugf("probe %d %d", i, j)
+	}
 	iv.moveCursor(ev.Position)
 }
 

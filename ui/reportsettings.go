@@ -52,11 +52,17 @@ func (v *Viewer) newSettingsPanel() *settingsPanel {
 	p.hint = widget.NewLabel("")
 	p.hint.Wrapping = fyne.TextWrapWord
 	p.hint.Importance = widget.WarningImportance
-	form := container.New(layout.NewFormLayout(),
-		widget.NewLabel("ED"), p.ed,
-		widget.NewLabel("ES"), p.es,
-		widget.NewLabel("Height cm"), p.height,
-		widget.NewLabel("Weight kg"), p.weight,
+	// Two compact rows: the right column is shared with overlays and QC.
+	cell := func(name string, w fyne.CanvasObject, unit string) fyne.CanvasObject {
+		var right fyne.CanvasObject
+		if unit != "" {
+			right = widget.NewLabel(unit)
+		}
+		return container.NewBorder(nil, nil, widget.NewLabel(name), right, w)
+	}
+	form := container.New(layout.NewGridLayoutWithColumns(2),
+		cell("ED", p.ed, ""), cell("ES", p.es, ""),
+		cell("Height", p.height, "cm"), cell("Weight", p.weight, "kg"),
 	)
 	p.box = container.NewVBox(container.NewBorder(nil, nil, heading("Phases and body size"), p.reset), form, p.hint)
 	p.refresh()

@@ -1,0 +1,815 @@
+package main
+
+// Real-window tests: the review window runs on a virtual X display (Xvfb)
+// as a separate process, driven from outside with xdotool the way a user
+// drives it (pointer and keys), photographed after each step, and judged by
+// the files it exports and by what it reports on stderr under CMRSEG_DEBUG.
+//
+// The app process is this test binary itself, re-run with
+// CMRSEG_TEST_APP_ARGS set (see TestMain), so the tests always
+// drive the code under test and need no separate build.
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"cmrseg/app/nifti"
+	"cmrseg/app/report"
+	"cmrseg/app/session"
+	"cmrseg/app/shareddata"
+	"cmrseg/app/study"
+	"cmrseg/app/workspace"
+	"cmrseg/inference/uncertainty"
+	"cmrseg/ui"
+)
+
+// TestMain runs the package's tests, or, with CMRSEG_TEST_APP_ARGS (a JSON
+// list of arguments), cmrseg itself: the app side of the real-window
+// tests. It must be TestMain, on the main goroutine, because the window
+// driver needs the process' main thread.
+func TestMain(m *testing.M) {
+	raw := os.Getenv("CMRSEG_TEST_APP_ARGS")
+	if raw == "" {
+		os.Exit(m.Run())
+	}
+	var args []string
+	if err := json.Unmarshal([]byte(raw), &args); err != nil {
+		fmt.Fprintf(os.Stderr, "CMRSEG_TEST_APP_ARGS: %v\n", err)
+		os.Exit(2)
+	}
+	os.Exit(runCLI(args, os.Stdout, os.Stderr))
+}
+
+// needTools returns the paths of the X tools, failing under CI=true when
+// one is missing and skipping elsewhere.
+func needTools(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("real-window test (about a minute); not in -short")
+	}
+	for _, tool := range []string{"Xvfb", "xdotool", "import"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			if os.Getenv("CI") == "true" {
+				t.Fatalf("%s is missing (CI=true needs Xvfb, xdotool and ImageMagick: make deps)", tool)
+			}
+			t.Skipf("%s not installed", tool)
+		}
+	}
+}
+
+// xserver is a private Xvfb display.
+type xserver struct {
+	display string
+	cmd     *exec.Cmd
+}
+
+// startXvfb starts Xvfb on a free display (it picks one itself and tells
+// us through -displayfd) and stops it when the test ends.
+func startXvfb(t *testing.T) *xserver {
+	t.Helper()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("Xvfb", "-displayfd", "3", "-screen", "0", "1920x1200x24", "-nolisten", "tcp", "-noreset")
+	cmd.ExtraFiles = []*os.File{w}
+	var log bytes.Buffer
+	cmd.Stderr = &log
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting Xvfb: %v", err)
+	}
+	w.Close()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	got := make(chan string, 1)
+	go func() {
+		line, _ := bufio.NewReader(r).ReadString('\n')
+		r.Close()
+		got <- strings.TrimSpace(line)
+	}()
+	select {
+	case n := <-got:
+		if _, err := strconv.Atoi(n); err != nil {
+			t.Fatalf("Xvfb gave display %q: %s", n, log.String())
+		}
+		return &xserver{display: ":" + n, cmd: cmd}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("Xvfb did not start: %s", log.String())
+	}
+	return nil
+}
+
+// guiApp is one run of the window under the harness.
+type guiApp struct {
+	t     *testing.T
+	x     *xserver
+	env   []string
+	cmd   *exec.Cmd
+	done  chan struct{}
+	err   error // exit status, after done
+	shots string
+
+	mu    sync.Mutex
+	lines []string // stderr lines, in order
+	out   bytes.Buffer
+	next  int // lines before this one have been consumed by waits
+	win   string
+}
+
+// launchApp starts `cmrseg args...` on x with the given environment
+// additions (CMRSEG_DEBUG=1 always) and waits for its window.
+func launchApp(t *testing.T, x *xserver, shots string, env []string, args ...string) *guiApp {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := json.Marshal(args)
+	cmd := exec.Command(exe)
+	cmd.Env = append(os.Environ(), "DISPLAY="+x.display, "CMRSEG_DEBUG=1", "CMRSEG_TEST_APP_ARGS="+string(a))
+	cmd.Env = append(cmd.Env, env...)
+	g := &guiApp{t: t, x: x, env: env, cmd: cmd, done: make(chan struct{}), shots: shots}
+	pr, pw := io.Pipe()
+	cmd.Stderr = pw
+	cmd.Stdout = &lockedWriter{g: g}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting the app: %v", err)
+	}
+	go func() {
+		sc := bufio.NewScanner(pr)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			g.mu.Lock()
+			g.lines = append(g.lines, sc.Text())
+			g.mu.Unlock()
+		}
+	}()
+	go func() {
+		g.err = cmd.Wait()
+		pw.Close()
+		close(g.done)
+	}()
+	t.Cleanup(func() { g.kill() })
+	out, err := g.xdo(90*time.Second, "search", "--sync", "--onlyvisible", "--name", "^cmrseg")
+	if err != nil {
+		t.Fatalf("no window appeared: %v\n%s", err, g.log())
+	}
+	g.win = strings.Fields(out)[0]
+	return g
+}
+
+type lockedWriter struct{ g *guiApp }
+
+func (w *lockedWriter) Write(p []byte) (int, error) {
+	w.g.mu.Lock()
+	defer w.g.mu.Unlock()
+	return w.g.out.Write(p)
+}
+
+func (g *guiApp) kill() {
+	select {
+	case <-g.done:
+	default:
+		g.cmd.Process.Kill()
+		<-g.done
+	}
+}
+
+func (g *guiApp) log() string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return strings.Join(g.lines, "\n")
+}
+
+// xdo runs xdotool on the app's display.
+func (g *guiApp) xdo(timeout time.Duration, args ...string) (string, error) {
+	cmd := exec.Command("xdotool", args...)
+	cmd.Env = append(os.Environ(), "DISPLAY="+g.x.display)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Start(); err != nil {
+		return "", err
+	}
+	ch := make(chan error, 1)
+	go func() { ch <- cmd.Wait() }()
+	select {
+	case err := <-ch:
+		if err != nil {
+			return out.String(), fmt.Errorf("xdotool %s: %v: %s", strings.Join(args, " "), err, errb.String())
+		}
+		return out.String(), nil
+	case <-time.After(timeout):
+		cmd.Process.Kill()
+		<-ch
+		return "", fmt.Errorf("xdotool %s: no result in %v", strings.Join(args, " "), timeout)
+	}
+}
+
+func (g *guiApp) do(args ...string) {
+	g.t.Helper()
+	if _, err := g.xdo(20*time.Second, args...); err != nil {
+		g.t.Fatalf("%v\napp log:\n%s", err, g.log())
+	}
+}
+
+// key sends a key chord to the window (focused first: there is no window
+// manager to do it).
+func (g *guiApp) key(chord string) {
+	g.t.Helper()
+	g.do("windowfocus", "--sync", g.win)
+	g.do("key", "--delay", "60", chord)
+}
+
+// wait returns the first unconsumed stderr line matching re, and the
+// submatches; it fails after timeout or when the app exits.
+func (g *guiApp) wait(re string, timeout time.Duration) []string {
+	g.t.Helper()
+	rx := regexp.MustCompile(re)
+	end := time.Now().Add(timeout)
+	for {
+		g.mu.Lock()
+		for n := g.next; n < len(g.lines); n++ {
+			if m := rx.FindStringSubmatch(g.lines[n]); m != nil {
+				g.next = n + 1
+				g.mu.Unlock()
+				return m
+			}
+		}
+		g.mu.Unlock()
+		select {
+		case <-g.done:
+			g.t.Fatalf("the app exited (%v) before printing /%s/; log:\n%s", g.err, re, g.log())
+		default:
+		}
+		if time.Now().After(end) {
+			g.t.Fatalf("no /%s/ within %v; log:\n%s", re, timeout, g.log())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// geometry is the image view's latest geometry (printed on each redraw).
+func (g *guiApp) geometry() ui.ViewGeometry {
+	g.t.Helper()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for n := len(g.lines) - 1; n >= 0; n-- {
+		if s, ok := strings.CutPrefix(g.lines[n], "cmrseg-debug: view "); ok {
+			var vg ui.ViewGeometry
+			if err := json.Unmarshal([]byte(s), &vg); err != nil {
+				g.t.Fatalf("view geometry %q: %v", s, err)
+			}
+			return vg
+		}
+	}
+	g.t.Fatal("no view geometry printed")
+	return ui.ViewGeometry{}
+}
+
+// screenPos is the screen position of the centre of voxel (i, j).
+func (g *guiApp) screenPos(i, j int) (int, int) {
+	g.t.Helper()
+	out, err := g.xdo(10*time.Second, "getwindowgeometry", "--shell", g.win)
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	var wx, wy int
+	for _, l := range strings.Fields(out) {
+		if v, ok := strings.CutPrefix(l, "X="); ok {
+			wx, _ = strconv.Atoi(v)
+		}
+		if v, ok := strings.CutPrefix(l, "Y="); ok {
+			wy, _ = strconv.Atoi(v)
+		}
+	}
+	vg := g.geometry()
+	x, y := vg.Viewport.ToScreen(float64(i), float64(j))
+	return wx + int(math.Floor(vg.X+x)), wy + int(math.Floor(vg.Y+y))
+}
+
+// pointAt moves the pointer onto voxel (i, j) and checks, by the window's
+// own probe, that it is there.
+func (g *guiApp) pointAt(i, j int) (int, int) {
+	g.t.Helper()
+	x, y := g.screenPos(i, j)
+	g.do("mousemove", "--sync", strconv.Itoa(x), strconv.Itoa(y))
+	g.wait(fmt.Sprintf(`^cmrseg-debug: probe %d %d$`, i, j), 20*time.Second)
+	return x, y
+}
+
+// settle waits until the view has stopped changing size (the status bar
+// shows and hides the progress bar around segmentation).
+func (g *guiApp) settle() {
+	g.t.Helper()
+	last := g.geometry()
+	stable := time.Now()
+	for time.Since(stable) < 1500*time.Millisecond {
+		time.Sleep(200 * time.Millisecond)
+		if vg := g.geometry(); vg != last {
+			last, stable = vg, time.Now()
+		}
+	}
+}
+
+// shot photographs the whole screen into the test's screenshot folder.
+func (g *guiApp) shot(name string) string {
+	g.t.Helper()
+	time.Sleep(700 * time.Millisecond) // let the frame after the event be drawn
+	p := filepath.Join(g.shots, name+".png")
+	cmd := exec.Command("import", "-window", "root", p)
+	cmd.Env = append(os.Environ(), "DISPLAY="+g.x.display)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		g.t.Fatalf("screenshot %s: %v: %s", p, err, out)
+	}
+	if st, err := os.Stat(p); err != nil || st.Size() < 10000 {
+		g.t.Fatalf("screenshot %s missing or empty: %v", p, err)
+	}
+	return p
+}
+
+// quit closes the window with Ctrl+Q (Fyne's Quit) and waits for a clean
+// exit, then checks the log for errors Fyne only logs.
+func (g *guiApp) quit() {
+	g.t.Helper()
+	g.key("ctrl+q")
+	select {
+	case <-g.done:
+	case <-time.After(30 * time.Second):
+		g.t.Fatalf("the app did not exit after Ctrl+Q; log:\n%s", g.log())
+	}
+	if g.err != nil {
+		g.t.Errorf("the app exited with %v; log:\n%s", g.err, g.log())
+	}
+	g.checkLog()
+}
+
+// checkLog fails on what must never appear: widget updates off the Fyne
+// thread, panics, data races.
+func (g *guiApp) checkLog() {
+	g.t.Helper()
+	log := g.log()
+	for _, bad := range []string{"Error in Fyne call thread", "panic:", "goroutine ", "DATA RACE", "fatal error"} {
+		if strings.Contains(log, bad) {
+			g.t.Errorf("app log contains %q:\n%s", bad, log)
+		}
+	}
+}
+
+// screensDir is where screenshots go: $CMRSEG_SCREENS/<test> when set (to
+// keep them), else a temporary folder.
+func screensDir(t *testing.T) string {
+	d := t.TempDir()
+	if s := os.Getenv("CMRSEG_SCREENS"); s != "" {
+		d = filepath.Join(s, t.Name())
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return d
+}
+
+// demoTruth is the demo study segmented in this process exactly as the
+// window segments it, for the expected results.
+type demoTruth struct {
+	series  *study.Series
+	results []*uncertainty.Result
+}
+
+func segmentDemo(t *testing.T) *demoTruth {
+	t.Helper()
+	st, seg := workspace.Demo()
+	w := workspace.New(workspace.Config{Segmenter: seg})
+	if err := w.SetStudy(st); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Segment(); err != nil {
+		t.Fatal(err)
+	}
+	s := w.Series()
+	res := make([]*uncertainty.Result, s.NT)
+	for p := range res {
+		res[p] = w.Session.Result(p)
+	}
+	return &demoTruth{series: s, results: res}
+}
+
+// memSession is an in-memory review session of the demo's segmentation.
+func (d *demoTruth) memSession(t *testing.T) *session.Session {
+	t.Helper()
+	s, err := session.Open(d.series, d.results, session.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// clickTarget finds a voxel of slice k, phase ph, that one click corrects
+// (preferably inside the region, not on its rim); it returns the voxel and the labels of the
+// phase after the click.
+func (d *demoTruth) clickTarget(t *testing.T, ph, k int) (i, j int, after []uint8) {
+	t.Helper()
+	s := d.series
+	r := d.results[ph]
+	thr := session.DefaultUncertainThreshold
+	nx, ny := s.Dims[0], s.Dims[1]
+	at := func(i, j int) int { return i + nx*(j+ny*k) }
+	// Prefer a voxel inside the region (all 8 neighbours uncertain) so the
+	// target is not a thin rim; the probe checks the pointer in any case.
+	for _, rad := range []int{1, 0} {
+		for j := rad; j < ny-rad; j++ {
+			for i := rad; i < nx-rad; i++ {
+				ok := true
+				for dj := -rad; dj <= rad && ok; dj++ {
+					for di := -rad; di <= rad && ok; di++ {
+						ok = float64(r.Entropy[at(i+di, j+dj)]) > thr
+					}
+				}
+				if !ok {
+					continue
+				}
+				ses := d.memSession(t)
+				if c, err := ses.ClickCorrect(ph, k, i, j); err == nil && len(c.Voxels) > 0 {
+					return i, j, slices.Clone(ses.Labels(ph))
+				}
+			}
+		}
+	}
+	t.Fatalf("no voxel on slice %d of phase %d that one click corrects", k+1, ph+1)
+	return
+}
+
+// readMask reads an exported mask and checks its grid against the series.
+func readMask(t *testing.T, path string, s *study.Series) []uint8 {
+	t.Helper()
+	l, err := nifti.ReadLabels(path)
+	if err != nil {
+		t.Fatalf("exported mask: %v", err)
+	}
+	if l.Dims != s.Dims {
+		t.Fatalf("%s: dims %v, want %v", path, l.Dims, s.Dims)
+	}
+	for a := 0; a < 3; a++ {
+		if math.Abs(l.Spacing[a]-s.Spacing[a]) > 1e-4 {
+			t.Fatalf("%s: spacing %v, want %v", path, l.Spacing, s.Spacing)
+		}
+	}
+	return l.Data
+}
+
+func diffCount(a, b []uint8) int {
+	n := 0
+	for x := range a {
+		if a[x] != b[x] {
+			n++
+		}
+	}
+	return n
+}
+
+// checkReports parses the exported CSV and JSON reports and compares them
+// with want (computed in this process from the same labels).
+func checkReports(t *testing.T, dir, base string, want *report.Report) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, base+"_report.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var js struct {
+		EDPhase int      `json:"ed_phase"`
+		ESPhase int      `json:"es_phase"`
+		BSA     *float64 `json:"bsa_m2"`
+		Indices []struct {
+			Key   string   `json:"key"`
+			Value *float64 `json:"value"`
+		} `json:"indices"`
+	}
+	if err := json.Unmarshal(b, &js); err != nil {
+		t.Fatalf("report JSON: %v", err)
+	}
+	if js.EDPhase != want.EDPhase || js.ESPhase != want.ESPhase || len(js.Indices) != len(want.Indices) {
+		t.Fatalf("report JSON ED %d ES %d with %d indices, want %d %d %d", js.EDPhase, js.ESPhase, len(js.Indices),
+			want.EDPhase, want.ESPhase, len(want.Indices))
+	}
+	for n, ix := range js.Indices {
+		w := want.Indices[n]
+		if ix.Key != w.Key || ix.Value == nil && !math.IsNaN(w.Value) || ix.Value != nil && math.Abs(*ix.Value-w.Value) > 1e-6 {
+			t.Fatalf("report JSON %s = %v, want %s = %g", ix.Key, ix.Value, w.Key, w.Value)
+		}
+	}
+	f, err := os.Open(filepath.Join(dir, base+"_report.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rows, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		t.Fatalf("report CSV: %v", err)
+	}
+	found := 0
+	for _, row := range rows {
+		for _, w := range want.Indices {
+			if len(row) > 0 && slices.Contains(row, w.Key) {
+				found++
+			}
+		}
+	}
+	if found < len(want.Indices) {
+		t.Fatalf("report CSV names %d of the %d indices:\n%v", found, len(want.Indices), rows)
+	}
+}
+
+// exportAll presses Ctrl+E and waits for the files.
+func (g *guiApp) exportAll() []string {
+	g.t.Helper()
+	g.key("ctrl+e")
+	// The nested exports print a line each; the whole set comes last.
+	m := g.wait(`^cmrseg-debug: (?:exported ((?:[^\t]+\t){4}[^\t]+)|export failed: (.*))$`, 60*time.Second)
+	if m[2] != "" {
+		g.t.Fatalf("export failed: %s", m[2])
+	}
+	paths := strings.Split(m[1], "\t")
+	if len(paths) != 5 {
+		g.t.Fatalf("exported %d files, want 5 (ED and ES masks, CSV, JSON, PNG): %v", len(paths), paths)
+	}
+	g.wait(`^cmrseg-debug: action export: Exported`, 10*time.Second)
+	return paths
+}
+
+// copyDir copies the files of src into a new folder dst.
+func copyDir(t *testing.T, src, dst string) {
+	t.Helper()
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	es, err := os.ReadDir(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range es {
+		b, err := os.ReadFile(filepath.Join(src, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dst, e.Name()), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// appEnv isolates the app's configuration and sessions in dir.
+func appEnv(dir string, extra ...string) []string {
+	return append([]string{
+		"XDG_CONFIG_HOME=" + filepath.Join(dir, "config"),
+		"XDG_DATA_HOME=" + filepath.Join(dir, "data"),
+		"XDG_CACHE_HOME=" + filepath.Join(dir, "cache"),
+		"HOME=" + dir,
+		"CMRSEG_MODEL=demo",
+		"CMRSEG_EXPORT_DIR=" + filepath.Join(dir, "export"),
+	}, extra...)
+}
+
+// The review loop through the real window: open (the demo study, which
+// the window segments at start and again on Ctrl+R), one-click correction
+// with the pointer, undo, export; then a real ACDC patient folder given on
+// the command line.
+func TestGUIWindowReview(t *testing.T) {
+	needTools(t)
+	acdc := shareddata.Require(t, "acdc/training/patient001")
+	truth := segmentDemo(t)
+	x := startXvfb(t)
+	shots := screensDir(t)
+	dir := t.TempDir()
+	export := filepath.Join(dir, "export")
+
+	g := launchApp(t, x, shots, appEnv(dir), "gui")
+	g.wait(`^cmrseg-debug: segmented `, 6*time.Minute)
+	g.settle()
+	g.shot("01-opened-segmented")
+
+	// Segment again from the keyboard: same result, same session.
+	g.key("ctrl+r")
+	g.wait(`^cmrseg-debug: action segment: Segmenting`, 20*time.Second)
+	g.wait(`^cmrseg-debug: segmented `, 6*time.Minute)
+	g.settle()
+	g.shot("02-segmented-again")
+
+	s := truth.series
+	vg := g.geometry()
+	if vg.Phase != s.ED || vg.Slice != s.Dims[2]/2 || vg.Viewport.Cols != s.Dims[0] || vg.Viewport.Rows != s.Dims[1] {
+		t.Fatalf("window shows phase %d slice %d of %dx%d, want ED %d, slice %d of %v", vg.Phase, vg.Slice,
+			vg.Viewport.Cols, vg.Viewport.Rows, s.ED, s.Dims[2]/2, s.Dims)
+	}
+	original := slices.Clone(truth.results[s.ED].Labels)
+
+	// One-click correction with the pointer.
+	i, j, corrected := truth.clickTarget(t, s.ED, vg.Slice)
+	want := diffCount(original, corrected)
+	g.pointAt(i, j)
+	g.shot("03-pointer-on-uncertain-region")
+	g.do("click", "1")
+	m := g.wait(fmt.Sprintf(`^cmrseg-debug: tap %d %d: (.*)$`, i, j), 20*time.Second)
+	if !strings.Contains(m[1], fmt.Sprintf("(%d voxels)", want)) {
+		t.Fatalf("one click: %q, want %d voxels changed", m[1], want)
+	}
+	g.shot("04-one-click-corrected")
+	paths := g.exportAll()
+	g.shot("05-exported-corrected")
+	afterClick := filepath.Join(dir, "after-click")
+	copyDir(t, export, afterClick)
+	if got := readMask(t, filepath.Join(afterClick, "PHANTOM_ED_mask.nii.gz"), s); diffCount(got, corrected) != 0 {
+		t.Fatalf("exported ED mask differs from the corrected labels in %d voxels (from the original in %d)",
+			diffCount(got, corrected), diffCount(got, original))
+	}
+	if got := readMask(t, filepath.Join(afterClick, "PHANTOM_ES_mask.nii.gz"), s); diffCount(got, truth.results[s.ES].Labels) != 0 {
+		t.Fatal("exported ES mask differs from the segmentation (no edit was made there)")
+	}
+	ses := truth.memSession(t)
+	if _, err := ses.ClickCorrect(s.ED, vg.Slice, i, j); err != nil {
+		t.Fatal(err)
+	}
+	wantReport, err := report.FromSession(ses)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkReports(t, afterClick, "PHANTOM", wantReport)
+	if st, err := os.Stat(paths[4]); err != nil || st.Size() < 1000 {
+		t.Fatalf("snapshot %s: %v", paths[4], err)
+	}
+
+	// Undo from the keyboard, export again: the original labels.
+	g.key("ctrl+z")
+	m = g.wait(`^cmrseg-debug: action undo: (.*)$`, 20*time.Second)
+	if !strings.Contains(m[1], fmt.Sprintf("(%d voxels)", want)) {
+		t.Fatalf("undo: %q", m[1])
+	}
+	g.shot("06-undone")
+	g.exportAll()
+	if got := readMask(t, filepath.Join(export, "PHANTOM_ED_mask.nii.gz"), s); diffCount(got, original) != 0 {
+		t.Fatalf("after undo the exported ED mask differs from the segmentation in %d voxels", diffCount(got, original))
+	}
+	ses0 := truth.memSession(t)
+	r0, _ := report.FromSession(ses0)
+	checkReports(t, export, "PHANTOM", r0)
+	g.shot("07-exported-after-undo")
+	g.quit()
+
+	// A real ACDC patient folder on the command line: it opens on its ED
+	// phase with its geometry; the demo segmenter cannot segment it, which
+	// the window says (no model is installed in this test).
+	g2 := launchApp(t, x, shots, appEnv(filepath.Join(dir, "acdc")), "gui", acdc)
+	m = g2.wait(`^cmrseg-debug: opened (.*): (\d+) series`, 2*time.Minute)
+	if m[1] != acdc {
+		t.Fatalf("opened %q, want %q", m[1], acdc)
+	}
+	g2.wait(`^cmrseg-debug: segmentation failed: .*demo segmenter only knows the demo study`, time.Minute)
+	want2, err := workspace.Load(acdc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2 := want2.Series[0]
+	deadline := time.Now().Add(30 * time.Second)
+	for vg := g2.geometry(); vg.Viewport.Cols != s2.Dims[0] || vg.Viewport.Rows != s2.Dims[1]; vg = g2.geometry() {
+		if time.Now().After(deadline) {
+			t.Fatalf("window shows %dx%d, want the ACDC slice %dx%d", vg.Viewport.Cols, vg.Viewport.Rows, s2.Dims[0], s2.Dims[1])
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	g2.settle()
+	name, err := g2.xdo(10*time.Second, "getwindowname", g2.win)
+	if err != nil || !strings.Contains(name, s2.Meta.PatientID) {
+		t.Fatalf("window title %q (%v), want the patient ID %q", name, err, s2.Meta.PatientID)
+	}
+	g2.shot("08-acdc-opened")
+	// The error dialog is the only thing between the reader and the images;
+	// the pointer still reads voxels.
+	g2.key("Tab")
+	g2.key("space")
+	vg2 := g2.geometry()
+	g2.pointAt(s2.Dims[0]/2, s2.Dims[1]/2)
+	if vg2.Phase != s2.ED {
+		t.Fatalf("ACDC study opened on phase %d, want ED %d", vg2.Phase, s2.ED)
+	}
+	g2.shot("09-acdc-probe")
+	g2.quit()
+	t.Logf("screenshots in %s", shots)
+}
+
+// Kill -9 while editing: the reader corrects with one click, paints with
+// the brush, undoes and redoes the stroke; the process is killed right
+// after. The journal on disk, opened again, holds every edit, and the
+// window reopened on the same study shows (and exports) exactly them.
+func TestGUIWindowKillDuringEditing(t *testing.T) {
+	needTools(t)
+	truth := segmentDemo(t)
+	x := startXvfb(t)
+	shots := screensDir(t)
+	dir := t.TempDir()
+	export := filepath.Join(dir, "export")
+	env := appEnv(dir)
+
+	g := launchApp(t, x, shots, env, "gui")
+	g.wait(`^cmrseg-debug: segmented `, 6*time.Minute)
+	g.settle()
+	s := truth.series
+	k := g.geometry().Slice
+	original := slices.Clone(truth.results[s.ED].Labels)
+
+	i, j, corrected := truth.clickTarget(t, s.ED, k)
+	nClick := diffCount(original, corrected)
+	g.pointAt(i, j)
+	g.do("click", "1")
+	g.wait(fmt.Sprintf(`^cmrseg-debug: tap %d %d: .*\(%d voxels\)`, i, j, nClick), 20*time.Second)
+
+	// Brush (B) an LV stroke through background at the image's top left.
+	g.key("b")
+	x0, y0 := g.pointAt(20, 24)
+	x1, y1 := g.screenPos(44, 24)
+	g.do("mousedown", "1")
+	for n := 1; n <= 8; n++ {
+		g.do("mousemove", "--sync", strconv.Itoa(x0+(x1-x0)*n/8), strconv.Itoa(y0+(y1-y0)*n/8))
+	}
+	g.do("mouseup", "1")
+	m := g.wait(`^cmrseg-debug: stroke \d+ points: Brush changed (\d+) voxels`, 20*time.Second)
+	nPaint, _ := strconv.Atoi(m[1])
+	if nPaint < 40 {
+		t.Fatalf("brush stroke changed %d voxels, want a 4 mm wide stroke of 24 voxels", nPaint)
+	}
+	g.key("ctrl+z")
+	g.wait(`^cmrseg-debug: action undo: Undone: brush`, 20*time.Second)
+	g.key("ctrl+shift+z")
+	g.wait(`^cmrseg-debug: action redo: Redone: brush`, 20*time.Second)
+	g.shot("01-edited-before-kill")
+	if err := g.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-g.done
+	g.checkLog()
+
+	// The journal, read by the session package in this process.
+	root := filepath.Join(dir, "data", "cmrseg", "sessions")
+	ses, err := session.Open(s, truth.results, session.Options{Root: root})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ses.Warnings) > 0 || ses.JournalRecords() != 4 {
+		t.Fatalf("journal: %d records (want click, paint, undo, redo), warnings %v", ses.JournalRecords(), ses.Warnings)
+	}
+	journaled := slices.Clone(ses.Labels(s.ED))
+	if !ses.CanUndo() {
+		t.Fatal("nothing to undo after reopening")
+	}
+	ses.Close()
+	if got := diffCount(original, journaled); got != nClick+nPaint {
+		t.Fatalf("reopened labels differ from the segmentation in %d voxels, want click %d + brush %d", got, nClick, nPaint)
+	}
+	painted := 0
+	for x := range journaled {
+		switch {
+		case corrected[x] != original[x]:
+			if journaled[x] != corrected[x] {
+				t.Fatalf("voxel %d of the one-click region lost its correction", x)
+			}
+		case journaled[x] != original[x]:
+			if journaled[x] != study.LV || x/(s.Dims[0]*s.Dims[1]) != k {
+				t.Fatalf("voxel %d changed to %d outside the click region and the LV stroke", x, journaled[x])
+			}
+			painted++
+		}
+	}
+	if painted != nPaint {
+		t.Fatalf("%d painted voxels after reopening, the window reported %d", painted, nPaint)
+	}
+
+	// The window reopened with the same folders: the same labels, exported.
+	g2 := launchApp(t, x, shots, env, "gui")
+	g2.wait(`^cmrseg-debug: segmented `, 6*time.Minute)
+	g2.settle()
+	g2.shot("02-reopened-after-kill")
+	g2.exportAll()
+	if got := readMask(t, filepath.Join(export, "PHANTOM_ED_mask.nii.gz"), s); diffCount(got, journaled) != 0 {
+		t.Fatalf("after kill -9 and reopening, the exported ED mask differs from the edits in %d voxels", diffCount(got, journaled))
+	}
+	// Undo still reaches back through the replayed edits.
+	g2.key("ctrl+z")
+	g2.wait(`^cmrseg-debug: action undo: Undone: brush`, 20*time.Second)
+	g2.shot("03-undo-after-reopen")
+	g2.quit()
+}
