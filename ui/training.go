@@ -137,6 +137,10 @@ type trainingTab struct {
 	lastRecords int
 	exports     int
 
+	// mu serialises the tab's hand-offs from background goroutines (see
+	// do); uncontended in the app, where they all run on the GUI thread.
+	mu sync.Mutex
+
 	// updates counts job states shown (tests).
 	updates int
 	// changed, when set (tests), receives after each state shown and
@@ -153,6 +157,18 @@ func newTrainingTab(v *Viewer) *trainingTab {
 	t.attachLatest()
 	go t.watchFinal()
 	return t
+}
+
+// do runs f on the GUI goroutine. Fyne's test driver runs fyne.Do
+// functions on the calling goroutine instead, so the lock keeps the
+// tab's own hand-offs (job events, scans, evaluations, the final-study
+// watcher) from interleaving there as they cannot in the app.
+func (t *trainingTab) do(f func()) {
+	fyne.Do(func() {
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		f()
+	})
 }
 
 func (t *trainingTab) notify(what string) {
@@ -256,12 +272,16 @@ func (t *trainingTab) build() fyne.CanvasObject {
 		errl.Wrapping = fyne.TextWrapWord
 		errl.Hide()
 		t.errLabels[f.Key] = errl
-		lab := widget.NewLabel(f.Label)
+		box := container.NewVBox(in, errl)
 		if f.Help != "" {
-			lab.SetText(f.Label + " ⓘ")
+			help := widget.NewLabel(f.Help)
+			help.Importance = widget.LowImportance
+			help.Wrapping = fyne.TextWrapWord
+			help.SizeName = theme.SizeNameCaptionText
+			box.Add(help)
 		}
-		grid.Add(lab)
-		grid.Add(container.NewVBox(in, errl))
+		grid.Add(widget.NewLabel(f.Label))
+		grid.Add(box)
 	}
 	t.valEvery = widget.NewEntry()
 	t.valEvery.SetText("1")
@@ -270,9 +290,9 @@ func (t *trainingTab) build() fyne.CanvasObject {
 	t.formErr = widget.NewLabel("")
 	t.formErr.Importance = widget.DangerImportance
 	t.formErr.Wrapping = fyne.TextWrapWord
-	t.lrPlot = newPlot("Learning-rate schedule (Eq. 4), checkpoint epochs marked", 460, 150)
+	t.lrPlot = newPlot("Learning-rate schedule (Eq. 4), checkpoint epochs marked", 400, 140)
 	cfgBox := container.NewVBox(heading("2  Configuration"),
-		container.NewHBox(presets, loadBtn, saveBtn), grid, t.formErr, t.lrPlot.object)
+		container.NewHBox(presets, loadBtn, saveBtn), t.lrPlot.object, t.formErr, grid)
 	t.loadForm(t.form.Base)
 
 	left := container.NewVScroll(container.NewPadded(container.NewVBox(dataBox, widget.NewSeparator(), cfgBox)))
@@ -290,10 +310,10 @@ func (t *trainingTab) build() fyne.CanvasObject {
 	t.etaText = widget.NewLabel("")
 	t.devText = widget.NewLabel("")
 	t.devText.Wrapping = fyne.TextWrapWord
-	t.lossPlot = newPlot("Loss per iteration", 420, 130)
-	t.dicePlot = newPlot("Validation Dice per epoch (RV red, MYO green, LV blue)", 420, 130)
-	t.lrLive = newPlot("Learning rate per epoch", 420, 110)
-	t.timeline = newPlot("Checkpoint timeline (hollow: planned, filled: written)", 420, 40)
+	t.lossPlot = newPlot("Loss per iteration", 330, 130)
+	t.dicePlot = newPlot("Validation Dice per epoch (RV red, MYO green, LV blue)", 330, 130)
+	t.lrLive = newPlot("Learning rate per epoch", 330, 110)
+	t.timeline = newPlot("Checkpoint timeline (hollow: planned, filled: written)", 330, 40)
 	t.ckptText = widget.NewLabel("")
 	t.ckptText.Wrapping = fyne.TextWrapWord
 	runBox := container.NewVBox(heading("3  Run"),
@@ -430,7 +450,7 @@ func (t *trainingTab) scan() {
 	t.dataText.SetText("Scanning " + dir + " …")
 	go func() {
 		sum, err := trainingjob.Scan(context.Background(), dir, trainingjob.ScanOptions{})
-		fyne.Do(func() {
+		t.do(func() {
 			t.scanning = false
 			t.scanBtn.Enable()
 			t.showSummary(dir, sum, err)
@@ -493,7 +513,7 @@ func (t *trainingTab) exportOpenFinal(rescan bool) {
 	go func() {
 		if snap != nil {
 			cs, err := snap.Export(root)
-			fyne.Do(func() {
+			t.do(func() {
 				if err != nil {
 					t.message.SetText("Exporting the final study for training: " + err.Error())
 				} else {
@@ -504,7 +524,7 @@ func (t *trainingTab) exportOpenFinal(rescan bool) {
 			})
 		}
 		if rescan {
-			fyne.Do(t.scan)
+			t.do(t.scan)
 		}
 	}()
 }
@@ -516,7 +536,7 @@ func (t *trainingTab) watchFinal() {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for range tick.C {
-		fyne.Do(func() {
+		t.do(func() {
 			if s := t.v.ws.Session; s != nil && s.Final() && (s != t.lastFinal || s.JournalRecords() != t.lastRecords) {
 				t.exportOpenFinal(t.source.Selected == sourceCorrected)
 			}
@@ -575,7 +595,7 @@ func (t *trainingTab) start(fineTune bool) {
 }
 
 func (t *trainingTab) onJobUpdate(st trainingjob.State) {
-	fyne.Do(func() { t.showState(st) })
+	t.do(func() { t.showState(st) })
 }
 
 func (t *trainingTab) closeJob() {
@@ -739,7 +759,7 @@ func (t *trainingTab) evaluate() {
 	t.evalText.SetText("Evaluating the new model against the previous one …")
 	go func() {
 		ev, err := trainingjob.Evaluate(context.Background(), t.env.Exe, job.RunDir, job.Previous())
-		fyne.Do(func() {
+		t.do(func() {
 			t.evaluating = false
 			if err != nil {
 				t.evalText.SetText("Evaluation failed: " + err.Error())
@@ -813,7 +833,7 @@ func (t *trainingTab) switchEngine(dir string) {
 	t.message.SetText("Loading model " + filepath.Base(dir) + " …")
 	go func() {
 		seg, err := t.env.LoadModel(dir)
-		fyne.Do(func() {
+		t.do(func() {
 			if err != nil {
 				t.v.showError("Loading the model", err)
 			} else {

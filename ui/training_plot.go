@@ -55,6 +55,9 @@ func newPlot(title string, w, h int) *plot {
 	p.head = widget.NewLabelWithStyle(title, fyne.TextAlignLeading, fyne.TextStyle{Bold: true})
 	p.axis = widget.NewLabel("")
 	p.axis.TextStyle = fyne.TextStyle{Monospace: true}
+	// Wrapped, so long legends and titles never widen the pane.
+	p.axis.Wrapping = fyne.TextWrapWord
+	p.head.Wrapping = fyne.TextWrapWord
 	p.object = container.NewBorder(p.head, p.axis, nil, nil, p.img)
 	return p
 }
