@@ -68,12 +68,17 @@ func runEvaluate(args []string, stdout, stderr io.Writer) error {
 	threads := fs.Int("threads", 0, "torch threads (0: one per core)")
 	device := fs.String("device", "auto", "auto, cpu or cuda")
 	tta := fs.Bool("tta", false, "test-time mirroring")
+	tiling := fs.String("tiling", "auto", "auto (whole slices unless twice the training patch), whole, or sliding (nnU-Net's window)")
 	calibrate := fs.Bool("calibrate-qc", false, "store each bundle's slice-flag threshold (best Youden J for failed slices on these cases) in its model.toml")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *models == "" {
 		return fmt.Errorf("--model is required")
+	}
+	tile, err := parseTiling(*tiling)
+	if err != nil {
+		return err
 	}
 	if *casesFlag != "" && *splitFrom != "" {
 		return fmt.Errorf("give --cases or --split-from, not both")
@@ -168,7 +173,7 @@ func runEvaluate(args []string, stdout, stderr io.Writer) error {
 			ms.Warnings = append(ms.Warnings, msg)
 			fmt.Fprintf(stderr, "warning: %s\n", msg)
 		}
-		p, err := ensemble.Load(w, b.Dir, ensemble.Options{Device: *device, TTA: *tta, OnWarning: func(m string) { ms.Warnings = append(ms.Warnings, m) }})
+		p, err := ensemble.Load(w, b.Dir, ensemble.Options{Device: *device, TTA: *tta, Tiling: tile, OnWarning: func(m string) { ms.Warnings = append(ms.Warnings, m) }})
 		if err != nil {
 			return err
 		}
@@ -356,4 +361,17 @@ func caseSummary(cs []data.Case) string {
 		}
 	}
 	return strings.Join(parts, ", ")
+}
+
+// parseTiling maps the --tiling flag to the ensemble's choice.
+func parseTiling(s string) (ensemble.Tiling, error) {
+	switch s {
+	case "", "auto":
+		return ensemble.TileAuto, nil
+	case "whole":
+		return ensemble.TileNever, nil
+	case "sliding":
+		return ensemble.TileAlways, nil
+	}
+	return 0, fmt.Errorf("--tiling %q: want auto, whole or sliding", s)
 }

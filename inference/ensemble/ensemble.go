@@ -49,8 +49,11 @@ import (
 type Tiling int
 
 const (
-	// TileAuto runs whole slices unless a padded slice is more than twice
-	// the training patch in height or width; then it tiles.
+	// TileAuto runs nnU-Net's sliding window whenever a slice is larger
+	// than the training patch, whole slices otherwise. A network trained on
+	// patches sees other instance-norm statistics and less background on a
+	// whole slice: on ACDC validation cases a 128² patch model scored Dice
+	// RV/MYO/LV .50/.75/.84 on whole slices and .77/.84/.90 tiled.
 	TileAuto Tiling = iota
 	// TileNever always runs whole (padded) slices.
 	TileNever
@@ -426,7 +429,7 @@ const (
 func (p *Predictor) layout(prep *Prepared) (tileH, tileW, batch int) {
 	tileH, tileW = prep.Height, prep.Width
 	if th, tw, ok := p.tile(); ok {
-		if p.opts.Tiling == TileAlways || (p.opts.Tiling == TileAuto && (prep.Height > 2*th || prep.Width > 2*tw)) {
+		if p.opts.Tiling == TileAlways || (p.opts.Tiling == TileAuto && (prep.Height > th || prep.Width > tw)) {
 			tileH, tileW = th, tw
 		}
 	}
