@@ -153,14 +153,49 @@ clean:
 # Packaging (issue 9): make package -> dist/cmrseg_<Version>-<Build>_amd64.deb,
 # make portable -> dist/cmrseg-<Version>-linux-amd64.tar.xz. Both stage from
 # build/ and packaging/; neither is part of make test.
-DIST ?= dist
-.PHONY: package portable lint-package
-package: build
-	packaging/build-deb.sh $(BUILD) $(DIST)
+#   make package LIBTORCH=/opt/libtorch VARIANT=cuda -> dist/cmrseg-cuda_<v>_amd64.deb:
+#   the same Go binary, the shim rebuilt in build/variant-cuda/ against that
+#   libtorch (packaging/README.cuda.md).
+DIST    ?= dist
+VARIANT ?=
+# The packaged binary is position-independent (Debian's hardening baseline,
+# lintian hardening-no-pie) and carries no build-machine paths (-trimpath);
+# build/cmrseg stays a plain executable so everyday builds keep their cache.
+PKG_BIN := $(BUILD)/pkg/cmrseg
+.PHONY: package portable lint-package pkg-bin package-check
+pkg-bin: shim
+	@mkdir -p $(dir $(PKG_BIN))
+	$(GO) build -buildmode=pie -trimpath -o $(PKG_BIN) .
+	patchelf --set-rpath '$$ORIGIN/lib' $(PKG_BIN)
 
-# lintian on the .deb make package built (apt-get install lintian).
+ifeq ($(VARIANT),)
+package: pkg-bin
+	packaging/build-deb.sh $(PKG_BIN) $(LIB) $(DIST)
+else
+# The variant's shim gets its own build folder, so build/lib keeps the CPU shim
+# the tests use.
+VARIANT_BUILD := $(BUILD)/variant-$(VARIANT)
+package: pkg-bin
+	$(MAKE) BUILD=$(VARIANT_BUILD) LIBTORCH=$(LIBTORCH) shim
+	VARIANT=$(VARIANT) LIBTORCH_LIB=$(TORCH_LIB) packaging/build-deb.sh $(PKG_BIN) $(VARIANT_BUILD)/lib $(DIST)
+endif
+
+# lintian on the .deb make package built (apt-get install lintian); the
+# remaining tags are explained in packaging/lintian-overrides.
 lint-package: package
-	lintian --info --pedantic $(DIST)/cmrseg_*_amd64.deb
+	lintian --info --pedantic --show-overrides $(DIST)/cmrseg$(if $(VARIANT),-$(VARIANT))_*_amd64.deb
 
-portable: build
-	packaging/build-portable.sh $(BUILD) $(DIST)
+# The no-root tarball: fyne package -os linux (fyne.io/tools, installed into
+# build/tools), wrapped to carry lib/libcgotorch.so and the model.
+FYNE_TOOLS_VERSION ?= v1.7.4
+FYNE := $(abspath $(BUILD)/tools)/fyne
+$(FYNE):
+	GOBIN=$(abspath $(BUILD)/tools) $(GO) install fyne.io/tools/cmd/fyne@$(FYNE_TOOLS_VERSION)
+
+portable: pkg-bin $(FYNE)
+	FYNE=$(FYNE) packaging/build-portable.sh $(PKG_BIN) $(LIB) $(DIST)
+
+# Install the .deb into a fresh debootstrap bookworm chroot and check it there
+# (root, network to deb.debian.org; several minutes): logs in /tmp/package-check.
+package-check:
+	scripts/package-check.sh
