@@ -76,13 +76,14 @@ func (v *Viewer) menu() *fyne.MainMenu {
 		fyne.NewMenuItem("Uncertainty on/off (U)", func() { v.typedRune('u') }),
 		fyne.NewMenuItem("Entropy / mutual information (M)", func() { v.typedRune('m') }),
 	)
-	exportAll := fyne.NewMenuItem("Everything (ED/ES masks, report, snapshot)…", v.logged("export", v.exportAll))
+	exportAll := fyne.NewMenuItem("Everything (ED/ES masks, report, snapshot; DICOM SEG for DICOM studies)…", v.logged("export", v.exportAll))
 	exportAll.Shortcut = &desktop.CustomShortcut{KeyName: fyne.KeyE, Modifier: fyne.KeyModifierShortcutDefault}
 	export := fyne.NewMenu("Export",
 		exportAll,
 		fyne.NewMenuItemSeparator(),
 		fyne.NewMenuItem("Mask of this phase (NIfTI)…", func() { v.exportDialog(exportMask) }),
 		fyne.NewMenuItem("Masks of ED and ES (NIfTI)…", func() { v.exportDialog(exportMasksEDES) }),
+		fyne.NewMenuItem("Segmentations of ED and ES (DICOM SEG, DICOM studies)…", func() { v.exportDialog(exportSEGEDES) }),
 		fyne.NewMenuItem("Report (CSV)…", func() { v.exportDialog(exportCSV) }),
 		fyne.NewMenuItem("Report (JSON)…", func() { v.exportDialog(exportJSON) }),
 		fyne.NewMenuItem("Snapshot of the view (PNG)…", func() { v.exportDialog(exportPNG) }),
@@ -392,6 +393,7 @@ const (
 	exportJSON
 	exportPNG
 	exportAll
+	exportSEGEDES
 )
 
 // exportAll writes everything (masks of ED and ES, report as CSV and JSON,
@@ -470,6 +472,12 @@ func (v *Viewer) exportTo(dir string, k exportKind) ([]string, error) {
 				break
 			}
 		}
+	case exportSEGEDES:
+		for _, t := range []int{s.ED, s.ES} {
+			if err = write(ws.ExportBaseName(t)+"_seg.dcm", func(p string) error { return ws.ExportSEG(p, t) }); err != nil {
+				break
+			}
+		}
 	case exportCSV:
 		err = write(ws.ExportBaseName(-1)+"_report.csv", ws.ExportReport)
 	case exportJSON:
@@ -478,7 +486,13 @@ func (v *Viewer) exportTo(dir string, k exportKind) ([]string, error) {
 		name := fmt.Sprintf("%s_slice%02d.png", ws.ExportBaseName(vw.Phase), vw.Slice+1)
 		err = write(name, func(p string) error { return workspace.ExportPNG(p, v.Snapshot()) })
 	case exportAll:
-		for _, k := range []exportKind{exportMasksEDES, exportCSV, exportJSON, exportPNG} {
+		kinds := []exportKind{exportMasksEDES, exportCSV, exportJSON, exportPNG}
+		// DICOM inputs also get DICOM SEG objects that PACS can store
+		// beside the source series.
+		if _, ok := s.Source.(*study.DICOMSource); ok {
+			kinds = append(kinds, exportSEGEDES)
+		}
+		for _, k := range kinds {
 			var p []string
 			if p, err = v.exportTo(dir, k); err != nil {
 				break

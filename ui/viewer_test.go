@@ -257,6 +257,14 @@ func TestExportWritesFiles(t *testing.T) {
 	if err != nil || img.Bounds().Dx() < 300 {
 		t.Fatalf("snapshot %v %v", img.Bounds(), err)
 	}
+	// The demo study is not DICOM: DICOM SEG is refused with a reason, and
+	// "everything" leaves it out instead of failing.
+	if _, err := v.exportTo(dir, exportSEGEDES); err == nil || !strings.Contains(err.Error(), "DICOM") {
+		t.Errorf("DICOM SEG export of a non-DICOM study: %v", err)
+	}
+	if p, err := v.exportTo(t.TempDir(), exportAll); err != nil || len(p) != 5 {
+		t.Errorf("export everything: %v %v", p, err)
+	}
 	csv, _ := os.ReadFile(all[3])
 	if !bytes.Contains(csv, []byte("lv_ef")) {
 		t.Fatalf("report CSV:\n%s", csv)
