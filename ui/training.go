@@ -184,6 +184,7 @@ func (t *trainingTab) build() fyne.CanvasObject {
 	// Data.
 	t.folder = widget.NewEntry()
 	t.folder.SetPlaceHolder("ACDC or nnU-Net raw folder")
+	t.folder.OnSubmitted = func(string) { t.scan() }
 	t.browseBtn = widget.NewButtonWithIcon("Browse…", theme.FolderOpenIcon(), func() {
 		d := dialog.NewFolderOpen(func(u fyne.ListableURI, err error) {
 			if err == nil && u != nil {
@@ -873,7 +874,7 @@ func (t *trainingTab) refreshModels() {
 		t.modelsBox.Add(container.NewBorder(nil, nil, nil, use, container.NewVBox(title, info)))
 	}
 	if t.restoreBtn != nil {
-		setEnabled(t.restoreBtn, t.reg.Active() != t.env.Bundled || t.env.Bundled == "")
+		setEnabled(t.restoreBtn, t.reg.Active() != t.env.Bundled)
 	}
 }
 

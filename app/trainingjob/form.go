@@ -232,14 +232,15 @@ func Schedule(c config.Config) (SchedulePlot, error) {
 }
 
 // TinyConfig is a few-minute CPU configuration for trying the tab (and
-// for tests): 3 stages of base 4, 32×32 patches, 2 cycles × 2 epochs of
-// 3 iterations, 2 checkpoints per cycle.
+// for tests): 3 stages of base 4, 64×64 patches, 2 cycles × 2 epochs of
+// 25 iterations, 2 checkpoints per cycle. It learns little; it shows the
+// machinery.
 func TinyConfig() config.Config {
 	c := config.CPUPreset()
 	c.Network = config.Network{Stages: 3, BaseFeatures: 4, MaxFeatures: 16, DeepSupervision: true}
-	c.Train.Patch = [2]int{32, 32}
+	c.Train.Patch = [2]int{64, 64}
 	c.Train.BatchSize = 4
-	c.Train.ItersPerEpoch = 3
+	c.Train.ItersPerEpoch = 25
 	c.Schedule.Epochs = 4
 	c.Schedule.Cycles = 2
 	c.Schedule.KeepPerCycle = 2
