@@ -12,14 +12,13 @@ import (
 	"fmt"
 	"math"
 	"math/big"
-	"os"
-	"path/filepath"
 	"regexp"
 	"runtime/debug"
 	"strings"
 	"time"
 	"unicode/utf8"
 
+	"cmrseg/app/atomicfile"
 	"cmrseg/app/study"
 )
 
@@ -92,7 +91,7 @@ func Write(path string, s *study.Series, labels []uint8, t int, opts Options) (I
 	if err != nil {
 		return Info{}, fmt.Errorf("export %s: %w", path, err)
 	}
-	if err := writeAtomic(path, data); err != nil {
+	if err := atomicfile.Write(path, data); err != nil {
 		return Info{}, err
 	}
 	return info, nil
@@ -459,39 +458,4 @@ func softwareVersion() string {
 		v = bi.Main.Version
 	}
 	return "cmrseg " + v
-}
-
-// writeAtomic writes data to a temporary file beside path, syncs it and
-// renames it over path, so a crash never leaves a partial SEG.
-func writeAtomic(path string, data []byte) (err error) {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	if _, err = f.Write(data); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err = f.Sync(); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err = f.Close(); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err = os.Chmod(f.Name(), 0o644); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err = os.Rename(f.Name(), path); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if d, e := os.Open(filepath.Dir(path)); e == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
 }

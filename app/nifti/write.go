@@ -1,16 +1,14 @@
 package nifti
 
 import (
-	"bufio"
 	"compress/gzip"
 	"encoding/binary"
 	"fmt"
 	"io"
 	"math"
-	"os"
-	"path/filepath"
 	"strings"
 
+	"cmrseg/app/atomicfile"
 	"cmrseg/app/study"
 
 	gonii "github.com/okieraised/gonii/pkg/nifti"
@@ -143,7 +141,7 @@ func writeFile(path string, h *gonii.Nii1Header, payload []byte) error {
 	if !compress && !strings.HasSuffix(path, ".nii") {
 		return fmt.Errorf("nifti: writing %s: the name must end in .nii or .nii.gz", path)
 	}
-	err := writeAtomic(path, func(w io.Writer) error {
+	err := atomicfile.WriteWith(path, func(w io.Writer) error {
 		var gz *gzip.Writer
 		if compress {
 			gz = gzip.NewWriter(w)
@@ -165,49 +163,6 @@ func writeFile(path string, h *gonii.Nii1Header, payload []byte) error {
 	})
 	if err != nil {
 		return fmt.Errorf("nifti: writing %s: %w", path, err)
-	}
-	return nil
-}
-
-// writeAtomic writes through a temporary file in the target folder, syncs
-// it and renames it over path, so a crash never leaves a half-written file
-// under the user's name.
-func writeAtomic(path string, write func(io.Writer) error) (err error) {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	bw := bufio.NewWriterSize(f, 1<<20)
-	if err = write(bw); err != nil {
-		return err
-	}
-	if err = bw.Flush(); err != nil {
-		return err
-	}
-	if err = f.Chmod(0o644); err != nil {
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(tmp, path); err != nil {
-		return err
-	}
-	// Persist the rename itself; not every platform can sync a folder.
-	if d, derr := os.Open(dir); derr == nil {
-		d.Sync()
-		d.Close()
 	}
 	return nil
 }

@@ -6,9 +6,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"os"
-	"path/filepath"
 	"strconv"
+
+	"cmrseg/app/atomicfile"
 )
 
 // CSV returns one row per index with a header row; undefined numbers are
@@ -96,7 +96,7 @@ func (r *Report) JSON() ([]byte, error) {
 
 // WriteCSV writes the CSV export to path atomically.
 func (r *Report) WriteCSV(path string) error {
-	return writeAtomic(path, r.CSV())
+	return atomicfile.Write(path, r.CSV())
 }
 
 // WriteJSON writes the JSON export to path atomically.
@@ -105,41 +105,5 @@ func (r *Report) WriteJSON(path string) error {
 	if err != nil {
 		return err
 	}
-	return writeAtomic(path, b)
-}
-
-// writeAtomic writes a temporary file beside path, syncs it and renames it
-// over path, so a crash leaves either the old file or the new one.
-func writeAtomic(path string, data []byte) (err error) {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("report: writing %s: %w", path, err)
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	if _, err = f.Write(data); err != nil {
-		return fmt.Errorf("report: writing %s: %w", path, err)
-	}
-	if err = f.Sync(); err != nil {
-		return fmt.Errorf("report: syncing %s: %w", path, err)
-	}
-	if err = f.Close(); err != nil {
-		return fmt.Errorf("report: closing %s: %w", path, err)
-	}
-	if err = os.Chmod(f.Name(), 0o644); err != nil {
-		return fmt.Errorf("report: writing %s: %w", path, err)
-	}
-	if err = os.Rename(f.Name(), path); err != nil {
-		return fmt.Errorf("report: renaming into %s: %w", path, err)
-	}
-	if d, derr := os.Open(dir); derr == nil {
-		d.Sync() // make the rename durable; not all filesystems support it
-		d.Close()
-	}
-	return nil
+	return atomicfile.Write(path, b)
 }

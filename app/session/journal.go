@@ -6,10 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
-	"io"
 	"os"
 	"path/filepath"
 	"time"
+
+	"cmrseg/app/atomicfile"
 )
 
 // Journal file layout: a fixed magic, then records. Each record is
@@ -174,7 +175,7 @@ func openJournal(path string, h header) (*journal, []rawRecord, []string, error)
 // user made is ever destroyed; it returns the name used ("" on failure).
 func setAside(path string, data []byte, why string) string {
 	name := fmt.Sprintf("%s.%s-%d", path, why, time.Now().UnixNano())
-	if err := writeAtomic(name, data); err != nil {
+	if err := atomicfile.Write(name, data); err != nil {
 		return ""
 	}
 	return name
@@ -287,38 +288,6 @@ func boolByte(v bool) byte {
 		return 1
 	}
 	return 0
-}
-
-// writeAtomic writes a temporary file beside path, syncs it and renames it
-// over path, so a crash leaves either the old file or the new one.
-func writeAtomic(path string, data []byte) (err error) {
-	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
-	if err != nil {
-		return fmt.Errorf("session: writing %s: %w", path, err)
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	if _, err = io.Copy(f, bytes.NewReader(data)); err != nil {
-		return fmt.Errorf("session: writing %s: %w", path, err)
-	}
-	if err = f.Sync(); err != nil {
-		return fmt.Errorf("session: syncing %s: %w", path, err)
-	}
-	if err = f.Close(); err != nil {
-		return fmt.Errorf("session: closing %s: %w", path, err)
-	}
-	if err = os.Chmod(f.Name(), 0o644); err != nil {
-		return fmt.Errorf("session: writing %s: %w", path, err)
-	}
-	if err = os.Rename(f.Name(), path); err != nil {
-		return fmt.Errorf("session: renaming into %s: %w", path, err)
-	}
-	syncDir(path)
-	return nil
 }
 
 // syncDir makes a file's creation or rename durable; not every filesystem

@@ -21,6 +21,7 @@ import (
 	"slices"
 	"time"
 
+	"cmrseg/app/atomicfile"
 	"cmrseg/app/study"
 	"cmrseg/inference/uncertainty"
 )
@@ -204,7 +205,7 @@ func (s *Session) writeInfo() {
 		"created":             time.Now().UTC().Format(time.RFC3339),
 	}, "", "  ")
 	if err == nil {
-		if err := writeAtomic(path, append(b, '\n')); err != nil {
+		if err := atomicfile.Write(path, append(b, '\n')); err != nil {
 			s.Warnings = append(s.Warnings, err.Error())
 		}
 	}

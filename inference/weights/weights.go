@@ -9,8 +9,9 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"path/filepath"
 	"sort"
+
+	"cmrseg/app/atomicfile"
 )
 
 // Tensor is one named array; values are float32 in memory whatever the
@@ -170,42 +171,8 @@ func Parse(name string, b []byte) ([]Tensor, map[string]string, error) {
 	return out, meta, nil
 }
 
-// WriteFileAtomic writes data to a temporary file beside path, syncs it and
-// renames it over path, so a crash leaves either the old or the new file.
-func WriteFileAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	ok := false
-	defer func() {
-		if !ok {
-			os.Remove(tmp)
-		}
-	}()
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	ok = true
-	if d, err := os.Open(dir); err == nil {
-		d.Sync() // make the rename itself durable
-		d.Close()
-	}
-	return nil
-}
+// WriteFileAtomic writes user data atomically; see package atomicfile.
+func WriteFileAtomic(path string, data []byte) error { return atomicfile.Write(path, data) }
 
 // Float32ToHalf converts to IEEE 754 binary16, rounding to nearest even.
 func Float32ToHalf(f float32) uint16 {
