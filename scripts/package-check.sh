@@ -135,12 +135,13 @@ xvfb=$!
 sleep 2
 mount --bind /tmp/.X11-unix "$root/tmp/.X11-unix"
 export DISPLAY=:$DISP
-gui_env="DISPLAY=:$DISP CMRSEG_QUIT_AFTER=60s CMRSEG_DEBUG=1 CMRSEG_EXPORT_DIR=/home/reader/exports"
-# gui_run NAME "WRAPPER WORDS" ARGS: start the window, then from outside Ctrl+R
-# (segment) and Ctrl+E (export all to CMRSEG_EXPORT_DIR), screenshot.
+gui_env="DISPLAY=:$DISP CMRSEG_QUIT_AFTER=900s CMRSEG_DEBUG=1 CMRSEG_EXPORT_DIR=/home/reader/exports"
+# gui_run NAME "WRAPPER WORDS" ARGS [ENV]: start the window, then from outside
+# Ctrl+R (segment), wait for the app's "segmented" debug line, screenshot,
+# Ctrl+E (export all to CMRSEG_EXPORT_DIR), Ctrl+Q.
 gui_run() {
-	local name=$1 wrap=$2 args=$3 wid
-	$wrap "${AS_USER[@]}" "export $gui_env; rm -rf ~/exports; cmrseg gui $args" >"$out/gui-$name.log" 2>&1 &
+	local name=$1 wrap=$2 args=$3 extra=${4:-} wid
+	$wrap "${AS_USER[@]}" "export $gui_env $extra; rm -rf ~/exports; cmrseg gui $args" >"$out/gui-$name.log" 2>&1 &
 	local pid=$!
 	for _ in $(seq 360); do   # up to 3 min: a loaded machine starts it slowly
 		wid=$(xdotool search --onlyvisible --name 'cmrseg' 2>/dev/null | head -1)
@@ -149,18 +150,25 @@ gui_run() {
 	if [ -z "$wid" ]; then bad "gui-$name: no window appeared"; wait $pid; return; fi
 	sleep 4
 	xdotool windowfocus --sync "$wid" 2>/dev/null || true
-	xdotool key --window "$wid" ctrl+r; sleep 6
+	local before=$(grep -c '^cmrseg-debug: segmented' "$out/gui-$name.log")
+	xdotool key --window "$wid" ctrl+r
+	for _ in $(seq 600); do   # the shipped model on 2 CPU cores: up to 10 min
+		[ "$(grep -c '^cmrseg-debug: segmented' "$out/gui-$name.log")" -gt "$before" ] && break; sleep 1
+	done
+	sleep 2
 	import -window root "$out/gui-$name.png"
-	xdotool key --window "$wid" ctrl+e; sleep 3
+	xdotool key --window "$wid" ctrl+e; sleep 5
+	xdotool key --window "$wid" ctrl+q
 	wait $pid; local rc=$?
-	[ $rc = 0 ] && ok "gui-$name: exited 0 after CMRSEG_QUIT_AFTER" || bad "gui-$name: exit $rc"
+	[ $rc = 0 ] && ok "gui-$name: exited 0 (Ctrl+Q)" || bad "gui-$name: exit $rc"
 	ls -l "$root/home/reader/exports" >"$out/gui-$name-exports.txt" 2>&1 &&
 		[ -n "$(ls "$root/home/reader/exports" 2>/dev/null)" ] && ok "gui-$name: exported $(ls "$root/home/reader/exports" | tr '\n' ' ')" ||
 		bad "gui-$name: nothing exported"
 	if grep -q 'Error in Fyne call thread' "$out/gui-$name.log"; then bad "gui-$name: Fyne thread errors"; fi
 }
 tracer="strace -f -qq -e trace=socket,connect,sendto,sendmsg -o"
-gui_run demo "$tracer $out/strace-gui-demo.log" ""
+# The demo study with the demo segmenter (fast); a real study with the shipped model.
+gui_run demo "$tracer $out/strace-gui-demo.log" "" CMRSEG_MODEL=demo
 gui_run acdc "$tracer $out/strace-gui-acdc.log" "$study/patient001_frame01.nii.gz"
 
 # 4. Privacy: every connect is AF_UNIX to the X socket; no inet socket at all.
@@ -182,7 +190,7 @@ unshare -n ip -o link 2>/dev/null | tee -a "$log" || true
 unshare -n "${AS_USER[@]}" "cmrseg doctor" >"$out/unshare-doctor.txt" 2>&1 && ok "unshare -n: cmrseg doctor" || bad "unshare -n: cmrseg doctor"
 unshare -n "${AS_USER[@]}" "cmrseg segment $model_flag --out ~/seg-netns $study" >"$out/unshare-segment.txt" 2>&1 &&
 	ok "unshare -n: cmrseg segment" || bad "unshare -n: cmrseg segment ($(head -c 200 "$out/unshare-segment.txt"))"
-gui_run netns "unshare -n" ""
+gui_run netns "unshare -n" "" CMRSEG_MODEL=demo
 
 # 5. Uninstall: what the package added goes, the user's data stays.
 say "apt-get purge cmrseg"
