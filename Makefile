@@ -175,7 +175,10 @@ else
 # The variant's shim gets its own build folder, so build/lib keeps the CPU shim
 # the tests use.
 VARIANT_BUILD := $(BUILD)/variant-$(VARIANT)
-package: pkg-bin
+# The Go binary is the CPU package's (linked against build/lib's shim, which
+# LIBTORCH must not replace); only the shim differs.
+package:
+	$(MAKE) LIBTORCH=/usr VARIANT= pkg-bin
 	$(MAKE) BUILD=$(VARIANT_BUILD) LIBTORCH=$(LIBTORCH) shim
 	VARIANT=$(VARIANT) LIBTORCH_LIB=$(TORCH_LIB) packaging/build-deb.sh $(PKG_BIN) $(VARIANT_BUILD)/lib $(DIST)
 endif
