@@ -34,6 +34,10 @@ install -d "$stage/fyne" "$stage/$name/lib"
 # Exec= of the desktop entry); it writes <Name>.tar.xz into the current folder.
 install -m 755 "$bin" "$stage/fyne/cmrseg"
 abs_stage=$stage
+# fyne package rewrites FyneApp.toml (bumps Build, drops comments): keep the
+# committed file as it is.
+cp FyneApp.toml "$stage/FyneApp.toml.orig"
+trap 'cp "$abs_stage/FyneApp.toml.orig" FyneApp.toml' EXIT
 (cd "$stage/fyne" && "$fyne" package -os linux --release --src "$OLDPWD" \
 	--executable "$abs_stage/fyne/cmrseg" >"$abs_stage/fyne.log" 2>&1) || {
 	cat "$stage/fyne.log" >&2; echo "build-portable: fyne package failed" >&2; exit 1; }
