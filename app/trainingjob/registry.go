@@ -15,28 +15,15 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"cmrseg/app/workspace"
+	"cmrseg/inference/bundle/provenance"
 	"cmrseg/training/config"
 )
 
-// ManifestName is a model bundle's manifest (inference/bundle.ManifestName;
-// that package links torch, which the GUI side must not).
-const ManifestName = "model.toml"
+// ManifestName is a model bundle's manifest.
+const ManifestName = provenance.ManifestName
 
 // Provenance is the [training] table of a bundle's model.toml.
-type Provenance struct {
-	Command     string   `toml:"command"`
-	Config      string   `toml:"config"`
-	Data        string   `toml:"data"`
-	TrainCases  []string `toml:"train_cases"`
-	ValCases    []string `toml:"val_cases"`
-	Seed        int64    `toml:"seed"`
-	Hardware    string   `toml:"hardware"`
-	WallSeconds float64  `toml:"wall_seconds"`
-	Epochs      int      `toml:"epochs"`
-	Cycles      int      `toml:"cycles"`
-	Software    string   `toml:"software"`
-	License     string   `toml:"license"`
-}
+type Provenance = provenance.Provenance
 
 // manifest is the part of model.toml the registry reads.
 type manifest struct {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"cmrseg/inference/bundle/provenance"
 	"cmrseg/inference/unet"
 	"cmrseg/inference/weights"
 )
@@ -23,7 +24,7 @@ import (
 const Format = "cmrseg-bundle/1"
 
 // ManifestName is the manifest's file name inside a bundle folder.
-const ManifestName = "model.toml"
+const ManifestName = provenance.ManifestName
 
 // Kinds of bundle: what the checkpoints are samples of.
 const (
@@ -76,21 +77,9 @@ type Inference struct {
 	QCCalibration string  `toml:"qc_calibration"` // how and on what it was chosen
 }
 
-// Provenance records how the bundle was made.
-type Provenance struct {
-	Command     string   `toml:"command"`
-	Config      string   `toml:"config"` // the training TOML, verbatim
-	Data        string   `toml:"data"`
-	TrainCases  []string `toml:"train_cases"`
-	ValCases    []string `toml:"val_cases"`
-	Seed        int64    `toml:"seed"`
-	Hardware    string   `toml:"hardware"`
-	WallSeconds float64  `toml:"wall_seconds"`
-	Epochs      int      `toml:"epochs"`
-	Cycles      int      `toml:"cycles"`
-	Software    string   `toml:"software"`
-	License     string   `toml:"license"`
-}
+// Provenance records how the bundle was made (defined in a torch-free
+// package so the GUI side can read it).
+type Provenance = provenance.Provenance
 
 // Checkpoint is one weight file.
 type Checkpoint struct {
