@@ -15,6 +15,7 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -145,8 +146,11 @@ func launchApp(t *testing.T, x *xserver, shots string, env []string, args ...str
 	}
 	a, _ := json.Marshal(args)
 	cmd := exec.Command(exe)
-	cmd.Env = append(os.Environ(), "DISPLAY="+x.display, "CMRSEG_DEBUG=1", "CMRSEG_TEST_APP_ARGS="+string(a))
+	cmd.Env = append(os.Environ(), "DISPLAY="+x.display, "CMRSEG_DEBUG=1", "GOTRACEBACK=all", "CMRSEG_TEST_APP_ARGS="+string(a))
 	cmd.Env = append(cmd.Env, env...)
+	// A descendant that inherited the output pipe must not keep Wait
+	// from returning once the app itself has exited.
+	cmd.WaitDelay = 10 * time.Second
 	g := &guiApp{t: t, x: x, env: env, cmd: cmd, done: make(chan struct{}), shots: shots}
 	pr, pw := io.Pipe()
 	cmd.Stderr = pw
@@ -354,12 +358,51 @@ func (g *guiApp) quit() {
 	select {
 	case <-g.done:
 	case <-time.After(2 * time.Minute):
+		// SIGQUIT makes the Go runtime print every goroutine's stack, so a
+		// hang explains itself in the log.
+		alive := g.cmd.Process.Signal(syscall.Signal(0)) == nil
+		g.t.Logf("app process still running 2 minutes after Ctrl+Q: %v", alive)
+		g.cmd.Process.Signal(syscall.SIGQUIT)
+		select {
+		case <-g.done:
+		case <-time.After(10 * time.Second):
+		}
 		g.t.Fatalf("the app did not exit within 2 minutes of Ctrl+Q; log:\n%s", g.log())
 	}
-	if g.err != nil {
+	if errors.Is(g.err, exec.ErrWaitDelay) {
+		g.t.Logf("the app exited but a process it started kept its output open")
+	} else if g.err != nil {
 		g.t.Errorf("the app exited with %v; log:\n%s", g.err, g.log())
 	}
+	g.checkExitWatchdog()
 	g.checkLog()
+}
+
+// checkExitWatchdog reports when the app had to end itself because Fyne's
+// event loop did not return after the window closed (a known upstream
+// hang, see ui/desktop/exitwatch.go). That is tolerated, but not when the
+// main goroutine was stuck in cmrseg's own code.
+func (g *guiApp) checkExitWatchdog() {
+	g.t.Helper()
+	m := regexp.MustCompile(`had not ended its event loop.*stacks in (\S+)`).FindStringSubmatch(g.log())
+	if m == nil {
+		return
+	}
+	b, err := os.ReadFile(m[1])
+	if err != nil {
+		g.t.Fatalf("the exit watchdog fired but its stacks are unreadable: %v", err)
+	}
+	os.Remove(m[1])
+	var main string // the main goroutine's stack: Fyne's loop runs on it
+	for _, blk := range strings.Split(string(b), "\n\n") {
+		if strings.HasPrefix(blk, "goroutine 1 [") {
+			main = blk
+		}
+	}
+	if strings.Contains(main, "cmrseg/ui.") || strings.Contains(main, "cmrseg/app/") {
+		g.t.Fatalf("after the window closed, the main goroutine was stuck in cmrseg's code:\n%s", b)
+	}
+	g.t.Logf("the exit watchdog ended the app (Fyne's event loop did not return); stacks:\n%s", b)
 }
 
 // checkLog fails on what must never appear: widget updates off the Fyne

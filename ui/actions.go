@@ -105,16 +105,8 @@ func (v *Viewer) logged(name string, f func()) func() {
 	}
 }
 
-// quit closes the session (every edit is already on disk) and the window,
-// which ends the application.
-func (v *Viewer) quit() {
-	v.stopCine()
-	if err := v.ws.Close(); err != nil {
-		fyne.LogError("closing the session", err)
-	}
-	debugf("quit")
-	v.win.Close()
-}
+// quit is File → Quit and Ctrl+Q.
+func (v *Viewer) quit() { v.closeWindow() }
 
 func truncate(s string, n int) string {
 	r := []rune(s)

@@ -91,7 +91,9 @@ type Viewer struct {
 	deviceText   *widget.Label
 
 	cine        chan struct{} // closed to stop the cine loop; nil when stopped
-	exportToDir string        // last export folder
+	onClosed    []func(sessionErr error)
+	closed      bool
+	exportToDir string // last export folder
 
 	qcAll bool // QC list over all phases, not only ED and ES
 
@@ -123,15 +125,35 @@ func New(a fyne.App, ws *workspace.Workspace) *Viewer {
 			v.openPath(uris[0].Path())
 		}
 	})
-	v.win.SetCloseIntercept(func() {
-		v.stopCine()
-		if err := ws.Close(); err != nil {
-			fyne.LogError("closing the session", err)
-		}
-		v.win.Close()
-	})
+	v.win.SetCloseIntercept(v.closeWindow)
 	v.refreshAll()
 	return v
+}
+
+// OnClosed registers f to run when the reader closes the window (the
+// window manager's close button or Quit), after the session was closed:
+// every edit is on disk by then. sessionErr is what closing it returned.
+func (v *Viewer) OnClosed(f func(sessionErr error)) {
+	v.onClosed = append(v.onClosed, f)
+}
+
+// closeWindow closes the session (every edit is already journaled) and
+// then the window, which ends the application.
+func (v *Viewer) closeWindow() {
+	if v.closed {
+		return // Ctrl+Q reaches both the menu and the canvas shortcut
+	}
+	v.closed = true
+	v.stopCine()
+	err := v.ws.Close()
+	if err != nil {
+		fyne.LogError("closing the session", err)
+	}
+	debugf("quit")
+	for _, f := range v.onClosed {
+		f(err)
+	}
+	v.win.Close()
 }
 
 // Window is the review window.

@@ -52,6 +52,7 @@ func Run(ws *workspace.Workspace) {
 func RunWith(ws *workspace.Workspace, ready func(v *ui.Viewer)) {
 	a := app.NewWithID(AppID)
 	v := ui.New(a, ws)
+	v.OnClosed(exitIfStuck)
 	v.Start()
 	if ready != nil {
 		ready(v)
