@@ -68,7 +68,7 @@ func runEvaluate(args []string, stdout, stderr io.Writer) error {
 	threads := fs.Int("threads", 0, "torch threads (0: one per core)")
 	device := fs.String("device", "auto", "auto, cpu or cuda")
 	tta := fs.Bool("tta", false, "test-time mirroring")
-	tiling := fs.String("tiling", "auto", "auto (whole slices unless twice the training patch), whole, or sliding (nnU-Net's window)")
+	tiling := fs.String("tiling", "auto", "auto (the sliding window whenever a slice exceeds the training patch), whole, or sliding (always)")
 	calibrate := fs.Bool("calibrate-qc", false, "store each bundle's slice-flag threshold (best Youden J for failed slices on these cases) in its model.toml")
 	if err := parseFlags(fs, args); err != nil {
 		return err

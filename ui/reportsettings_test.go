@@ -8,6 +8,7 @@ import (
 
 	"fyne.io/fyne/v2/test"
 
+	"cmrseg/app/report"
 	"cmrseg/app/study"
 	"cmrseg/app/workspace"
 )
@@ -87,5 +88,36 @@ func TestReportSettingsPanel(t *testing.T) {
 	test.Tap(p.reset)
 	if ws.ReportSettings() != def || p.height.Text != amountText(def.HeightCm) || p.ed.Selected != phaseOption(s, def.ED) {
 		t.Fatalf("after Study values: %+v, height %q, ED %q", ws.ReportSettings(), p.height.Text, p.ed.Selected)
+	}
+}
+
+// A single-frame study has ED = ES: the panel says why ESV, SV and EF are
+// missing instead of showing an ejection fraction of 0 %.
+func TestReportPanelSinglePhase(t *testing.T) {
+	v := newViewer(t)
+	s := v.ws.Series()
+	labels := v.ws.Labels(s.ED)
+	r, err := report.Compute(report.Input{Geometry: s.Geometry,
+		ED: report.Phase{Index: s.ED, Labels: labels},
+		ES: report.Phase{Index: s.ED, Labels: labels}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v.report.show(r, nil, s)
+	if !strings.Contains(v.report.bsa.Text, "need two phases") {
+		t.Errorf("panel note %q does not explain the missing indices", v.report.bsa.Text)
+	}
+	for n, row := range reportRows {
+		got := v.report.cells[n][1].Text
+		switch row.key {
+		case report.LVEF, report.RVEF, report.LVSV, report.RVSV, report.LVESV, report.RVESV:
+			if got != "—" {
+				t.Errorf("%s shows %q from one phase, want —", row.name, got)
+			}
+		default:
+			if got == "—" {
+				t.Errorf("%s is empty, want the ED value", row.name)
+			}
+		}
 	}
 }

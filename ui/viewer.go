@@ -941,7 +941,11 @@ func (p *reportPanel) show(r *report.Report, err error, s *study.Series) {
 			continue
 		}
 		row := p.cells[n]
-		row[1].SetText(fmt.Sprintf("%s %s", fmtVal(ix.Value), ix.Unit))
+		if math.IsNaN(ix.Value) {
+			row[1].SetText("—")
+		} else {
+			row[1].SetText(fmt.Sprintf("%s %s", fmtVal(ix.Value), ix.Unit))
+		}
 		if !math.IsNaN(ix.Low) {
 			row[2].SetText(fmt.Sprintf("%s–%s", fmtVal(ix.Low), fmtVal(ix.High)))
 		}
@@ -949,11 +953,16 @@ func (p *reportPanel) show(r *report.Report, err error, s *study.Series) {
 			row[3].SetText(fmtVal(ix.PerBSA))
 		}
 	}
+	var text string
 	if r.BSA > 0 {
-		p.bsa.SetText(fmt.Sprintf("BSA %.2f m² (%.0f cm, %.0f kg) · %d checkpoints", r.BSA, r.HeightM*100, r.WeightKg, r.Checkpoints))
+		text = fmt.Sprintf("BSA %.2f m² (%.0f cm, %.0f kg) · %d checkpoints", r.BSA, r.HeightM*100, r.WeightKg, r.Checkpoints)
 	} else {
-		p.bsa.SetText(fmt.Sprintf("Height/weight unknown: not indexed · %d checkpoints", r.Checkpoints))
+		text = fmt.Sprintf("Height/weight unknown: not indexed · %d checkpoints", r.Checkpoints)
 	}
+	if r.SinglePhase {
+		text = "ED and ES are the same phase: ESV, SV and EF need two phases.\n" + text
+	}
+	p.bsa.SetText(text)
 }
 
 func fmtVal(f float64) string {

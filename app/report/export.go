@@ -60,6 +60,7 @@ type jsonReport struct {
 	WeightKg          *float64    `json:"weight_kg"`
 	BSA               *float64    `json:"bsa_m2"`
 	Checkpoints       int         `json:"checkpoints"`
+	SinglePhase       bool        `json:"single_phase,omitempty"`
 	Indices           []jsonIndex `json:"indices"`
 }
 
@@ -78,7 +79,7 @@ func (r *Report) JSON() ([]byte, error) {
 		Notice: Notice, PatientID: r.PatientID, SeriesInstanceUID: r.SeriesInstanceUID,
 		EDPhase: r.EDPhase, ESPhase: r.ESPhase, VoxelML: r.VoxelML,
 		HeightM: ptr(r.HeightM, true), WeightKg: ptr(r.WeightKg, true), BSA: ptr(r.BSA, true),
-		Checkpoints: r.Checkpoints, Indices: []jsonIndex{},
+		Checkpoints: r.Checkpoints, SinglePhase: r.SinglePhase, Indices: []jsonIndex{},
 	}
 	for _, ix := range r.Indices {
 		j.Indices = append(j.Indices, jsonIndex{

@@ -71,6 +71,9 @@ type Report struct {
 	// Checkpoints is the number of posterior samples behind the intervals;
 	// 0 when there are none.
 	Checkpoints int
+	// SinglePhase: ED and ES are the same phase (a single-frame study, or
+	// the reader chose so), so ESV, SV and EF are undefined (NaN), not 0.
+	SinglePhase bool
 	Indices     []Index
 }
 
@@ -131,7 +134,8 @@ func Compute(in Input) (*Report, error) {
 		WeightKg:          in.Meta.WeightKg,
 		BSA:               BSA(in.Meta.HeightM, in.Meta.WeightKg),
 	}
-	point := indices(count(in.ED.Labels), count(in.ES.Labels), r.VoxelML)
+	r.SinglePhase = in.ED.Index == in.ES.Index
+	point := r.indices(count(in.ED.Labels), count(in.ES.Labels))
 
 	k := len(in.ED.Samples)
 	var perSample [][]float64
@@ -143,7 +147,7 @@ func Compute(in Input) (*Report, error) {
 		for s := 0; s < k; s++ {
 			ed := countSample(in.ED.Samples[s], in.ED.Labels, edKnown)
 			es := countSample(in.ES.Samples[s], in.ES.Labels, esKnown)
-			perSample = append(perSample, indices(ed, es, r.VoxelML))
+			perSample = append(perSample, r.indices(ed, es))
 		}
 	}
 
@@ -194,14 +198,21 @@ var definitions = []struct {
 
 // indices returns the values in the order of definitions from voxel counts
 // per label at ED and ES.
-func indices(ed, es [study.NumClasses]int, voxelML float64) []float64 {
+func (r *Report) indices(ed, es [study.NumClasses]int) []float64 {
+	voxelML := r.VoxelML
 	lvEDV, lvESV := float64(ed[study.LV])*voxelML, float64(es[study.LV])*voxelML
 	rvEDV, rvESV := float64(ed[study.RV])*voxelML, float64(es[study.RV])*voxelML
-	return []float64{
+	v := []float64{
 		lvEDV, lvESV, lvEDV - lvESV, ejection(lvEDV, lvESV),
 		rvEDV, rvESV, rvEDV - rvESV, ejection(rvEDV, rvESV),
 		float64(ed[study.Myocardium]) * voxelML * MyocardialDensity,
 	}
+	if r.SinglePhase {
+		nan := math.NaN()
+		v[1], v[2], v[3] = nan, nan, nan
+		v[5], v[6], v[7] = nan, nan, nan
+	}
+	return v
 }
 
 func ejection(edv, esv float64) float64 {

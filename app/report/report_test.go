@@ -103,7 +103,7 @@ func TestCredibleIntervals(t *testing.T) {
 	in := Input{
 		Geometry: cube,
 		ED:       Phase{Labels: edS[2], Samples: edS, Ensemble: edS[2]},
-		ES:       Phase{Labels: esS[0], Samples: esS, Ensemble: esS[0]},
+		ES:       Phase{Index: 7, Labels: esS[0], Samples: esS, Ensemble: esS[0]},
 	}
 	r, err := Compute(in)
 	if err != nil {
@@ -159,6 +159,56 @@ func TestCredibleIntervals(t *testing.T) {
 	r, _ = Compute(in)
 	if r.Checkpoints != 0 || !math.IsNaN(mustIndex(t, r, LVEF).Low) {
 		t.Errorf("unpaired samples gave intervals")
+	}
+}
+
+// A single-frame study (ED = ES) has no stroke volume: ESV, SV and EF are
+// undefined, in the values and the intervals, while EDV and mass stand.
+func TestSinglePhase(t *testing.T) {
+	n := cube.N()
+	l := labelMap(n, map[uint8]int{study.LV: 10, study.RV: 8, study.Myocardium: 6})
+	samples := [][]uint8{l, l, l}
+	r, err := Compute(Input{Geometry: cube,
+		ED: Phase{Index: 3, Labels: l, Samples: samples},
+		ES: Phase{Index: 3, Labels: l, Samples: samples}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.SinglePhase {
+		t.Error("ED = ES not reported as a single phase")
+	}
+	for _, key := range []string{LVESV, LVSV, LVEF, RVESV, RVSV, RVEF} {
+		if ix := mustIndex(t, r, key); !math.IsNaN(ix.Value) || !math.IsNaN(ix.Low) || !math.IsNaN(ix.High) {
+			t.Errorf("%s = %v [%v, %v] from one phase, want undefined", key, ix.Value, ix.Low, ix.High)
+		}
+	}
+	if v := mustIndex(t, r, LVEDV).Value; !near(v, 10) {
+		t.Errorf("LV EDV %v, want 10", v)
+	}
+	if v := mustIndex(t, r, LVMass).Value; !near(v, 6*MyocardialDensity) {
+		t.Errorf("LV mass %v, want %v", v, 6*MyocardialDensity)
+	}
+	b, err := r.JSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var j struct {
+		SinglePhase bool `json:"single_phase"`
+		Indices     []struct {
+			Key   string   `json:"key"`
+			Value *float64 `json:"value"`
+		} `json:"indices"`
+	}
+	if err := json.Unmarshal(b, &j); err != nil {
+		t.Fatal(err)
+	}
+	if !j.SinglePhase {
+		t.Errorf("JSON lacks single_phase: %s", b)
+	}
+	for _, ix := range j.Indices {
+		if ix.Key == LVEF && ix.Value != nil {
+			t.Errorf("JSON LV EF %v from one phase, want null", *ix.Value)
+		}
 	}
 }
 
@@ -230,7 +280,7 @@ func TestExport(t *testing.T) {
 		Geometry: cube,
 		Meta:     study.Metadata{PatientID: "P1", HeightM: 1.8, WeightKg: 80},
 		ED:       Phase{Labels: labelMap(n, map[uint8]int{study.LV: 10, study.Myocardium: 6})},
-		ES:       Phase{Labels: labelMap(n, map[uint8]int{study.LV: 4})},
+		ES:       Phase{Index: 5, Labels: labelMap(n, map[uint8]int{study.LV: 4})},
 	})
 	if err != nil {
 		t.Fatal(err)
