@@ -1,0 +1,126 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"cmrseg/app/nifti"
+	"cmrseg/app/shareddata"
+	"cmrseg/inference/bundle"
+	"cmrseg/training/metrics"
+)
+
+// TestBundledModel checks the model the packages ship (assets/model) is
+// what the README says: a multi-modal ensemble of at least 3 cycles × 3
+// checkpoints within 60 MB, trained on ACDC patients disjoint from its
+// validation split (four per pathology group), and that it really
+// segments a validation patient it never trained on. The floors are far
+// below its measured accuracy (README, `cmrseg evaluate`): they catch a
+// broken bundle, checkpoint or preprocessing, not a small regression.
+func TestBundledModel(t *testing.T) {
+	const dir = "assets/model"
+	b, err := bundle.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Kind != bundle.MultiModal {
+		t.Errorf("bundled model is %q, want %q", b.Kind, bundle.MultiModal)
+	}
+	perCycle := map[int]int{}
+	for _, c := range b.Checkpoints {
+		perCycle[c.Cycle]++
+	}
+	full := 0
+	for _, n := range perCycle {
+		if n >= 3 {
+			full++
+		}
+	}
+	if full < 3 {
+		t.Errorf("checkpoints per cycle %v: want at least 3 cycles of 3", perCycle)
+	}
+	var size int64
+	es, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range es {
+		if fi, err := e.Info(); err == nil {
+			size += fi.Size()
+		}
+	}
+	if size > 60<<20 {
+		t.Errorf("bundle is %.1f MB, over the 60 MB budget", float64(size)/(1<<20))
+	}
+	t.Logf("%s: %d checkpoints in %d cycles, %.1f MB", b.Name, len(b.Checkpoints), len(perCycle), float64(size)/(1<<20))
+
+	acdc := shareddata.Require(t, "acdc/training")
+	tr, val := b.Training.TrainCases, b.Training.ValCases
+	if len(tr) == 0 || len(val) == 0 {
+		t.Fatalf("model.toml lists %d training and %d validation cases", len(tr), len(val))
+	}
+	for _, c := range val {
+		if slices.Contains(tr, c) {
+			t.Errorf("validation case %s is also a training case", c)
+		}
+	}
+	groups := map[string]int{}
+	for _, c := range val {
+		info, err := os.ReadFile(filepath.Join(acdc, c, "Info.cfg"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(string(info), "\n") {
+			if g, ok := strings.CutPrefix(line, "Group:"); ok {
+				groups[strings.TrimSpace(g)]++
+			}
+		}
+	}
+	for _, n := range groups {
+		if len(groups) != 5 || n != len(val)/5 {
+			t.Errorf("validation split not stratified by the five ACDC groups: %v", groups)
+			break
+		}
+	}
+
+	// Segment the first validation patient's ED and ES frames.
+	c := val[0]
+	out := filepath.Join(t.TempDir(), "out")
+	var stdout, stderr bytes.Buffer
+	if code := runCLI([]string{"segment", "--model", dir, "--device", "cpu", "--out", out, filepath.Join(acdc, c)}, &stdout, &stderr); code != 0 {
+		t.Fatalf("segment exit %d\n%s\n%s", code, stdout.String(), stderr.String())
+	}
+	segs, _ := filepath.Glob(filepath.Join(out, c+"_frame??_seg.nii.gz"))
+	if len(segs) != 2 {
+		t.Fatalf("segment wrote %v, want the ED and ES frames", segs)
+	}
+	var sum [3]float64
+	for _, p := range segs {
+		pred, err := nifti.ReadLabels(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		gt := filepath.Join(acdc, c, strings.Replace(filepath.Base(p), "_seg.", "_gt.", 1))
+		ref, err := nifti.ReadLabels(gt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := metrics.VolumeDice(*ref, *pred)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%s: Dice RV %.3f MYO %.3f LV %.3f", filepath.Base(p), d[0], d[1], d[2])
+		for k := range d {
+			sum[k] += d[k] / float64(len(segs))
+		}
+	}
+	for k, floor := range [3]float64{0.70, 0.70, 0.85} {
+		if !(sum[k] >= floor) {
+			t.Errorf("%s: mean Dice of %s %.3f, below the floor %.2f", c, []string{"RV", "MYO", "LV"}[k], sum[k], floor)
+		}
+	}
+}
