@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"cmrseg/app/dataset"
 	"cmrseg/app/nifti"
 	"cmrseg/app/shareddata"
 	"cmrseg/inference/bundle"
@@ -70,15 +71,11 @@ func TestBundledModel(t *testing.T) {
 	}
 	groups := map[string]int{}
 	for _, c := range val {
-		info, err := os.ReadFile(filepath.Join(acdc, c, "Info.cfg"))
+		info, err := dataset.ReadInfo(filepath.Join(acdc, c, "Info.cfg"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, line := range strings.Split(string(info), "\n") {
-			if g, ok := strings.CutPrefix(line, "Group:"); ok {
-				groups[strings.TrimSpace(g)]++
-			}
-		}
+		groups[info.Group]++
 	}
 	for _, n := range groups {
 		if len(groups) != 5 || n != len(val)/5 {

@@ -42,7 +42,7 @@ func (v *Viewer) menu() *fyne.MainMenu {
 	segmentAgain.Shortcut = &desktop.CustomShortcut{KeyName: fyne.KeyR, Modifier: fyne.KeyModifierShortcutDefault}
 	// Our own Quit (Fyne adds one without a shortcut on Linux) closes the
 	// session first, as closing the window does.
-	quit := fyne.NewMenuItem("Quit", v.quit)
+	quit := fyne.NewMenuItem("Quit", v.closeWindow)
 	quit.IsQuit = true
 	quit.Shortcut = &desktop.CustomShortcut{KeyName: fyne.KeyQ, Modifier: fyne.KeyModifierShortcutDefault}
 	file := fyne.NewMenu("File",
@@ -105,9 +105,6 @@ func (v *Viewer) logged(name string, f func()) func() {
 	}
 }
 
-// quit is File → Quit and Ctrl+Q.
-func (v *Viewer) quit() { v.closeWindow() }
-
 func truncate(s string, n int) string {
 	r := []rune(s)
 	if len(r) <= n {
@@ -134,7 +131,7 @@ func (v *Viewer) bindKeys() {
 	c.AddShortcut(&desktop.CustomShortcut{KeyName: fyne.KeyY, Modifier: sc}, key("redo", v.redo))
 	c.AddShortcut(&desktop.CustomShortcut{KeyName: fyne.KeyO, Modifier: sc}, func(fyne.Shortcut) { v.openFileDialog() })
 	c.AddShortcut(&desktop.CustomShortcut{KeyName: fyne.KeyR, Modifier: sc}, key("segment", func() { v.startSegmentation() }))
-	c.AddShortcut(&desktop.CustomShortcut{KeyName: fyne.KeyQ, Modifier: sc}, func(fyne.Shortcut) { v.quit() })
+	c.AddShortcut(&desktop.CustomShortcut{KeyName: fyne.KeyQ, Modifier: sc}, func(fyne.Shortcut) { v.closeWindow() })
 	c.AddShortcut(&desktop.CustomShortcut{KeyName: fyne.KeyE, Modifier: sc}, key("export", v.exportAll))
 }
 
