@@ -10,12 +10,14 @@ import (
 	"os/signal"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
 	"cmrseg/app/study"
 	"cmrseg/inference/bundle"
 	"cmrseg/inference/ensemble"
+	"cmrseg/inference/postprocess"
 	"cmrseg/inference/torch"
 	"cmrseg/inference/weights"
 	"cmrseg/training/data"
@@ -32,10 +34,11 @@ const ECEBins = 100
 
 // volumeScore is one labelled volume's evaluation.
 type volumeScore struct {
-	Case  string     `json:"case"`
-	Phase int        `json:"phase"`
-	Dice  [3]float64 `json:"dice"` // RV, MYO, LV; NaN → null
-	ECE   float64    `json:"ece_percent"`
+	Case    string     `json:"case"`
+	Phase   int        `json:"phase"`
+	Dice    [3]float64 `json:"dice"`     // RV, MYO, LV, post-processed; NaN → null
+	RawDice [3]float64 `json:"dice_raw"` // the same without post-processing
+	ECE     float64    `json:"ece_percent"`
 }
 
 // methodScore is one bundle's row of the tables.
@@ -45,7 +48,9 @@ type methodScore struct {
 	Kind         string                    `json:"kind"`
 	Checkpoints  int                       `json:"checkpoints"`
 	Samples      int                       `json:"samples"`
-	Dice         [3]float64                `json:"dice"` // mean over volumes: RV, MYO, LV
+	Dice         [3]float64                `json:"dice"` // mean over volumes: RV, MYO, LV, post-processed
+	RawDice      [3]float64                `json:"dice_raw"`
+	Postprocess  string                    `json:"postprocess"`
 	ECE          float64                   `json:"ece_percent"`
 	AUROC        float64                   `json:"failure_auroc"`
 	FailedSlices int                       `json:"failed_slices"`
@@ -69,6 +74,7 @@ func runEvaluate(args []string, stdout, stderr io.Writer) error {
 	device := fs.String("device", "auto", "auto, cpu or cuda")
 	tta := fs.Bool("tta", false, "test-time mirroring")
 	tiling := fs.String("tiling", "auto", "auto (the sliding window whenever a slice exceeds the training patch), whole, or sliding (always)")
+	calibratePP := fs.Bool("calibrate-postprocessing", false, "choose each bundle's largest-component post-processing on these cases (nnU-Net's rule) and store it in its model.toml")
 	calibrate := fs.Bool("calibrate-qc", false, "store each bundle's slice-flag threshold (best Youden J for failed slices on these cases) in its model.toml")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -173,14 +179,23 @@ func runEvaluate(args []string, stdout, stderr io.Writer) error {
 			ms.Warnings = append(ms.Warnings, msg)
 			fmt.Fprintf(stderr, "warning: %s\n", msg)
 		}
-		p, err := ensemble.Load(w, b.Dir, ensemble.Options{Device: *device, TTA: *tta, Tiling: tile, OnWarning: func(m string) { ms.Warnings = append(ms.Warnings, m) }})
+		// Raw argmax maps: the bundle's post-processing (or the one chosen
+		// here) is applied below, so both are scored from one prediction.
+		p, err := ensemble.Load(w, b.Dir, ensemble.Options{Device: *device, TTA: *tta, Tiling: tile, RawLabels: true, OnWarning: func(m string) { ms.Warnings = append(ms.Warnings, m) }})
 		if err != nil {
 			return err
 		}
 		ms.Samples = p.Samples()
 		cal, _ := metrics.NewCalibration(ECEBins)
-		var dice [3][]float64
-		var eces, sliceDice, sliceScore []float64
+		type predicted struct {
+			id     string
+			phase  int
+			ref    study.Labels
+			raw    []uint8
+			ece    float64
+			scores []float64
+		}
+		var preds []predicted
 		t0 := time.Now()
 		for vi, v := range vols {
 			fmt.Fprintf(stdout, "\r%s: case %d/%d %s   ", ms.Name, vi+1, len(vols), v.id)
@@ -191,11 +206,9 @@ func runEvaluate(args []string, stdout, stderr io.Writer) error {
 			}
 			for i, r := range rs {
 				ref := *v.refs[i]
-				pred := study.Labels{Geometry: v.series.Geometry, Data: r.Labels}
-				d, err := metrics.VolumeDice(ref, pred)
-				if err != nil {
+				if ref.Dims != r.Dims {
 					p.Close()
-					return fmt.Errorf("case %s phase %d: %w", v.id, v.phases[i], err)
+					return fmt.Errorf("case %s phase %d: reference grid %v differs from prediction grid %v", v.id, v.phases[i], ref.Dims, r.Dims)
 				}
 				probs := metrics.Probs{Dims: r.Dims, Classes: r.Classes, Data: r.Prob}
 				ece, err := metrics.VolumeECE(probs, ref, ECEBins)
@@ -207,25 +220,66 @@ func runEvaluate(args []string, stdout, stderr io.Writer) error {
 					p.Close()
 					return err
 				}
-				sd, err := metrics.SliceDice(ref, pred)
-				if err != nil {
-					p.Close()
-					return err
-				}
-				sliceDice = append(sliceDice, sd...)
-				sliceScore = append(sliceScore, r.SliceScores...)
-				for c := range d {
-					dice[c] = append(dice[c], d[c])
-				}
-				eces = append(eces, ece)
-				ms.Volumes = append(ms.Volumes, volumeScore{Case: v.id, Phase: v.phases[i], Dice: d, ECE: ece})
+				preds = append(preds, predicted{v.id, v.phases[i], ref, r.Labels, ece, r.SliceScores})
 			}
 		}
 		p.Close()
 		fmt.Fprintf(stdout, "\r%s\r", strings.Repeat(" ", 80))
 		ms.Seconds = time.Since(t0).Seconds()
+
+		spec := b.Inference.Postprocess
+		if *calibratePP {
+			pv := make([]postprocess.Volume, len(preds))
+			for i, pr := range preds {
+				ref := pr.ref
+				pv[i] = postprocess.Volume{Labels: pr.raw, Dims: ref.Dims, Score: func(l []uint8) ([]float64, error) {
+					d, err := metrics.VolumeDice(ref, study.Labels{Geometry: ref.Geometry, Data: l})
+					return d[:], err
+				}}
+			}
+			ch, err := postprocess.Choose(pv, b.Network.Classes)
+			if err != nil {
+				return err
+			}
+			spec = ch.Spec
+			spec.Decision = fmt.Sprintf("nnU-Net-style choice on %d volumes of %d cases: mean Dice RV/MYO/LV %s without, %s with; %s",
+				ch.Volumes, len(cases), fmtDice(ch.Before), fmtDice(ch.After), time.Now().UTC().Format(time.RFC3339))
+			b.Inference.Postprocess = spec
+			if err := bundle.WriteManifest(b.Dir, &b.Manifest); err != nil {
+				return fmt.Errorf("calibrate-postprocessing: %w", err)
+			}
+		}
+		ms.Postprocess = spec.String()
+		var dice, rawDice [3][]float64
+		var eces, sliceDice, sliceScore []float64
+		for _, pr := range preds {
+			rd, err := metrics.VolumeDice(pr.ref, study.Labels{Geometry: pr.ref.Geometry, Data: pr.raw})
+			if err != nil {
+				return fmt.Errorf("case %s phase %d: %w", pr.id, pr.phase, err)
+			}
+			labels := slices.Clone(pr.raw)
+			spec.Apply(labels, pr.ref.Dims)
+			pred := study.Labels{Geometry: pr.ref.Geometry, Data: labels}
+			d, err := metrics.VolumeDice(pr.ref, pred)
+			if err != nil {
+				return fmt.Errorf("case %s phase %d: %w", pr.id, pr.phase, err)
+			}
+			sd, err := metrics.SliceDice(pr.ref, pred)
+			if err != nil {
+				return err
+			}
+			sliceDice = append(sliceDice, sd...)
+			sliceScore = append(sliceScore, pr.scores...)
+			for c := range d {
+				dice[c] = append(dice[c], d[c])
+				rawDice[c] = append(rawDice[c], rd[c])
+			}
+			eces = append(eces, pr.ece)
+			ms.Volumes = append(ms.Volumes, volumeScore{Case: pr.id, Phase: pr.phase, Dice: d, RawDice: rd, ECE: pr.ece})
+		}
 		for c := range dice {
 			ms.Dice[c] = metrics.Mean(dice[c])
+			ms.RawDice[c] = metrics.Mean(rawDice[c])
 		}
 		ms.ECE = metrics.Mean(eces)
 		for _, d := range sliceDice {
@@ -288,6 +342,11 @@ func printTables(w io.Writer, rs []*methodScore) {
 		fmt.Fprintf(w, "%-34s %6d %7.3f %7.3f %7.3f %7.3f %8.2f %8.3f %5d/%-4d\n",
 			r.Name, r.Samples, r.Dice[0], r.Dice[1], r.Dice[2], mean, r.ECE, r.AUROC, r.FailedSlices, r.Slices)
 	}
+	for _, r := range rs {
+		if r.Postprocess != "none" {
+			fmt.Fprintf(w, "post-processing %-24s %s; without it RV/MYO/LV %.3f/%.3f/%.3f\n", r.Name, r.Postprocess, r.RawDice[0], r.RawDice[1], r.RawDice[2])
+		}
+	}
 	fmt.Fprintf(w, "AUROC: per-slice uncertainty (mean entropy over the slice's predicted foreground) against slices with mean foreground Dice < %.1f\n", metrics.FailureDice)
 	for _, r := range rs {
 		if r.QC != nil {
@@ -299,12 +358,13 @@ func printTables(w io.Writer, rs []*methodScore) {
 // MarshalJSON writes NaN as null (JSON has no NaN).
 func (v volumeScore) MarshalJSON() ([]byte, error) {
 	type plain struct {
-		Case  string      `json:"case"`
-		Phase int         `json:"phase"`
-		Dice  [3]*float64 `json:"dice"`
-		ECE   *float64    `json:"ece_percent"`
+		Case    string      `json:"case"`
+		Phase   int         `json:"phase"`
+		Dice    [3]*float64 `json:"dice"`
+		RawDice [3]*float64 `json:"dice_raw"`
+		ECE     *float64    `json:"ece_percent"`
 	}
-	return json.Marshal(plain{v.Case, v.Phase, [3]*float64{num(v.Dice[0]), num(v.Dice[1]), num(v.Dice[2])}, num(v.ECE)})
+	return json.Marshal(plain{v.Case, v.Phase, nums(v.Dice), nums(v.RawDice), num(v.ECE)})
 }
 
 // MarshalJSON writes NaN as null.
@@ -312,10 +372,21 @@ func (m methodScore) MarshalJSON() ([]byte, error) {
 	type alias methodScore
 	return json.Marshal(struct {
 		alias
-		Dice  [3]*float64 `json:"dice"`
-		ECE   *float64    `json:"ece_percent"`
-		AUROC *float64    `json:"failure_auroc"`
-	}{alias(m), [3]*float64{num(m.Dice[0]), num(m.Dice[1]), num(m.Dice[2])}, num(m.ECE), num(m.AUROC)})
+		Dice    [3]*float64 `json:"dice"`
+		RawDice [3]*float64 `json:"dice_raw"`
+		ECE     *float64    `json:"ece_percent"`
+		AUROC   *float64    `json:"failure_auroc"`
+	}{alias(m), nums(m.Dice), nums(m.RawDice), num(m.ECE), num(m.AUROC)})
+}
+
+func nums(d [3]float64) [3]*float64 { return [3]*float64{num(d[0]), num(d[1]), num(d[2])} }
+
+func fmtDice(d []float64) string {
+	parts := make([]string, len(d))
+	for i, x := range d {
+		parts[i] = fmt.Sprintf("%.4f", x)
+	}
+	return strings.Join(parts, "/")
 }
 
 func num(x float64) *float64 {

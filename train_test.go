@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"image/png"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -95,6 +97,8 @@ func TestTrainBaselineEvaluateCLI(t *testing.T) {
 			Kind        string
 			Samples     int
 			Dice        []*float64
+			RawDice     []*float64 `json:"dice_raw"`
+			Postprocess string
 			ECE         *float64 `json:"ece_percent"`
 			Slices      int
 			Reliability string `json:"reliability_png"`
@@ -112,6 +116,10 @@ func TestTrainBaselineEvaluateCLI(t *testing.T) {
 		if len(m.Volumes) != 2 || m.ECE == nil || !(*m.ECE >= 0 && *m.ECE <= 100) || m.Slices == 0 || len(m.Dice) != 3 {
 			t.Errorf("%s: %d volumes (ED+ES expected), ECE %v, %d slices", m.Kind, len(m.Volumes), m.ECE, m.Slices)
 		}
+		// These bundles have no post-processing: both Dice rows are the same.
+		if m.Postprocess != "none" || len(m.RawDice) != 3 || fmt.Sprint(deref(m.RawDice)) != fmt.Sprint(deref(m.Dice)) {
+			t.Errorf("%s: post-processing %q, Dice %v, raw %v", m.Kind, m.Postprocess, deref(m.Dice), deref(m.RawDice))
+		}
 		f, err := os.Open(m.Reliability)
 		if err != nil {
 			t.Fatal(err)
@@ -124,13 +132,14 @@ func TestTrainBaselineEvaluateCLI(t *testing.T) {
 	// --calibrate-qc stores the operating point it reports in the bundle,
 	// and the bundle still loads (its checksums are untouched).
 	js2 := filepath.Join(tmp, "eval2.json")
-	if out, errs, code = cli("evaluate", "--split-from", run, "--model", swa, "--json", js2, "--threads", "1", "--calibrate-qc"); code != 0 {
+	if out, errs, code = cli("evaluate", "--split-from", run, "--model", swa, "--json", js2, "--threads", "1", "--calibrate-qc", "--calibrate-postprocessing"); code != 0 {
 		t.Fatalf("evaluate --calibrate-qc: %s%s", out, errs)
 	}
 	var cal struct {
 		Methods []struct {
-			QC       *struct{ Threshold float64 } `json:"qc_calibration"`
-			Warnings []string
+			QC          *struct{ Threshold float64 } `json:"qc_calibration"`
+			Postprocess string
+			Warnings    []string
 		}
 	}
 	raw, _ = os.ReadFile(js2)
@@ -146,6 +155,12 @@ func TestTrainBaselineEvaluateCLI(t *testing.T) {
 		t.Errorf("no calibration reported but bundle has %g; warnings %v", b.Inference.QCThreshold, m.Warnings)
 	}
 	t.Logf("QC calibration of the tiny SWA bundle: %s", b.Inference.QCCalibration)
+	// --calibrate-postprocessing stores its choice, with the evidence, next
+	// to the QC threshold, and reports the bundle as it now runs.
+	if pp := b.Inference.Postprocess; !strings.Contains(pp.Decision, "nnU-Net-style choice on 2 volumes") || cal.Methods[0].Postprocess != pp.String() {
+		t.Errorf("post-processing stored %+v, reported %q", pp, cal.Methods[0].Postprocess)
+	}
+	t.Logf("post-processing of the tiny SWA bundle: %s (%s)", b.Inference.Postprocess, b.Inference.Postprocess.Decision)
 	// Bad input names the file and the field.
 	bad := filepath.Join(tmp, "bad.toml")
 	os.WriteFile(bad, []byte("[train]\nbatch_size = 0\n"), 0o644)
@@ -155,4 +170,15 @@ func TestTrainBaselineEvaluateCLI(t *testing.T) {
 	if _, errs, _ = cli("evaluate", "--data", dataDir, "--model", filepath.Join(tmp, "nope")); !strings.Contains(errs, "nope") {
 		t.Errorf("missing bundle error: %s", errs)
 	}
+}
+
+func deref(xs []*float64) []float64 {
+	out := make([]float64, len(xs))
+	for i, x := range xs {
+		out[i] = math.NaN()
+		if x != nil {
+			out[i] = *x
+		}
+	}
+	return out
 }

@@ -16,7 +16,7 @@ run_pkgs=(ca-certificates git make gcc g++ libc6-dev pkg-config patchelf
   libtorch-dev libopenblas0-pthread
   libgl-dev libx11-dev libxcursor-dev libxrandr-dev libxinerama-dev libxi-dev libxxf86vm-dev
   libgl1-mesa-dri)
-test_pkgs=(python3 python3-torch python3-numpy python3-nibabel python3-pydicom
+test_pkgs=(python3 python3-torch python3-numpy python3-scipy python3-nibabel python3-pydicom
   dcmtk dcm2niix dicom3tools xvfb xauth xdotool imagemagick)
 
 case $what in

@@ -268,7 +268,7 @@ func (s *Session) inPlane(i, j int) bool {
 //
 //  0. the ensemble's prediction (argmax of the mean softmax);
 //  1. the alternative: per voxel the class with the second-largest mean
-//     probability;
+//     probability (the largest, where post-processing removed an island);
 //  2. the posterior sample (one checkpoint's argmax) that differs most from
 //     the prediction in the region, when one differs from both of the
 //     above.
@@ -297,7 +297,7 @@ func (s *Session) ClickCorrect(t, k, i, j int) (Change, error) {
 	names := []string{"ensemble prediction", "alternative hypothesis (second most probable class)"}
 	for n, v := range region {
 		hyps[0][n] = r.Labels[v]
-		hyps[1][n], _ = r.Ranked(v, 1)
+		hyps[1][n], _ = r.Alternative(v)
 	}
 	best, bestDiff := -1, 0
 	for m, sample := range r.SampleLabels {

@@ -16,6 +16,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"cmrseg/inference/bundle/provenance"
+	"cmrseg/inference/postprocess"
 	"cmrseg/inference/unet"
 	"cmrseg/inference/weights"
 )
@@ -75,6 +76,10 @@ type Inference struct {
 	// not calibrated, the review window uses its default).
 	QCThreshold   float64 `toml:"qc_threshold"`
 	QCCalibration string  `toml:"qc_calibration"` // how and on what it was chosen
+	// Postprocess is the largest-component cleaning applied to every label
+	// map, chosen on validation cases by `cmrseg evaluate
+	// --calibrate-postprocessing` (zero: none).
+	Postprocess postprocess.Spec `toml:"postprocess"`
 }
 
 // Provenance records how the bundle was made (defined in a torch-free
@@ -112,6 +117,9 @@ func (m *Manifest) Validate() error {
 	}
 	if m.Preprocessing.Normalization != "zscore" {
 		return fmt.Errorf("preprocessing.normalization %q: only zscore is supported", m.Preprocessing.Normalization)
+	}
+	if err := m.Inference.Postprocess.Validate(m.Network.Classes); err != nil {
+		return fmt.Errorf("inference.postprocess: %w", err)
 	}
 	if len(m.Checkpoints) == 0 {
 		return fmt.Errorf("no checkpoints")

@@ -15,7 +15,8 @@
 //	          the logits, softmax, crop, bilinear resampling of each class
 //	          back to the input grid, one device-to-host copy
 //	combine   uncertainty.Accumulator on its own goroutine, fed each sample
-//	          as soon as it is complete
+//	          as soon as it is complete; then the bundle's largest-component
+//	          post-processing (package postprocess) of the labels and samples
 //
 // GPU cost in the number of checkpoints M: every checkpoint stays resident
 // on the device for the Predictor's lifetime (no reloading); preprocessing
@@ -34,11 +35,13 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"sync"
 	"time"
 
 	"cmrseg/app/study"
 	"cmrseg/inference/bundle"
+	"cmrseg/inference/postprocess"
 	"cmrseg/inference/torch"
 	"cmrseg/inference/uncertainty"
 	"cmrseg/inference/unet"
@@ -76,6 +79,10 @@ type Options struct {
 	BatchSlices int
 	// Tiling chooses whole-slice or sliding-window inference.
 	Tiling Tiling
+	// RawLabels skips the bundle's post-processing (inference.postprocess),
+	// leaving every label map the plain argmax: `cmrseg evaluate` needs the
+	// raw maps to choose a post-processing.
+	RawLabels bool
 	// OnWarning, when set, receives each warning as it happens (from the
 	// goroutine calling Load or Predict). Warnings also collect in
 	// Predictor.Warnings.
@@ -343,6 +350,19 @@ func (p *Predictor) Predict(ctx context.Context, s *study.Series, phases []int, 
 	return results, nil
 }
 
+// postprocessResult applies spec to the prediction and to every posterior
+// sample, so the samples behind the credible intervals are cleaned the same
+// way as the labels they bracket. Slice scores stay those of the raw
+// samples: the QC threshold was calibrated on them.
+func postprocessResult(r *uncertainty.Result, spec postprocess.Spec) {
+	spec.Apply(r.Labels, r.Dims)
+	for k, s := range r.SampleLabels {
+		s = slices.Clone(s) // shared with the accumulator
+		spec.Apply(s, r.Dims)
+		r.SampleLabels[k] = s
+	}
+}
+
 // pending is a phase whose samples are being combined.
 type pending struct {
 	done chan struct{} // closed when res or err is set
@@ -370,6 +390,9 @@ func (p *Predictor) combine(g study.Geometry) (*pending, chan<- []float32) {
 		if pd.err == nil {
 			t0 := time.Now()
 			pd.res = acc.Result()
+			if spec := p.b.Inference.Postprocess; !p.opts.RawLabels && !spec.IsZero() {
+				postprocessResult(pd.res, spec)
+			}
 			p.addTime(&p.timings.Combine, t0)
 		}
 	}()

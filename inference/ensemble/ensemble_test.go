@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -17,6 +18,7 @@ import (
 	"cmrseg/app/shareddata"
 	"cmrseg/app/study"
 	"cmrseg/inference/bundle"
+	"cmrseg/inference/postprocess"
 	"cmrseg/inference/torch"
 	"cmrseg/inference/uncertainty"
 	"cmrseg/inference/unet"
@@ -456,6 +458,14 @@ func TestBadBundles(t *testing.T) {
 	if _, err = Load(worker, makeBundle(t, 1, nil), Options{Device: "tpu"}); err == nil || !strings.Contains(err.Error(), "tpu") {
 		t.Fatalf("bad device: %v", err)
 	}
+	odd := makeBundle(t, 1, nil)
+	mf := filepath.Join(odd, "model.toml")
+	toml, _ := os.ReadFile(mf)
+	toml = []byte(strings.Replace(string(toml), "[inference.postprocess]\n", "[inference.postprocess]\n    largest_classes = [7]\n", 1))
+	os.WriteFile(mf, toml, 0o644)
+	if _, err = Load(worker, odd, Options{}); err == nil || !strings.Contains(err.Error(), "class 7") || !strings.Contains(err.Error(), "model.toml") {
+		t.Fatalf("post-processing of a class the model lacks: %v", err)
+	}
 }
 
 // TestCUDARequest: asking for CUDA on a CPU-only libtorch is a clear
@@ -587,3 +597,42 @@ func TestNIfTIRoundTrip(t *testing.T) {
 }
 
 func equalBytes(a, b []uint8) bool { return string(a) == string(b) }
+
+// TestPostprocessing: a bundle's inference.postprocess cleans the labels and
+// every posterior sample exactly as postprocess.Spec.Apply does on the raw
+// maps, leaves the probabilities alone, and RawLabels turns it off.
+func TestPostprocessing(t *testing.T) {
+	_, s := acdcPatient(t)
+	spec := postprocess.Spec{LargestForeground: true, LargestClasses: []uint8{1, 2, 3}}
+	dir := makeBundle(t, 2, func(m *bundle.Manifest) { m.Inference.Postprocess = spec })
+	predict := func(raw bool) *uncertainty.Result {
+		rs, err := load(t, dir, Options{Device: "cpu", RawLabels: raw}).Predict(context.Background(), s, []int{s.ED}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rs[0]
+	}
+	raw, clean := predict(true), predict(false)
+	for i, l := range raw.Labels {
+		if top, _ := raw.Ranked(i, 0); l != top {
+			t.Fatalf("raw voxel %d: label %d, argmax %d", i, l, top)
+		}
+	}
+	want := slices.Clone(raw.Labels)
+	if removed := spec.Apply(want, raw.Dims); removed == 0 {
+		t.Fatal("the random network's segmentation has no islands; the test needs some")
+	}
+	if !slices.Equal(clean.Labels, want) {
+		t.Fatal("post-processed labels differ from Spec.Apply on the raw labels")
+	}
+	for k := range raw.SampleLabels {
+		w := slices.Clone(raw.SampleLabels[k])
+		spec.Apply(w, raw.Dims)
+		if !slices.Equal(clean.SampleLabels[k], w) {
+			t.Fatalf("sample %d is not post-processed like the labels", k)
+		}
+	}
+	if !slices.Equal(clean.Prob, raw.Prob) || !slices.Equal(clean.SliceScores, raw.SliceScores) {
+		t.Fatal("post-processing changed probabilities or slice scores")
+	}
+}

@@ -28,7 +28,9 @@ type Result struct {
 	Classes int
 	// Prob is the mean softmax, class-major: Prob[c*N+i].
 	Prob []float32
-	// Labels is the argmax of Prob (ties go to the lower class).
+	// Labels is the argmax of Prob (ties go to the lower class), cleaned by
+	// the bundle's post-processing where the ensemble applies one: a voxel
+	// of a removed island is background although its argmax is not.
 	Labels []uint8
 	// Entropy is the entropy of Prob per voxel, in nats (0 … ln Classes).
 	Entropy []float32
@@ -225,6 +227,20 @@ func (r *Result) Ranked(i, rank int) (class uint8, ok bool) {
 		class = uint8(best)
 	}
 	return class, true
+}
+
+// Alternative is the ensemble's alternative hypothesis at voxel i: the
+// most probable class where Labels disagrees with it (post-processing
+// removed an island there), otherwise the second most probable.
+func (r *Result) Alternative(i int) (class uint8, ok bool) {
+	top, ok := r.Ranked(i, 0)
+	if !ok || i >= len(r.Labels) {
+		return 0, false
+	}
+	if r.Labels[i] != top {
+		return top, true
+	}
+	return r.Ranked(i, 1)
 }
 
 // Validate checks that the slices agree with the geometry, so callers can

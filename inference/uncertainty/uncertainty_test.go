@@ -239,6 +239,16 @@ func TestRanked(t *testing.T) {
 	if _, ok := r.Ranked(1, 0); ok {
 		t.Error("voxel out of range accepted")
 	}
+	if c, ok := r.Alternative(0); !ok || c != 2 {
+		t.Errorf("alternative of the argmax label: %d, want the second class 2", c)
+	}
+	r.Labels[0] = 0 // as if post-processing removed an island here
+	if c, ok := r.Alternative(0); !ok || c != 1 {
+		t.Errorf("alternative of a removed island: %d, want its argmax 1", c)
+	}
+	if _, ok := r.Alternative(1); ok {
+		t.Error("alternative of a voxel out of range accepted")
+	}
 }
 
 // TestAgainstNumpy checks mean, argmax, entropy, MI and slice scores on
