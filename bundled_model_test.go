@@ -2,7 +2,9 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -21,7 +23,10 @@ import (
 // validation split (four per pathology group), and that it really
 // segments a validation patient it never trained on. The floors are far
 // below its measured accuracy (README, `cmrseg evaluate`): they catch a
-// broken bundle, checkpoint or preprocessing, not a small regression.
+// broken bundle, checkpoint or preprocessing, not a small regression. The
+// bundle's largest-component post-processing must have been chosen on its
+// validation cases and must reach `cmrseg segment`'s output: scipy finds
+// one 26-connected component per cleaned class in what it writes.
 func TestBundledModel(t *testing.T) {
 	const dir = "assets/model"
 	b, err := bundle.Load(dir)
@@ -84,6 +89,11 @@ func TestBundledModel(t *testing.T) {
 		}
 	}
 
+	pp := b.Inference.Postprocess
+	if pp.IsZero() || !strings.Contains(pp.Decision, fmt.Sprintf("of %d cases", len(val))) {
+		t.Errorf("post-processing %v (%q): want one chosen on the %d validation cases", pp, pp.Decision, len(val))
+	}
+
 	// Segment the first validation patient's ED and ES frames.
 	c := val[0]
 	out := filepath.Join(t.TempDir(), "out")
@@ -115,9 +125,30 @@ func TestBundledModel(t *testing.T) {
 			sum[k] += d[k] / float64(len(segs))
 		}
 	}
-	for k, floor := range [3]float64{0.70, 0.70, 0.85} {
+	py := shareddata.Python(t, "numpy", "scipy", "nibabel")
+	for _, c := range pp.LargestClasses {
+		for _, p := range segs {
+			out, err := exec.Command(py, "-c", componentsOracle, p, fmt.Sprint(c)).CombinedOutput()
+			if err != nil {
+				t.Fatalf("scipy oracle on %s: %v\n%s", p, err, out)
+			}
+			if n := strings.TrimSpace(string(out)); n != "1" {
+				t.Errorf("%s: class %d has %s connected components after post-processing, want 1", filepath.Base(p), c, n)
+			}
+		}
+	}
+	for k, floor := range [3]float64{0.80, 0.80, 0.90} {
 		if !(sum[k] >= floor) {
 			t.Errorf("%s: mean Dice of %s %.3f, below the floor %.2f", c, []string{"RV", "MYO", "LV"}[k], sum[k], floor)
 		}
 	}
 }
+
+// componentsOracle prints the number of 26-connected components of one
+// class in a label NIfTI.
+const componentsOracle = `
+import sys, numpy as np, nibabel as nib
+from scipy import ndimage
+l = np.asarray(nib.load(sys.argv[1]).dataobj)
+print(ndimage.label(l == int(sys.argv[2]), structure=np.ones((3, 3, 3)))[1])
+`
