@@ -206,10 +206,6 @@ func runEvaluate(args []string, stdout, stderr io.Writer) error {
 			}
 			for i, r := range rs {
 				ref := *v.refs[i]
-				if ref.Dims != r.Dims {
-					p.Close()
-					return fmt.Errorf("case %s phase %d: reference grid %v differs from prediction grid %v", v.id, v.phases[i], ref.Dims, r.Dims)
-				}
 				probs := metrics.Probs{Dims: r.Dims, Classes: r.Classes, Data: r.Prob}
 				ece, err := metrics.VolumeECE(probs, ref, ECEBins)
 				if err != nil {

@@ -12,6 +12,7 @@ package postprocess
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 )
@@ -182,7 +183,7 @@ func Choose(vols []Volume, classes int) (Choice, error) {
 				return nil, fmt.Errorf("postprocess: score has %d classes, want %d", len(d), classes-1)
 			}
 			for c, x := range d {
-				if x == x { // not NaN
+				if !math.IsNaN(x) {
 					sums[c] += x
 					counts[c]++
 				}
