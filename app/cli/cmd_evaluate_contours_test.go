@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bytes"
@@ -76,7 +76,7 @@ func TestEvaluateContoursCLI(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	args := []string{"evaluate-contours", "--model", model, "--device", "cpu", "--json", js,
 		"--dicom", filepath.Join(root, "SCD0000101"), "--contours", filepath.Join(root, "contours", "SC-HF-I-1")}
-	if code := runCLI(args, &stdout, &stderr); code != 0 {
+	if code := Run(args, &stdout, &stderr); code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", code, stdout.String(), stderr.String())
 	}
 	raw, err := os.ReadFile(js)
@@ -91,7 +91,7 @@ func TestEvaluateContoursCLI(t *testing.T) {
 		t.Fatalf("results %+v", rs)
 	}
 	var errs bytes.Buffer
-	if code := runCLI([]string{"evaluate-contours", "--model", model, "--dicom", filepath.Join(root, "SCD0000101"), "--contours", t.TempDir()}, &stdout, &errs); code == 0 {
+	if code := Run([]string{"evaluate-contours", "--model", model, "--dicom", filepath.Join(root, "SCD0000101"), "--contours", t.TempDir()}, &stdout, &errs); code == 0 {
 		t.Error("a contour folder without contours was accepted")
 	}
 }

@@ -1,4 +1,4 @@
-package main
+package cli
 
 // Real-window tests: the review window runs on a virtual X display (Xvfb)
 // as a separate process, driven from outside with xdotool the way a user
@@ -55,7 +55,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "CMRSEG_TEST_APP_ARGS: %v\n", err)
 		os.Exit(2)
 	}
-	os.Exit(runCLI(args, os.Stdout, os.Stderr))
+	os.Exit(Run(args, os.Stdout, os.Stderr))
 }
 
 // needTools returns the paths of the X tools, failing under CI=true when

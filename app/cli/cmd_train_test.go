@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bytes"
@@ -55,7 +55,7 @@ func TestTrainBaselineEvaluateCLI(t *testing.T) {
 	run := filepath.Join(tmp, "run")
 	cli := func(args ...string) (string, string, int) {
 		var out, errb bytes.Buffer
-		code := runCLI(args, &out, &errb)
+		code := Run(args, &out, &errb)
 		return out.String(), errb.String(), code
 	}
 	out, errs, code := cli("train", "--config", cfgPath, "--data", dataDir, "--run", run, "--val-every", "2")

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bytes"
@@ -107,7 +107,7 @@ func TestSegmentACDCPatient(t *testing.T) {
 	model := randomModel(t, unet.Config{InChannels: 1, Classes: 4, Stages: 5, BaseFeatures: 8, MaxFeatures: 64, ConvsPerStage: 2}, 2)
 	out := filepath.Join(t.TempDir(), "out")
 	var stdout, stderr bytes.Buffer
-	if code := runCLI([]string{"segment", "--model", model, "--device", "cpu", "--probabilities", "--out", out, patient}, &stdout, &stderr); code != 0 {
+	if code := Run([]string{"segment", "--model", model, "--device", "cpu", "--probabilities", "--out", out, patient}, &stdout, &stderr); code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", code, stdout.String(), stderr.String())
 	}
 	t.Log("\n" + stdout.String())
@@ -140,7 +140,7 @@ func TestSegment4D(t *testing.T) {
 	model := randomModel(t, unet.Config{InChannels: 1, Classes: 4, Stages: 3, BaseFeatures: 4, MaxFeatures: 16, ConvsPerStage: 1}, 1)
 	out := t.TempDir()
 	var stdout, stderr bytes.Buffer
-	if code := runCLI([]string{"segment", "--model", model, "--device", "cpu", "--out", out, cine}, &stdout, &stderr); code != 0 {
+	if code := Run([]string{"segment", "--model", model, "--device", "cpu", "--out", out, cine}, &stdout, &stderr); code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", code, stdout.String(), stderr.String())
 	}
 	t.Log("\n" + stdout.String())
@@ -158,7 +158,7 @@ func TestSegment4D(t *testing.T) {
 func TestSegmentErrors(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	if _, err := os.Stat("/usr/share/cmrseg/model/model.toml"); err != nil {
-		code := runCLI([]string{"segment", "--out", t.TempDir(), "x.nii.gz"}, &stdout, &stderr)
+		code := Run([]string{"segment", "--out", t.TempDir(), "x.nii.gz"}, &stdout, &stderr)
 		if code != 1 || !strings.Contains(stderr.String(), "--model") {
 			t.Fatalf("without a model: exit %d, %q", code, stderr.String())
 		}
@@ -172,7 +172,7 @@ func TestSegmentErrors(t *testing.T) {
 	out := filepath.Join(dir, "out")
 	stdout.Reset()
 	stderr.Reset()
-	code := runCLI([]string{"segment", "--model", model, "--device", "cpu", "--out", out, bad, missing, filepath.Join(patient, "patient001_frame01.nii.gz")}, &stdout, &stderr)
+	code := Run([]string{"segment", "--model", model, "--device", "cpu", "--out", out, bad, missing, filepath.Join(patient, "patient001_frame01.nii.gz")}, &stdout, &stderr)
 	t.Log(stderr.String())
 	if code != 1 || !strings.Contains(stderr.String(), bad) || !strings.Contains(stderr.String(), missing) || !strings.Contains(stderr.String(), "2 of 3") {
 		t.Fatalf("exit %d, stderr %q", code, stderr.String())
@@ -181,7 +181,7 @@ func TestSegmentErrors(t *testing.T) {
 		t.Fatalf("the good input was not segmented: %v", err)
 	}
 	stderr.Reset()
-	if code := runCLI([]string{"segment", "--model", model, patient}, &stdout, &stderr); code != 1 || !strings.Contains(stderr.String(), "usage") {
+	if code := Run([]string{"segment", "--model", model, patient}, &stdout, &stderr); code != 1 || !strings.Contains(stderr.String(), "usage") {
 		t.Fatalf("without --out: exit %d, %q", code, stderr.String())
 	}
 }
@@ -197,7 +197,7 @@ func TestSegmentDICOM(t *testing.T) {
 	model := randomModel(t, unet.Config{InChannels: 1, Classes: 4, Stages: 3, BaseFeatures: 4, MaxFeatures: 16, ConvsPerStage: 1}, 1)
 	out := t.TempDir()
 	var stdout, stderr bytes.Buffer
-	if code := runCLI([]string{"segment", "--model", model, "--device", "cpu", "--out", out, dcm}, &stdout, &stderr); code != 0 {
+	if code := Run([]string{"segment", "--model", model, "--device", "cpu", "--out", out, dcm}, &stdout, &stderr); code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", code, stdout.String(), stderr.String())
 	}
 	t.Log("\n" + stdout.String())

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bytes"
@@ -28,7 +28,7 @@ import (
 // validation cases and must reach `cmrseg segment`'s output: scipy finds
 // one 26-connected component per cleaned class in what it writes.
 func TestBundledModel(t *testing.T) {
-	const dir = "assets/model"
+	const dir = "../../assets/model"
 	b, err := bundle.Load(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -98,7 +98,7 @@ func TestBundledModel(t *testing.T) {
 	c := val[0]
 	out := filepath.Join(t.TempDir(), "out")
 	var stdout, stderr bytes.Buffer
-	if code := runCLI([]string{"segment", "--model", dir, "--device", "cpu", "--out", out, filepath.Join(acdc, c)}, &stdout, &stderr); code != 0 {
+	if code := Run([]string{"segment", "--model", dir, "--device", "cpu", "--out", out, filepath.Join(acdc, c)}, &stdout, &stderr); code != 0 {
 		t.Fatalf("segment exit %d\n%s\n%s", code, stdout.String(), stderr.String())
 	}
 	segs, _ := filepath.Glob(filepath.Join(out, c+"_frame??_seg.nii.gz"))
