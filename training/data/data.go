@@ -10,7 +10,6 @@ package data
 import (
 	"context"
 	"fmt"
-	"math"
 	"path/filepath"
 	"regexp"
 	"runtime"
@@ -20,6 +19,7 @@ import (
 	"cmrseg/app/dataset"
 	"cmrseg/app/geom"
 	"cmrseg/app/study"
+	"cmrseg/inference/preprocess"
 	"cmrseg/training/augment"
 )
 
@@ -101,43 +101,15 @@ func (v *Volume) Slice(k int) augment.Slice {
 	return augment.Slice{W: w, H: h, Image: v.Image[k*n : (k+1)*n], Labels: v.Labels[k*n : (k+1)*n]}
 }
 
-// ZScore normalises one volume in place to zero mean and unit standard
-// deviation over all its voxels (nnU-Net's MRI normalisation).
-func ZScore(img []float32) {
-	if len(img) == 0 {
-		return
-	}
-	var sum, sq float64
-	for _, v := range img {
-		sum += float64(v)
-	}
-	mean := sum / float64(len(img))
-	for _, v := range img {
-		d := float64(v) - mean
-		sq += d * d
-	}
-	std := math.Sqrt(sq / float64(len(img)))
-	inv := 1 / math.Max(std, 1e-8)
-	for i, v := range img {
-		img[i] = float32((float64(v) - mean) * inv)
-	}
-}
-
-// Preprocess z-scores one 3D volume (a copy) and resamples it bilinearly
-// onto the in-plane grid of the given spacing. It is what inference must
-// repeat: the same function serves training, validation and evaluation.
+// Preprocess z-scores one 3D volume and resamples it bilinearly onto the
+// in-plane grid of the given spacing: package preprocess, the one
+// implementation inference uses too.
 func Preprocess(img []float32, g study.Geometry, spacingMM float64) ([]float32, study.Geometry, error) {
-	if len(img) != g.N() {
-		return nil, g, fmt.Errorf("data: %d voxels for grid %v", len(img), g.Dims)
-	}
-	z := append([]float32(nil), img...)
-	ZScore(z)
-	to := geom.InPlaneGrid(g, [2]float64{spacingMM, spacingMM})
-	out, err := geom.Image(z, 1, g, to, geom.Linear)
+	v, err := preprocess.Resample(img, g, [2]float64{spacingMM, spacingMM})
 	if err != nil {
-		return nil, g, err
+		return nil, g, fmt.Errorf("data: %w", err)
 	}
-	return out, to, nil
+	return v.Image, v.Grid, nil
 }
 
 // Set is a preprocessed collection of volumes with an index of their
