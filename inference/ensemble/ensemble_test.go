@@ -399,8 +399,8 @@ func TestMCDropout(t *testing.T) {
 	}
 }
 
-// TestCancel cancels from the progress callback after the first step:
-// Predict stops at the next chunk boundary and returns ctx's error.
+// TestCancel cancels from the progress callback after the first sample:
+// Predict stops at the next batch boundary and returns ctx's error.
 func TestCancel(t *testing.T) {
 	_, s := acdcPatient(t)
 	p := load(t, makeBundle(t, 2, nil), Options{Device: "cpu", BatchSlices: 1})
@@ -414,8 +414,9 @@ func TestCancel(t *testing.T) {
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("error %v, want context.Canceled", err)
 	}
-	// The chunk in flight finishes its checkpoints; nothing after it runs.
-	if steps > 2 || total != 2*2*s.Dims[2] {
+	// The batch in flight (both phases) finishes its sample; nothing after
+	// it runs.
+	if steps > 2 || total != 2*2 {
 		t.Fatalf("ran %d of %d steps after cancelling", steps, total)
 	}
 	// The predictor still works afterwards.

@@ -7,15 +7,16 @@ import (
 )
 
 // window is nnU-Net's sliding-window inference over padded slices of
-// h × w: tiles of th × tw at step half a tile, each tile's probabilities
-// weighted by a Gaussian (σ = tile/8, centred on the tile) and normalised
-// by the summed weights, so tile borders, where the network sees least
-// context, count least.
+// h × w: tiles of th × tw (at step half a tile over the whole slice, or over
+// the heart region only), each tile's probabilities weighted by a Gaussian
+// (σ = tile/8, centred on the tile) and normalised by the summed weights,
+// so tile borders, where the network sees least context, count least.
+// Pixels no tile covers are background with probability 1.
 type window struct {
-	h, w, th, tw int
-	ys, xs       []int
-	gauss        torch.Tensor // (1, 1, th, tw)
-	norm         torch.Tensor // (1, 1, h, w): 1 / Σ weights
+	tiling
+	gauss   torch.Tensor // (1, 1, th, tw)
+	norm    torch.Tensor // (1, 1, h, w): 1 / Σ weights, 0 where uncovered
+	outside torch.Tensor // (1, C, h, w): one-hot background where uncovered; invalid when all is covered
 }
 
 // steps are nnU-Net's tile offsets along one axis: as few tiles as a step
@@ -47,13 +48,15 @@ func gaussian(th, tw int) []float32 {
 	return g
 }
 
-// newWindow builds the weights in scope c (on dev).
-func newWindow(c *torch.Scope, h, w, th, tw int, dev torch.Device) *window {
-	wn := &window{h: h, w: w, th: th, tw: tw, ys: steps(h, th), xs: steps(w, tw)}
+// newWindow builds the weights of tiling t for the given number of
+// classes in scope c (on dev).
+func newWindow(c *torch.Scope, t tiling, classes int, dev torch.Device) *window {
+	h, w, th, tw := t.h, t.w, t.th, t.tw
+	wn := &window{tiling: t}
 	g := gaussian(th, tw)
 	sum := make([]float64, h*w)
-	for _, y0 := range wn.ys {
-		for _, x0 := range wn.xs {
+	for _, y0 := range t.ys {
+		for _, x0 := range t.xs {
 			for y := 0; y < th; y++ {
 				for x := 0; x < tw; x++ {
 					sum[(y0+y)*w+x0+x] += float64(g[y*tw+x])
@@ -62,14 +65,28 @@ func newWindow(c *torch.Scope, h, w, th, tw int, dev torch.Device) *window {
 		}
 	}
 	inv := make([]float32, h*w)
+	var bg []float32
 	for i, v := range sum {
-		inv[i] = float32(1 / v)
+		if v > 0 {
+			inv[i] = float32(1 / v)
+			continue
+		}
+		if bg == nil {
+			bg = make([]float32, classes*h*w)
+		}
+		bg[i] = 1 // class 0, background
 	}
 	wn.gauss = c.FromFloat32(g, 1, 1, int64(th), int64(tw))
 	wn.norm = c.FromFloat32(inv, 1, 1, int64(h), int64(w))
+	if bg != nil {
+		wn.outside = c.FromFloat32(bg, 1, int64(classes), int64(h), int64(w))
+	}
 	if dev.CUDA {
 		wn.gauss = c.To(wn.gauss, dev, torch.Float32)
 		wn.norm = c.To(wn.norm, dev, torch.Float32)
+		if bg != nil {
+			wn.outside = c.To(wn.outside, dev, torch.Float32)
+		}
 	}
 	return wn
 }
@@ -100,5 +117,9 @@ func (wn *window) probs(s *torch.Scope, f func(*torch.Scope, torch.Tensor) torch
 			}
 		}
 	}
-	return s.Mul(acc, wn.norm)
+	out := s.Mul(acc, wn.norm)
+	if wn.outside.Valid() {
+		out = s.Add(out, wn.outside)
+	}
+	return out
 }

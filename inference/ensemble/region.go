@@ -1,0 +1,205 @@
+package ensemble
+
+import (
+	"math"
+
+	"cmrseg/app/study"
+)
+
+// box is a rectangle [y0, y1) × [x0, x1) of a padded network slice.
+type box struct{ y0, y1, x0, x1 int }
+
+func (b box) empty() bool { return b.y1 <= b.y0 || b.x1 <= b.x0 }
+
+// Heart-region parameters, in network pixels (1.5 mm for the bundled model).
+const (
+	// regionMargin is added around the located heart on every side: room
+	// for the heart's motion between the located phase (ED, the largest)
+	// and the others, and for context at the tile border.
+	regionMargin = 16
+	// borderBand: foreground this close to the region's inner border means
+	// the heart may continue outside it, so the region grows.
+	borderBand = 4
+	// maxTileGrowth: a region up to this factor larger than the training
+	// patch runs as one enlarged tile (one network evaluation, near the
+	// patch statistics) rather than as several overlapping patch tiles.
+	maxTileGrowth = 1.25
+)
+
+// tiling is where the network runs on a padded h × w slice: tile size and
+// top-left corners. covered is the union of the tiles.
+type tiling struct {
+	h, w, th, tw int
+	ys, xs       []int
+	region       bool // a heart region (else the whole slice)
+}
+
+func (t tiling) covered() box {
+	return box{t.ys[0], t.ys[len(t.ys)-1] + t.th, t.xs[0], t.xs[len(t.xs)-1] + t.tw}
+}
+
+// tiles is the number of tiles per slice.
+func (t tiling) tiles() int { return len(t.ys) * len(t.xs) }
+
+// wholeSlice is one tile of the padded slice.
+func wholeSlice(h, w int) tiling { return tiling{h: h, w: w, th: h, tw: w, ys: []int{0}, xs: []int{0}} }
+
+// slidingWindow is nnU-Net's tiling of the whole slice.
+func slidingWindow(h, w, th, tw int) tiling {
+	return tiling{h: h, w: w, th: th, tw: tw, ys: steps(h, th), xs: steps(w, tw)}
+}
+
+// coverTiling covers the slice with as few patch tiles as possible (the
+// localisation pass: one checkpoint, no overlap beyond what the slice size
+// forces).
+func coverTiling(h, w, th, tw int) tiling {
+	cover := func(size, tile int) []int {
+		if size <= tile {
+			return []int{0}
+		}
+		n := (size + tile - 1) / tile
+		out := make([]int, n)
+		for i := range out {
+			out[i] = int(math.Round(float64(size-tile) * float64(i) / float64(n-1)))
+		}
+		return out
+	}
+	return tiling{h: h, w: w, th: th, tw: tw, ys: cover(h, th), xs: cover(w, tw)}
+}
+
+// regionTiling covers box r of an h × w slice with tiles derived from the
+// patch (ph × pw): a region that fits the patch gets one patch tile centred
+// on it; one at most maxTileGrowth larger gets one tile of its own size
+// (rounded up to the divisor); a larger one gets the sliding window of
+// patch tiles over it.
+func regionTiling(r box, h, w, ph, pw, divisor int) tiling {
+	axis := func(lo, hi, size, patch int) (tile int, pos []int) {
+		n := hi - lo
+		up := (n + divisor - 1) / divisor * divisor
+		switch {
+		case n <= patch:
+			tile = patch
+		case float64(up) <= maxTileGrowth*float64(patch):
+			tile = up
+		default:
+			st := steps(n, patch)
+			pos = make([]int, len(st))
+			for i, o := range st {
+				pos[i] = min(max(lo+o, 0), size-patch)
+			}
+			return patch, pos
+		}
+		tile = min(tile, size)
+		c := (lo + hi) / 2
+		return tile, []int{min(max(c-tile/2, 0), size-tile)}
+	}
+	t := tiling{h: h, w: w, region: true}
+	t.th, t.ys = axis(r.y0, r.y1, h, ph)
+	t.tw, t.xs = axis(r.x0, r.x1, w, pw)
+	return t
+}
+
+// locate returns the bounding box of the foreground (any class but 0) of
+// class-major probabilities pr (classes × slices × h × w) plus the margin,
+// clipped to the slice; empty when there is none.
+func locate(pr []float32, classes, slices, h, w int) box {
+	b := box{h, 0, w, 0}
+	plane := h * w
+	n := slices * plane
+	for i := 0; i < n; i++ {
+		best, arg := pr[i], 0
+		for c := 1; c < classes; c++ {
+			if v := pr[c*n+i]; v > best {
+				best, arg = v, c
+			}
+		}
+		if arg == 0 {
+			continue
+		}
+		y, x := (i%plane)/w, i%w
+		b.y0, b.y1 = min(b.y0, y), max(b.y1, y+1)
+		b.x0, b.x1 = min(b.x0, x), max(b.x1, x+1)
+	}
+	if b.empty() {
+		return box{}
+	}
+	return box{max(b.y0-regionMargin, 0), min(b.y1+regionMargin, h), max(b.x0-regionMargin, 0), min(b.x1+regionMargin, w)}
+}
+
+// reachesBorder reports on which sides the argmax of one sample's
+// class-major probabilities prob (on output grid out) has foreground within
+// borderBand network pixels of the covered box cov, where cov's side lies
+// inside the image (the image's own edge is no cut). prep maps network
+// pixels to the output grid: same field of view, edges aligned.
+func reachesBorder(prob []float32, classes int, out study.Geometry, prep *Prepared, cov box) (top, bottom, left, right bool) {
+	g := prep.Grid
+	// Network-pixel edge positions (unpadded) → output-pixel edge positions.
+	sy, sx := g.Spacing[1]/out.Spacing[1], g.Spacing[0]/out.Spacing[0]
+	ni, nj, nk := out.Dims[0], out.Dims[1], out.Dims[2]
+	n := ni * nj * nk
+	fg := func(i int) bool {
+		best := prob[i]
+		for c := 1; c < classes; c++ {
+			if prob[c*n+i] > best {
+				return true
+			}
+		}
+		return false
+	}
+	// rows (or columns) of the output grid whose centres lie in [a, b)
+	// network pixels (unpadded).
+	span := func(a, b int, scale float64, size int) (int, int) {
+		lo := int(math.Ceil(float64(a)*scale - 0.5))
+		hi := int(math.Ceil(float64(b)*scale - 0.5))
+		return max(lo, 0), min(hi, size)
+	}
+	anyIn := func(j0, j1, i0, i1 int) bool {
+		for k := 0; k < nk; k++ {
+			for j := j0; j < j1; j++ {
+				for i := i0; i < i1; i++ {
+					if fg((k*nj+j)*ni + i) {
+						return true
+					}
+				}
+			}
+		}
+		return false
+	}
+	y0, y1 := cov.y0-prep.PadTop, cov.y1-prep.PadTop
+	x0, x1 := cov.x0-prep.PadLeft, cov.x1-prep.PadLeft
+	if y0 > 0 {
+		j0, j1 := span(y0, y0+borderBand, sy, nj)
+		top = anyIn(j0, j1, 0, ni)
+	}
+	if y1 < g.Dims[1] {
+		j0, j1 := span(y1-borderBand, y1, sy, nj)
+		bottom = anyIn(j0, j1, 0, ni)
+	}
+	if x0 > 0 {
+		i0, i1 := span(x0, x0+borderBand, sx, ni)
+		left = anyIn(0, nj, i0, i1)
+	}
+	if x1 < g.Dims[0] {
+		i0, i1 := span(x1-borderBand, x1, sx, ni)
+		right = anyIn(0, nj, i0, i1)
+	}
+	return
+}
+
+// grow extends r by half a patch on each side that was reached, clipped to
+// the h × w slice.
+func grow(r box, h, w, ph, pw int, top, bottom, left, right bool) box {
+	if top {
+		r.y0 = max(r.y0-ph/2, 0)
+	}
+	if bottom {
+		r.y1 = min(r.y1+ph/2, h)
+	}
+	if left {
+		r.x0 = max(r.x0-pw/2, 0)
+	}
+	if right {
+		r.x1 = min(r.x1+pw/2, w)
+	}
+	return r
+}

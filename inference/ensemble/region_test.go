@@ -1,0 +1,177 @@
+package ensemble
+
+import (
+	"context"
+	"slices"
+	"testing"
+
+	"cmrseg/inference/bundle"
+	"cmrseg/inference/uncertainty"
+)
+
+// TestSampleOrder: checkpoints are sampled one from each cycle in turn,
+// the latest of each cycle first, so k samples span min(k, cycles) modes.
+func TestSampleOrder(t *testing.T) {
+	var m bundle.Manifest
+	for c := 0; c < 3; c++ {
+		for e := 0; e < 3; e++ {
+			m.Checkpoints = append(m.Checkpoints, bundle.Checkpoint{Cycle: c, Epoch: 16*c + 13 + e})
+		}
+	}
+	p := &Predictor{b: &bundle.Bundle{Manifest: m}}
+	if got, want := p.order(), []int{8, 5, 2, 7, 4, 1, 6, 3, 0}; !slices.Equal(got, want) {
+		t.Fatalf("order %v, want %v", got, want)
+	}
+}
+
+// TestRegionTiling: a region that fits the patch gets one patch tile
+// centred on it; a slightly larger one a single enlarged tile; a large one
+// the sliding window of patch tiles; every tiling covers its region and
+// stays inside the slice.
+func TestRegionTiling(t *testing.T) {
+	for _, tc := range []struct {
+		r          box
+		tiles, th  int
+		fitsInside bool
+	}{
+		{box{60, 150, 70, 160}, 1, 128, true},
+		{box{40, 180, 50, 190}, 1, 144, true},
+		{box{0, 224, 0, 240}, 9, 128, true},
+		{box{0, 40, 200, 240}, 1, 128, true},
+	} {
+		tl := regionTiling(tc.r, 224, 240, 128, 128, 16)
+		c := tl.covered()
+		if tl.tiles() != tc.tiles || tl.th != tc.th {
+			t.Errorf("region %v: %d tiles of %d×%d, want %d of %d", tc.r, tl.tiles(), tl.th, tl.tw, tc.tiles, tc.th)
+		}
+		if c.y0 > tc.r.y0 || c.y1 < tc.r.y1 || c.x0 > tc.r.x0 || c.x1 < tc.r.x1 {
+			t.Errorf("region %v: tiles cover only %v", tc.r, c)
+		}
+		if c.y0 < 0 || c.x0 < 0 || c.y1 > 224 || c.x1 > 240 {
+			t.Errorf("region %v: tiles %v leave the slice", tc.r, c)
+		}
+	}
+}
+
+// bundled loads the shipped model (trained weights: a heart to find).
+func bundled(t *testing.T, opts Options) *Predictor {
+	t.Helper()
+	return load(t, "../../assets/model", opts)
+}
+
+// TestRegionNeverCutsTheHeart starts heart-region inference from a
+// deliberately wrong first estimate: a small box off the heart's centre.
+// The region must grow until no foreground touches its border, and the
+// result must hold every voxel that full sliding-window inference calls
+// heart, with labels that agree.
+func TestRegionNeverCutsTheHeart(t *testing.T) {
+	_, s := acdcPatient(t)
+	ctx := context.Background()
+	full := bundled(t, Options{Device: "cpu", Tiling: TileFull})
+	want, err := full.Predict(ctx, s, []int{s.ED}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fullEvals := full.Evaluations()
+
+	p := bundled(t, Options{Device: "cpu"})
+	prep, err := p.Prepare(s, s.ED)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 32×32 px, 40 px up and left of the slice centre: the heart of
+	// patient001 is larger and elsewhere.
+	cy, cx := prep.Height/2-40, prep.Width/2-40
+	p.startRegion = &box{cy - 16, cy + 16, cx - 16, cx + 16}
+	got, err := p.Predict(ctx, s, []int{s.ED}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("grown: %s; %d network evaluations (full tiling %d)", p.Region(), p.Evaluations(), fullEvals)
+	if !p.regions[0].region {
+		t.Fatal("the region grew into the whole slice; the test needs a region")
+	}
+	cutOff := 0
+	for i, l := range want[0].Labels {
+		if l != 0 && got[0].Labels[i] == 0 {
+			cutOff++
+		}
+	}
+	for c := uint8(1); c <= 3; c++ {
+		if d := dice(want[0].Labels, got[0].Labels, c); d < 0.97 {
+			t.Errorf("class %d: Dice %.4f against full tiling", c, d)
+		}
+	}
+	if n := countNonZero(want[0].Labels); cutOff > n/100 {
+		t.Errorf("%d of %d foreground voxels of full tiling are background in the grown region", cutOff, n)
+	}
+	if p.Evaluations() >= fullEvals {
+		t.Errorf("region inference took %d evaluations, full tiling %d", p.Evaluations(), fullEvals)
+	}
+}
+
+// TestAnytimeUpdates: the leading phases are refined sample by sample (one
+// update per sample per phase, in order) and the last update is the final
+// result, identical to Predict's.
+func TestAnytimeUpdates(t *testing.T) {
+	_, s := acdcPatient(t)
+	p := load(t, makeBundle(t, 3, nil), Options{Device: "cpu"})
+	phases := []int{s.ED, s.ES}
+	var ups []Update
+	rs, err := p.Stream(context.Background(), s, phases, Stream{Leading: 2, OnUpdate: func(u Update) { ups = append(ups, u) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := map[int]int{}
+	var last [2]*uncertainty.Result
+	for _, u := range ups {
+		next[u.Index]++
+		if u.Samples != next[u.Index] || u.Total != 3 || u.Phase != phases[u.Index] || u.Result.Checkpoints != u.Samples {
+			t.Fatalf("update %+v out of order", u)
+		}
+		last[u.Index] = u.Result
+	}
+	if next[0] != 3 || next[1] != 3 {
+		t.Fatalf("updates per phase %v, want 3 each", next)
+	}
+	want, err := p.Predict(context.Background(), s, phases, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range phases {
+		if last[i] != rs[i] || !same(rs[i].Prob, want[i].Prob) || !slices.Equal(rs[i].Labels, want[i].Labels) {
+			t.Fatalf("phase %d: the final update differs from the result", phases[i])
+		}
+	}
+}
+
+func dice(a, b []uint8, c uint8) float64 {
+	var inter, na, nb int
+	for i := range a {
+		x, y := a[i] == c, b[i] == c
+		if x {
+			na++
+		}
+		if y {
+			nb++
+		}
+		if x && y {
+			inter++
+		}
+	}
+	if na+nb == 0 {
+		return 1
+	}
+	return 2 * float64(inter) / float64(na+nb)
+}
+
+func countNonZero(l []uint8) int {
+	n := 0
+	for _, v := range l {
+		if v != 0 {
+			n++
+		}
+	}
+	return n
+}
+
