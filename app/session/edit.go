@@ -94,8 +94,12 @@ func (s *Session) commit(c Change) (Change, error) {
 	return c, nil
 }
 
-// log appends one record to the journal, if there is one.
+// log appends one record to the journal, if there is one. Nothing may be
+// appended while earlier records wait for a phase (they must stay first).
 func (s *Session) log(payload []byte) error {
+	if len(s.pending) > 0 {
+		return s.restoringError()
+	}
 	if s.journal != nil {
 		if err := s.journal.append(payload); err != nil {
 			return err
@@ -209,8 +213,11 @@ func (s *Session) replay(p []byte) error {
 		if err != nil {
 			return err
 		}
-		if c.Phase < 0 || c.Phase >= s.Series.NT || s.labels[c.Phase] == nil {
-			return fmt.Errorf("edit of unsegmented phase %d", c.Phase)
+		if c.Phase < 0 || c.Phase >= s.Series.NT {
+			return fmt.Errorf("edit of phase %d out of range", c.Phase)
+		}
+		if s.labels[c.Phase] == nil {
+			return fmt.Errorf("edit of phase %d: %w", c.Phase, errMissingPhase)
 		}
 		l := s.labels[c.Phase]
 		for _, v := range c.Voxels {

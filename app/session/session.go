@@ -52,6 +52,11 @@ type Options struct {
 	UncertainThreshold float64
 	// QCThreshold in nats for slice flags.
 	QCThreshold float64
+	// Key names the segmentation the edits apply to; the workspace passes
+	// the study's segmentation key (model fingerprint and inference
+	// options), so results may arrive phase by phase (AddResult) under one
+	// journal. "" names the journal after the results given to Open.
+	Key string
 }
 
 // Session is the review state of one study.
@@ -75,6 +80,10 @@ type Session struct {
 	dir     string
 	journal *journal
 	records int // journal records after the header
+	// pending are journal records waiting for the result of a phase they
+	// edit (AddResult replays them); no new record may be written before
+	// them.
+	pending []rawRecord
 }
 
 // Errors the GUI can tell apart with errors.Is; the wrapped messages say
@@ -85,16 +94,20 @@ var (
 	ErrFinal          = errors.New("study is marked final")
 	ErrNothingToUndo  = errors.New("nothing to undo")
 	ErrNothingToRedo  = errors.New("nothing to redo")
+	// ErrRestoring: journaled edits wait for a phase still being segmented;
+	// nothing can change until they are replayed.
+	ErrRestoring = errors.New("earlier edits are being restored")
 )
 
 // Open starts or resumes the review of series. results holds the ensemble
 // output per phase (nil entries, or a short slice, for phases not yet
 // segmented); only segmented phases can be edited. With opts.Root set, the
 // session lives in Root/<study key>/, and its journal is named after the
-// segmentation, so reopening the same study with the same results replays
-// every journaled edit, while a new segmentation starts a fresh journal and
-// leaves the old one in place. To add results that arrive later, Close and
-// Open again.
+// segmentation (opts.Key, else the results), so reopening the same study
+// with the same segmentation replays every journaled edit, while a new
+// segmentation starts a fresh journal and leaves the old one in place.
+// Results that arrive later are added with AddResult; journaled edits of a
+// phase not yet segmented wait for it.
 func Open(series *study.Series, results []*uncertainty.Result, opts Options) (*Session, error) {
 	if series == nil {
 		return nil, errors.New("session: no series")
@@ -160,6 +173,10 @@ func (s *Session) segmented() bool {
 
 func (s *Session) openJournal() error {
 	sk, gk := studyKey(s.Series), segmentationKey(s.results)
+	if s.opts.Key != "" {
+		k := sha256.Sum256([]byte("cmrseg-seg-key-v1\x00" + s.opts.Key))
+		gk = hex.EncodeToString(k[:])
+	}
 	s.dir = filepath.Join(s.opts.Root, sk)
 	if err := os.MkdirAll(s.dir, 0o755); err != nil {
 		return fmt.Errorf("session: creating session folder: %w", err)
@@ -174,6 +191,12 @@ func (s *Session) openJournal() error {
 	s.Warnings = append(s.Warnings, warnings...)
 	for n, rec := range records {
 		if err := s.replay(rec.payload); err != nil {
+			if errors.Is(err, errMissingPhase) && s.opts.Key != "" {
+				// The phase is still being segmented: replay the rest
+				// when it arrives (AddResult).
+				s.pending = records[n:]
+				break
+			}
 			// A record that checks out but does not fit is corruption the
 			// CRC missed; keep what came before and set the rest aside.
 			s.Warnings = append(s.Warnings, fmt.Sprintf("journal %s: record %d of %d does not apply (%v); ignored it and the %d after it",

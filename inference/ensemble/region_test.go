@@ -174,4 +174,3 @@ func countNonZero(l []uint8) int {
 	}
 	return n
 }
-
