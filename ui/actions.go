@@ -328,42 +328,68 @@ func (v *Viewer) chooseSeries(n int) {
 }
 
 // startSegmentation runs the ensemble in the background with progress and
-// Cancel in the status bar; the result opens the review session.
+// Cancel in the status bar. Partial results are drawn as they arrive; ED
+// and ES complete open the review session; the other phases follow.
 func (v *Viewer) startSegmentation() *workspace.Job {
 	if v.ws.Series() == nil {
 		return nil
 	}
-	j, err := v.ws.StartSegmentation(func(done, total int) {
-		fyne.Do(v.refreshProgress)
-	})
+	j, err := v.ws.StartSegmentation(func(j *workspace.Job) { fyne.Do(func() { v.syncJob(j) }) })
 	if err != nil {
 		v.showError("Segmentation", err)
 		return nil
 	}
-	v.setMessage("Segmenting on " + v.ws.Device() + " …")
+	v.setMessage("Segmenting on " + v.ws.Device() + ": ED and ES first …")
 	v.refreshProgress()
 	v.refreshView()
-	go func() {
-		<-j.Done()
-		fyne.Do(func() { v.attach(j) })
-	}()
 	return j
 }
 
-func (v *Viewer) attach(j *workspace.Job) {
-	defer v.signal()
-	err := v.ws.Attach(j)
-	switch {
-	case err == nil:
-		debugf("segmented %s on %s", v.ws.Series().Meta.SeriesDescription, v.ws.Device())
+// syncJob shows what job j has produced since the last call.
+func (v *Viewer) syncJob(j *workspace.Job) {
+	if j == nil {
+		return
+	}
+	st := v.ws.Sync(j)
+	if st.Opened {
+		debugf("segmented ED and ES of %s on %s", v.ws.Series().Meta.SeriesDescription, v.ws.Device())
 		n := len(v.ws.QC(false))
-		v.setMessage(fmt.Sprintf("Segmentation done: %d ED/ES slice%s flagged for review. Click inside an uncertain (bright) region to correct it.", n, map[bool]string{true: "", false: "s"}[n == 1]))
+		v.setMessage(fmt.Sprintf("ED and ES segmented: %d slice%s flagged for review; the other phases continue in the background. Click inside an uncertain (bright) region to correct it.", n, map[bool]string{true: "", false: "s"}[n == 1]))
+		v.refreshAll()
+	} else {
+		v.refreshView()
+	}
+	if st.Done {
+		v.finishJob(j, st)
+	}
+	v.refreshProgress()
+}
+
+// finishJob reports the end of job j.
+func (v *Viewer) finishJob(j *workspace.Job, st workspace.SyncState) {
+	defer v.signal()
+	err := j.Err()
+	switch {
+	case err == nil && v.ws.Session != nil:
+		msg := "Segmentation done"
+		if c := j.Cached(); c > 0 {
+			msg += fmt.Sprintf(" (%d phase(s) from the saved result, no recomputation)", c)
+		}
+		if st.ESRefined {
+			msg += fmt.Sprintf("; end-systole set to phase %d, the smallest LV volume (the study did not say; change it in the report)", v.ws.Series().ES+1)
+		}
+		v.setMessage(msg + ".")
 		for _, w := range v.ws.TakeWarnings() {
 			v.setMessage(w)
 		}
 	case errors.Is(err, context.Canceled):
-		v.setMessage("Segmentation cancelled; the images can be reviewed without labels.")
-	case errors.Is(err, workspace.ErrStale):
+		if v.ws.Session == nil {
+			v.setMessage("Segmentation cancelled; the images can be reviewed without labels.")
+		} else {
+			v.setMessage("Segmentation of the remaining phases cancelled; ED and ES stay reviewable.")
+		}
+	case err == nil:
+		v.showError("Segmentation failed", errors.New("it finished without ED and ES"))
 	default:
 		debugf("segmentation failed: %v", err)
 		v.showError("Segmentation failed", err)

@@ -164,7 +164,16 @@ func (v *Viewer) Workspace() *workspace.Workspace { return v.ws }
 
 // Start shows the demo study (unless ws already has a study) and starts
 // segmenting it in the background.
-func (v *Viewer) Start() {
+func (v *Viewer) Start() { v.StartOn("") }
+
+// StartOn is Start for a study given on the command line: the window opens
+// on path (loaded in the background) and the demo study is never touched,
+// let alone segmented. An empty path is Start.
+func (v *Viewer) StartOn(path string) {
+	if path != "" {
+		v.OpenPath(path)
+		return
+	}
 	if v.ws.Study == nil {
 		st, _ := workspace.Demo()
 		if err := v.ws.SetStudy(st); err != nil {
@@ -471,7 +480,12 @@ func (v *Viewer) refreshView() {
 	tr := fmt.Sprintf("Phase %s\nSlice %d / %d  (%.1f mm)", phaseName(s, vw.Phase), vw.Slice+1, s.Dims[2], s.Spacing[2])
 	bl := fmt.Sprintf("W %s  L %s\nZoom %.0f %%", num(vw.Window), num(vw.Level), vw.Zoom*100)
 	br := ""
-	if ses := ws.Session; ses != nil {
+	if k, n, ok := ws.Provisional(vw.Phase); ok {
+		// A partial ensemble: drawn, but not final and not editable yet.
+		br = fmt.Sprintf("%d of %d checkpoints (provisional)", k, n)
+	} else if ses := ws.Session; ses != nil && !ses.Segmented(vw.Phase) {
+		br = "Phase segmenting in the background…"
+	} else if ses != nil {
 		if sc := ws.SliceScore(vw.Phase, vw.Slice); !math.IsNaN(sc) {
 			br = fmt.Sprintf("Slice uncertainty %.2f nats", sc)
 			if ses.SliceFlagged(vw.Phase, vw.Slice) {

@@ -56,10 +56,14 @@ type benchSpec struct {
 	Threads       int           `json:"threads"`
 	Device        string        `json:"device"`
 	Batch         int           `json:"batch"`
+	// Tiling is the Go side's ensemble.Tiling flag; Tiles the tiles it
+	// chose, which the PyTorch side runs too (nil: whole slices).
+	Tiling string          `json:"tiling"`
+	Tiles  *ensemble.Tiles `json:"tiles,omitempty"`
 }
 
 // stageTimes are one side's medians in seconds per ED+ES pair.
-type stageTimes struct{ total, prep, net, comb, rssMB float64 }
+type stageTimes struct{ total, prep, net, comb, rssMB, load, evals float64 }
 
 func runBenchSegment(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("bench segment", stderr)
@@ -72,6 +76,7 @@ func runBenchSegment(args []string, stdout, stderr io.Writer) error {
 	iters := fs.Int("iters", 3, "predictions per process (the first is warm-up)")
 	rounds := fs.Int("rounds", 2, "A/B rounds per checkpoint count")
 	countsFlag := fs.String("counts", "1,3,9", "checkpoint counts to time (all available are added when more than the largest)")
+	tilingsFlag := fs.String("tiling", "full,auto", "tilings to compare, comma-separated: "+tilingHelp)
 	base := fs.Int("base", 16, "U-Net base features of a synthesised random bundle")
 	stages := fs.Int("stages", 5, "U-Net stages of a synthesised random bundle")
 	ref := fs.String("reference", "", "path of inference/reference/unet_ref.py")
@@ -145,42 +150,56 @@ func runBenchSegment(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "model: %s; U-Net %d stages, base %d (%s); %.4g mm; mirroring %s; device %s, %d threads\n",
 		origin, net.Stages, net.BaseFeatures, paramText(net), src.Preprocessing.SpacingMM[0], onOff(*tta), *device, *threads)
 	fmt.Fprintf(stdout, "%d rounds A/B (Go process, then PyTorch process) per count, %d predictions per process, first dropped; medians\n\n", *rounds, *iters)
-	fmt.Fprintf(stdout, "%-6s %10s %10s %7s %9s %9s %7s   %-22s %-22s\n", "ckpts", "Go s/pair", "Torch s", "ratio", "Go MB", "Torch MB", "ratio", "Go prep/net/comb s", "Torch prep/net/comb s")
-	results := map[int][2]stageTimes{}
-	for _, n := range counts {
-		dir := filepath.Join(work, fmt.Sprintf("bundle-%d", n))
-		if err := subBundle(src, dir, n); err != nil {
+	fmt.Fprintf(stdout, "%-6s %-6s %10s %10s %7s %9s %9s %7s %9s %8s   %-22s %-22s\n", "tiling", "ckpts", "Go s/pair", "Torch s", "ratio", "Go MB", "Torch MB", "ratio", "evals", "Go+load", "Go prep/net/comb s", "Torch prep/net/comb s")
+	tilings := strings.Split(*tilingsFlag, ",")
+	for _, tn := range tilings {
+		if _, err := parseTiling(strings.TrimSpace(tn)); err != nil {
 			return err
 		}
-		spec := benchSpec{Bundle: dir, Config: cfgPath, Volumes: vols, TargetSpacing: src.Preprocessing.SpacingMM,
-			PatchSize: src.Preprocessing.PatchSize, TTA: *tta || src.Inference.MirrorTTA, Temperature: src.Inference.Temperature,
-			Iters: *iters, Threads: *threads, Device: *device, Batch: *batch}
-		for _, c := range src.Checkpoints[:n] {
-			spec.Checkpoints = append(spec.Checkpoints, filepath.Join(src.Dir, c.File))
-		}
-		specPath := filepath.Join(work, fmt.Sprintf("spec-%d.json", n))
-		sj, _ := json.MarshalIndent(spec, "", " ")
-		if err := os.WriteFile(specPath, sj, 0o644); err != nil {
-			return err
-		}
-		var goRuns, pyRuns []stageTimes
-		for r := 0; r < *rounds; r++ {
-			g, err := timedStages(exec.Command(exe, "bench-segment-child", specPath))
-			if err != nil {
-				return fmt.Errorf("go, %d checkpoints: %w", n, err)
-			}
-			p, err := timedStages(exec.Command(*python, script, "predict-bench", specPath))
-			if err != nil {
-				return fmt.Errorf("pytorch, %d checkpoints: %w", n, err)
-			}
-			goRuns, pyRuns = append(goRuns, g), append(pyRuns, p)
-		}
-		g, p := medianStages(goRuns), medianStages(pyRuns)
-		results[n] = [2]stageTimes{g, p}
-		fmt.Fprintf(stdout, "%-6d %10.3f %10.3f %7.2f %9.0f %9.0f %7.2f   %-22s %-22s\n", n, g.total, p.total, g.total/p.total,
-			g.rssMB, p.rssMB, g.rssMB/p.rssMB,
-			fmt.Sprintf("%.3f/%.3f/%.3f", g.prep, g.net, g.comb), fmt.Sprintf("%.3f/%.3f/%.3f", p.prep, p.net, p.comb))
 	}
+	results := map[int][2]stageTimes{}
+	for _, tn := range tilings {
+		tn = strings.TrimSpace(tn)
+		for _, n := range counts {
+			dir := filepath.Join(work, fmt.Sprintf("bundle-%d", n))
+			if err := subBundle(src, dir, n); err != nil {
+				return err
+			}
+			tiles, err := benchTiles(dir, vols, tn, *threads)
+			if err != nil {
+				return err
+			}
+			spec := benchSpec{Bundle: dir, Config: cfgPath, Volumes: vols, TargetSpacing: src.Preprocessing.SpacingMM,
+				PatchSize: src.Preprocessing.PatchSize, TTA: *tta || src.Inference.MirrorTTA, Temperature: src.Inference.Temperature,
+				Iters: *iters, Threads: *threads, Device: *device, Batch: *batch, Tiling: tn, Tiles: tiles}
+			for _, c := range src.Checkpoints[:n] {
+				spec.Checkpoints = append(spec.Checkpoints, filepath.Join(src.Dir, c.File))
+			}
+			specPath := filepath.Join(work, fmt.Sprintf("spec-%s-%d.json", tn, n))
+			sj, _ := json.MarshalIndent(spec, "", " ")
+			if err := os.WriteFile(specPath, sj, 0o644); err != nil {
+				return err
+			}
+			var goRuns, pyRuns []stageTimes
+			for r := 0; r < *rounds; r++ {
+				g, err := timedStages(exec.Command(exe, "bench-segment-child", specPath))
+				if err != nil {
+					return fmt.Errorf("go, %d checkpoints: %w", n, err)
+				}
+				p, err := timedStages(exec.Command(*python, script, "predict-bench", specPath))
+				if err != nil {
+					return fmt.Errorf("pytorch, %d checkpoints: %w", n, err)
+				}
+				goRuns, pyRuns = append(goRuns, g), append(pyRuns, p)
+			}
+			g, p := medianStages(goRuns), medianStages(pyRuns)
+			results[n] = [2]stageTimes{g, p}
+			fmt.Fprintf(stdout, "%-6s %-6d %10.3f %10.3f %7.2f %9.0f %9.0f %7.2f %9.0f %8.3f   %-22s %-22s\n", tn, n, g.total, p.total, g.total/p.total,
+				g.rssMB, p.rssMB, g.rssMB/p.rssMB, g.evals, g.load+g.total,
+				fmt.Sprintf("%.3f/%.3f/%.3f", g.prep, g.net, g.comb), fmt.Sprintf("%.3f/%.3f/%.3f", p.prep, p.net, p.comb))
+		}
+	}
+	fmt.Fprintln(stdout, "\nevals: network evaluations (tile × slice × checkpoint, localisation pass included) of one pair; Go+load: model load plus one pair")
 	lo, hi := counts[0], counts[0]
 	for _, n := range counts {
 		lo, hi = min(lo, n), max(hi, n)
@@ -322,9 +341,16 @@ func timedStages(cmd *exec.Cmd) (stageTimes, error) {
 		return stageTimes{}, fmt.Errorf("%v: %s", err, strings.TrimSpace(errb.String()))
 	}
 	var rows [][4]float64
+	var load, evals float64
 	sc := bufio.NewScanner(&out)
 	for sc.Scan() {
 		f := strings.Fields(sc.Text())
+		if len(f) == 2 && f[0] == "load" {
+			load, _ = strconv.ParseFloat(f[1], 64)
+		}
+		if len(f) == 2 && f[0] == "evals" {
+			evals, _ = strconv.ParseFloat(f[1], 64)
+		}
 		if len(f) != 5 || f[0] != "iter" {
 			continue
 		}
@@ -345,7 +371,7 @@ func timedStages(cmd *exec.Cmd) (stageTimes, error) {
 		}
 		return median(v)
 	}
-	st := stageTimes{total: col(0), prep: col(1), net: col(2), comb: col(3)}
+	st := stageTimes{total: col(0), prep: col(1), net: col(2), comb: col(3), load: load, evals: evals}
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 		st.rssMB = float64(ru.Maxrss) / 1024
 	}
@@ -366,6 +392,8 @@ func medianStages(runs []stageTimes) stageTimes {
 		net:   pick(func(s stageTimes) float64 { return s.net }),
 		comb:  pick(func(s stageTimes) float64 { return s.comb }),
 		rssMB: pick(func(s stageTimes) float64 { return s.rssMB }),
+		load:  pick(func(s stageTimes) float64 { return s.load }),
+		evals: pick(func(s stageTimes) float64 { return s.evals }),
 	}
 }
 
@@ -394,18 +422,27 @@ func runBenchSegmentChild(args []string, stdout, stderr io.Writer) error {
 	for t := range phases {
 		phases[t] = t
 	}
+	tiling, err := parseTiling(spec.Tiling)
+	if err != nil {
+		return err
+	}
+	t0 := time.Now()
 	w := torch.NewWorker(spec.Threads)
 	defer w.Close()
-	p, err := ensemble.Load(w, spec.Bundle, ensemble.Options{Device: spec.Device, TTA: spec.TTA, BatchSlices: spec.Batch,
+	p, err := ensemble.Load(w, spec.Bundle, ensemble.Options{Device: spec.Device, TTA: spec.TTA, BatchSlices: spec.Batch, Tiling: tiling,
 		OnWarning: func(m string) { fmt.Fprintln(stderr, "warning:", m) }})
 	if err != nil {
 		return err
 	}
 	defer p.Close()
+	fmt.Fprintf(stdout, "load %.6f\n", time.Since(t0).Seconds())
 	for i := 0; i < spec.Iters; i++ {
 		t0 := time.Now()
 		if _, err := p.Predict(context.Background(), s, phases, nil); err != nil {
 			return err
+		}
+		if i == 0 {
+			fmt.Fprintf(stdout, "evals %d\n", p.Evaluations())
 		}
 		tm := p.LastTimings()
 		fmt.Fprintf(stdout, "iter %.6f %.6f %.6f %.6f\n", time.Since(t0).Seconds(), tm.Prepare.Seconds(), tm.Network.Seconds(), tm.Combine.Seconds())
@@ -489,4 +526,25 @@ func agreement(stdout io.Writer, dir string, vols []benchVolume, label string, t
 	}
 	fmt.Fprintln(stdout, "agreement ok (max |Δp| ≤ 1e-3)")
 	return nil
+}
+
+// benchTiles is the tiling the Go side chooses for the pair (its first
+// volume locates the heart), for the PyTorch side to run the same tiles.
+func benchTiles(dir string, vols []benchVolume, tilingName string, threads int) (*ensemble.Tiles, error) {
+	tiling, err := parseTiling(tilingName)
+	if err != nil {
+		return nil, err
+	}
+	s, err := seriesOf(vols)
+	if err != nil {
+		return nil, err
+	}
+	w := torch.NewWorker(threads)
+	defer w.Close()
+	p, err := ensemble.Load(w, dir, ensemble.Options{Device: "cpu", Tiling: tiling})
+	if err != nil {
+		return nil, err
+	}
+	defer p.Close()
+	return p.TilesFor(context.Background(), s, 0)
 }

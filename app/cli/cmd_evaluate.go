@@ -73,7 +73,7 @@ func runEvaluate(args []string, stdout, stderr io.Writer) error {
 	threads := fs.Int("threads", 0, "torch threads (0: one per core)")
 	device := fs.String("device", "auto", "auto, cpu or cuda")
 	tta := fs.Bool("tta", false, "test-time mirroring")
-	tiling := fs.String("tiling", "auto", "auto (the sliding window whenever a slice exceeds the training patch), whole, or sliding (always)")
+	tiling := fs.String("tiling", "auto", tilingHelp)
 	calibratePP := fs.Bool("calibrate-postprocessing", false, "choose each bundle's largest-component post-processing on these cases (nnU-Net's rule) and store it in its model.toml")
 	calibrate := fs.Bool("calibrate-qc", false, "store each bundle's slice-flag threshold (best Youden J for failed slices on these cases) in its model.toml")
 	if err := parseFlags(fs, args); err != nil {
@@ -430,6 +430,8 @@ func caseSummary(cs []data.Case) string {
 	return strings.Join(parts, ", ")
 }
 
+const tilingHelp = "auto (heart region: one checkpoint locates the heart, the ensemble runs on tiles over it), full (the sliding window over the whole slice whenever it exceeds the training patch), whole, or sliding (always)"
+
 // parseTiling maps the --tiling flag to the ensemble's choice.
 func parseTiling(s string) (ensemble.Tiling, error) {
 	switch s {
@@ -439,6 +441,8 @@ func parseTiling(s string) (ensemble.Tiling, error) {
 		return ensemble.TileNever, nil
 	case "sliding":
 		return ensemble.TileAlways, nil
+	case "full":
+		return ensemble.TileFull, nil
 	}
-	return 0, fmt.Errorf("--tiling %q: want auto, whole or sliding", s)
+	return 0, fmt.Errorf("--tiling %q: want auto, full, whole or sliding", s)
 }

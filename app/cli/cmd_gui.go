@@ -57,10 +57,7 @@ func runGUI(args []string, stdout, stderr io.Writer) error {
 	if fs.NArg() == 0 {
 		ws.SetStudy(demo)
 	}
-	desktop.RunWith(ws, func(v *ui.Viewer) {
-		if fs.NArg() > 0 {
-			v.OpenPath(fs.Arg(0))
-		}
+	desktop.RunOn(ws, fs.Arg(0), func(v *ui.Viewer) {
 		if quitAfter > 0 {
 			time.AfterFunc(quitAfter, func() { fyne.Do(func() { v.Window().Close() }) })
 		}

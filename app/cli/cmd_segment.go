@@ -65,6 +65,7 @@ func runSegment(args []string, stdout, stderr io.Writer) error {
 	out := fs.String("out", "", "output folder (required)")
 	threads := fs.Int("threads", 0, "CPU intra-op threads (0: one per core)")
 	batch := fs.Int("batch", 0, "slices per forward pass (0: automatic)")
+	tiling := fs.String("tiling", "auto", tilingHelp)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: cmrseg segment [--model DIR] [--device auto|cpu|cuda] [--probabilities] [--tta] --out DIR INPUT...")
 		fmt.Fprintln(stderr, "\nINPUT is a NIfTI file (3D or 4D), a DICOM folder or an ACDC patient folder (its ED and ES frames).")
@@ -80,6 +81,10 @@ func runSegment(args []string, stdout, stderr io.Writer) error {
 		fs.Usage()
 		return errUsage
 	}
+	tile, err := parseTiling(*tiling)
+	if err != nil {
+		return err
+	}
 	dir, err := findModel(*model)
 	if err != nil {
 		return err
@@ -91,7 +96,7 @@ func runSegment(args []string, stdout, stderr io.Writer) error {
 	defer w.Close()
 	t0 := time.Now()
 	p, err := ensemble.Load(w, dir, ensemble.Options{
-		Device: *device, TTA: *tta, BatchSlices: *batch,
+		Device: *device, TTA: *tta, BatchSlices: *batch, Tiling: tile,
 		OnWarning: func(msg string) { fmt.Fprintf(stderr, "cmrseg segment: warning: %s\n", msg) },
 	})
 	if err != nil {
@@ -123,6 +128,7 @@ func onOff(b bool) string {
 
 type segmenter struct {
 	p      *ensemble.Predictor
+	evals  int // network evaluations of the current input
 	out    string
 	probs  bool
 	stdout io.Writer
@@ -188,6 +194,7 @@ func (sg *segmenter) acdc(dir string) error {
 		if err != nil {
 			return fmt.Errorf("%s: %w", path, err)
 		}
+		sg.evals += sg.p.Evaluations()
 		files, err := sg.write(niftiBase(path), s, rs)
 		if err != nil {
 			return err
@@ -221,6 +228,7 @@ func (sg *segmenter) series(in, name string, s *study.Series, t0 time.Time) erro
 	if err != nil {
 		return fmt.Errorf("%s: %w", in, err)
 	}
+	sg.evals += sg.p.Evaluations()
 	refined := ensemble.RefineES(s, phases, rs)
 	files, err := sg.write(name, s, rs)
 	if err != nil {
@@ -253,6 +261,8 @@ func (sg *segmenter) series(in, name string, s *study.Series, t0 time.Time) erro
 }
 
 func (sg *segmenter) footer(score float64, files []string) {
+	fmt.Fprintf(sg.stdout, "  network        %s; %d network evaluations (tile × slice × sample)\n", sg.p.Region(), sg.evals)
+	sg.evals = 0
 	fmt.Fprintf(sg.stdout, "  uncertainty    %.4f (study score: worst slice's mean entropy over foreground, nats)\n", score)
 	for _, f := range files {
 		fmt.Fprintf(sg.stdout, "  wrote          %s\n", f)

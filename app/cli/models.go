@@ -1,6 +1,9 @@
 package cli
 
 import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
@@ -68,6 +71,12 @@ func (l *modelLoader) load(dir string) (workspace.Segmenter, error) {
 		w.Close()
 		return nil, err
 	}
+	eng, err := newWindowEngine(p, dir)
+	if err != nil {
+		p.Close()
+		w.Close()
+		return nil, err
+	}
 	l.mu.Lock()
 	old, oldW := l.prev, l.prevW
 	l.prev, l.prevW = p, w
@@ -81,5 +90,36 @@ func (l *modelLoader) load(dir string) (workspace.Segmenter, error) {
 			oldW.Close()
 		}()
 	}
-	return p, nil
+	return eng, nil
+}
+
+// windowEngine is the ensemble as the review window drives it: anytime
+// updates (workspace.Streamer) and a key for the result cache
+// (workspace.Keyed). QCThreshold and Device come with the Predictor.
+type windowEngine struct {
+	*ensemble.Predictor
+	key string
+}
+
+// newWindowEngine keys p's results on everything that shapes them: the
+// manifest (which names every checkpoint by its sha256) and the inference
+// code's version of the pipeline.
+func newWindowEngine(p *ensemble.Predictor, dir string) (*windowEngine, error) {
+	m, err := os.ReadFile(filepath.Join(dir, "model.toml"))
+	if err != nil {
+		return nil, err
+	}
+	h := sha256.New()
+	fmt.Fprintf(h, "cmrseg-window-engine-v1\x00tta %v\x00", p.TTA())
+	h.Write(m)
+	return &windowEngine{Predictor: p, key: hex.EncodeToString(h.Sum(nil))}, nil
+}
+
+func (e *windowEngine) Key() string { return e.key }
+
+func (e *windowEngine) Stream(ctx context.Context, s *study.Series, phases []int, leading int, update func(workspace.PhaseUpdate)) error {
+	_, err := e.Predictor.Stream(ctx, s, phases, ensemble.Stream{Leading: leading, OnUpdate: func(u ensemble.Update) {
+		update(workspace.PhaseUpdate{Phase: u.Phase, Samples: u.Samples, Total: u.Total, Result: u.Result})
+	}})
+	return err
 }

@@ -3,6 +3,7 @@ package session
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"slices"
 
 	"cmrseg/app/study"
@@ -71,3 +72,9 @@ func (s *Session) restoringError() error {
 
 // Segmented reports whether phase t has a result.
 func (s *Session) Segmented(t int) bool { return t >= 0 && t < len(s.results) && s.results[t] != nil }
+
+// StudyDir is the folder that holds series s's sessions under root (its
+// journals, report settings and cached results).
+func StudyDir(root string, s *study.Series) string {
+	return filepath.Join(root, studyKey(s))
+}

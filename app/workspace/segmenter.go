@@ -64,6 +64,22 @@ type PhantomSegmenter struct {
 // Device implements Segmenter.
 func (p *PhantomSegmenter) Device() string { return "demo segmenter (no model loaded)" }
 
+// Key implements Keyed: the demo's results depend on nothing else.
+func (p *PhantomSegmenter) Key() string { return fmt.Sprintf("demo-phantom-v1/%d", p.Checkpoints) }
+
+// Stream implements Streamer: phases one after another, each reported
+// once complete.
+func (p *PhantomSegmenter) Stream(ctx context.Context, s *study.Series, phases []int, leading int, update func(PhaseUpdate)) error {
+	for _, t := range phases {
+		rs, err := p.Segment(ctx, s, []int{t}, nil)
+		if err != nil {
+			return err
+		}
+		update(PhaseUpdate{Phase: t, Samples: rs[0].Checkpoints, Total: rs[0].Checkpoints, Result: rs[0]})
+	}
+	return nil
+}
+
 // Segment implements Segmenter.
 func (p *PhantomSegmenter) Segment(ctx context.Context, s *study.Series, phases []int, progress func(done, total int)) ([]*uncertainty.Result, error) {
 	m := p.Checkpoints

@@ -10,19 +10,16 @@
 package workspace
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"math"
 	"slices"
-	"sync"
 
 	"cmrseg/app/phantom"
 	"cmrseg/app/report"
 	"cmrseg/app/session"
 	"cmrseg/app/study"
 	"cmrseg/app/studyio"
-	"cmrseg/inference/uncertainty"
 )
 
 // Config says where the workspace keeps its files and what segments.
@@ -53,6 +50,13 @@ type Workspace struct {
 	view    session.View // used while there is no session
 	recent  *Recent
 	job     *Job
+	// provisional is the newest result of each phase not yet in the
+	// session (a partial ensemble, or a phase waiting for ED and ES): it
+	// is drawn but cannot be edited.
+	provisional map[int]PhaseUpdate
+	// esRefined is set when the window replaced a timing-based ES with
+	// the phase of smallest LV volume.
+	esRefined bool
 	warning []string
 	reports map[*study.Series]*seriesReport // report settings per series
 }
@@ -229,160 +233,6 @@ func (w *Workspace) Close() error {
 	return w.closeSession()
 }
 
-// Job is one background segmentation.
-type Job struct {
-	series *study.Series
-	phases []int
-	cancel context.CancelFunc
-	done   chan struct{}
-
-	mu          sync.Mutex
-	doneN, totN int
-	results     []*uncertainty.Result
-	err         error
-}
-
-// Done is closed when the job has finished.
-func (j *Job) Done() <-chan struct{} { return j.done }
-
-// Cancel asks the job to stop; Done closes soon after.
-func (j *Job) Cancel() { j.cancel() }
-
-// Progress returns the steps done and in total so far.
-func (j *Job) Progress() (done, total int) {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	return j.doneN, j.totN
-}
-
-// Err is the job's error after Done (context.Canceled when cancelled).
-func (j *Job) Err() error {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	return j.err
-}
-
-// Running is the segmentation in progress, or nil.
-func (w *Workspace) Running() *Job { return w.job }
-
-// StartSegmentation segments every phase of the chosen series in the
-// background, ED and ES first. progress, when not nil, is called from the
-// job's goroutine; the caller hands the finished job to Attach on its own
-// goroutine (the GUI's, via fyne.Do).
-func (w *Workspace) StartSegmentation(progress func(done, total int)) (*Job, error) {
-	s := w.Series()
-	if s == nil {
-		return nil, errors.New("no series open")
-	}
-	if w.cfg.Segmenter == nil {
-		return nil, errors.New("no segmentation engine is installed")
-	}
-	w.CancelSegmentation()
-	phases := phaseOrder(s)
-	ctx, cancel := context.WithCancel(context.Background())
-	j := &Job{series: s, phases: phases, cancel: cancel, done: make(chan struct{})}
-	seg := w.cfg.Segmenter
-	w.job = j
-	go func() {
-		defer close(j.done)
-		defer cancel()
-		var res []*uncertainty.Result
-		err := func() (err error) {
-			defer func() {
-				if r := recover(); r != nil {
-					err = fmt.Errorf("segmentation failed: %v", r)
-				}
-			}()
-			res, err = seg.Segment(ctx, s, phases, func(d, t int) {
-				j.mu.Lock()
-				j.doneN, j.totN = d, t
-				j.mu.Unlock()
-				if progress != nil {
-					progress(d, t)
-				}
-			})
-			return err
-		}()
-		if err == nil && len(res) != len(phases) {
-			err = fmt.Errorf("segmentation returned %d results for %d phases", len(res), len(phases))
-		}
-		j.mu.Lock()
-		j.results, j.err = res, err
-		j.mu.Unlock()
-	}()
-	return j, nil
-}
-
-// phaseOrder lists the phases ED and ES first, then the rest in order.
-func phaseOrder(s *study.Series) []int {
-	var out []int
-	for _, t := range []int{s.ED, s.ES} {
-		if t >= 0 && t < s.NT && !slices.Contains(out, t) {
-			out = append(out, t)
-		}
-	}
-	for t := 0; t < s.NT; t++ {
-		if !slices.Contains(out, t) {
-			out = append(out, t)
-		}
-	}
-	return out
-}
-
-// CancelSegmentation stops the running job, if any, and forgets it.
-func (w *Workspace) CancelSegmentation() {
-	if w.job != nil {
-		w.job.Cancel()
-		w.job = nil
-	}
-}
-
-// Attach opens the review session on a finished job's results, keeping the
-// current view (slice, phase, window, zoom). A job that failed, was
-// cancelled or belongs to a series no longer shown returns its error (or
-// ErrStale) and changes nothing.
-func (w *Workspace) Attach(j *Job) error {
-	<-j.done
-	if w.job == j {
-		w.job = nil
-	}
-	if err := j.Err(); err != nil {
-		return err
-	}
-	s := w.Series()
-	if s == nil || s != j.series {
-		return ErrStale
-	}
-	res := make([]*uncertainty.Result, s.NT)
-	for n, t := range j.phases {
-		res[t] = j.results[n]
-	}
-	view := *w.View()
-	if err := w.closeSession(); err != nil {
-		w.warning = append(w.warning, err.Error())
-	}
-	ses, err := session.Open(s, res, session.Options{Root: w.cfg.SessionRoot, QCThreshold: w.qcThreshold()})
-	if err != nil {
-		return err
-	}
-	ses.View = view
-	w.Session = ses
-	w.attachReportSettings()
-	return nil
-}
-
-// ErrStale is returned by Attach for a job whose series is no longer open.
-var ErrStale = errors.New("segmentation finished for a series that is no longer open")
-
-// Segment runs segmentation synchronously and attaches it (tests, scripts).
-func (w *Workspace) Segment() error {
-	j, err := w.StartSegmentation(nil)
-	if err != nil {
-		return err
-	}
-	return w.Attach(j)
-}
-
 // Labels are the labels of phase t to draw (nil when not segmented).
 func (w *Workspace) Labels(t int) []uint8 {
 	if w.Session == nil {
@@ -395,9 +245,15 @@ func (w *Workspace) Labels(t int) []uint8 {
 func (w *Workspace) Frame() Frame {
 	v := *w.View()
 	f := Frame{Series: w.Series(), Phase: v.Phase, Slice: v.Slice, View: v, Display: w.Display}
-	if w.Session != nil {
+	if w.Session != nil && w.Session.Segmented(v.Phase) {
 		f.Labels = w.Session.Labels(v.Phase)
 		f.Uncertainty = w.Session.UncertaintyMap(v.Phase)
+	} else if u, ok := w.provisional[v.Phase]; ok {
+		f.Labels = u.Result.Labels
+		f.Uncertainty = u.Result.Entropy
+		if v.Overlay == session.OverlayMutualInfo {
+			f.Uncertainty = u.Result.MutualInfo
+		}
 	}
 	return f
 }

@@ -1,6 +1,7 @@
 package ensemble
 
 import (
+	"context"
 	"math"
 
 	"cmrseg/app/study"
@@ -202,4 +203,44 @@ func grow(r box, h, w, ph, pw int, top, bottom, left, right bool) box {
 		r.x1 = min(r.x1+pw/2, w)
 	}
 	return r
+}
+
+// Tiles describes where the network runs on a series' padded slices, for
+// another implementation (the PyTorch reference benchmark) to run exactly
+// the same tiles.
+type Tiles struct {
+	Height int   `json:"height"`
+	Width  int   `json:"width"`
+	TileH  int   `json:"tile_h"`
+	TileW  int   `json:"tile_w"`
+	Ys     []int `json:"ys"`
+	Xs     []int `json:"xs"`
+	// Region: pixels no tile covers are background with probability 1.
+	Region bool `json:"region"`
+	// Locate is the localisation pass that chose the region (nil when
+	// none ran): the checkpoint (index into the bundle) and its tiles.
+	Locate *Tiles `json:"locate,omitempty"`
+	// LocateCheckpoint is the checkpoint of the localisation pass.
+	LocateCheckpoint int `json:"locate_checkpoint"`
+}
+
+// TilesFor runs the tiling choice of a call starting at phase t of s (the
+// localisation pass included) and returns it.
+func (p *Predictor) TilesFor(ctx context.Context, s *study.Series, t int) (*Tiles, error) {
+	prep, err := p.Prepare(s, t)
+	if err != nil {
+		return nil, err
+	}
+	tl, err := p.tilingFor(ctx, prep)
+	if err != nil {
+		return nil, err
+	}
+	out := &Tiles{Height: tl.h, Width: tl.w, TileH: tl.th, TileW: tl.tw, Ys: tl.ys, Xs: tl.xs, Region: tl.region}
+	if tl.region && p.startRegion == nil {
+		th, tw, _ := p.tile()
+		c := coverTiling(tl.h, tl.w, th, tw)
+		out.Locate = &Tiles{Height: c.h, Width: c.w, TileH: c.th, TileW: c.tw, Ys: c.ys, Xs: c.xs}
+		out.LocateCheckpoint = p.order()[0]
+	}
+	return out, nil
 }

@@ -119,6 +119,26 @@ def sliding_window(fn, x, tile):
     return (acc / wsum).float()
 
 
+def tiles_window(fn, x, tl, classes):
+    """The sliding window over given tiles (cmrseg's heart region or the whole
+    slice): Gaussian weights, sigma = tile/8; pixels no tile covers are
+    background with probability 1."""
+    th, tw = tl["tile_h"], tl["tile_w"]
+    yy, xx = torch.meshgrid(torch.arange(th, dtype=torch.float32), torch.arange(tw, dtype=torch.float32), indexing="ij")
+    g = torch.exp(-(((yy - th // 2) / (th / 8)) ** 2 + ((xx - tw // 2) / (tw / 8)) ** 2) / 2).to(x.device)
+    h, w = x.shape[2], x.shape[3]
+    acc = torch.zeros(x.shape[0], classes, h, w, device=x.device)
+    wsum = torch.zeros(h, w, device=x.device)
+    for y0 in tl["ys"]:
+        for x0 in tl["xs"]:
+            acc[:, :, y0 : y0 + th, x0 : x0 + tw] += fn(x[:, :, y0 : y0 + th, x0 : x0 + tw]) * g
+            wsum[y0 : y0 + th, x0 : x0 + tw] += g
+    covered = wsum > 0
+    out = acc / torch.where(covered, wsum, torch.ones_like(wsum))
+    out[:, 0][:, ~covered] = 1
+    return out
+
+
 def predict(spec):
     cfg = json.load(open(spec["config"]))
     torch.set_num_threads(spec.get("threads", 2))
@@ -161,7 +181,7 @@ def predict_bench(spec):
     for _ in range(spec["iters"]):
         t_start = time.perf_counter()
         t_prep = t_net = t_comb = 0.0
-        for vol, spacing in vols:
+        for vi, (vol, spacing) in enumerate(vols):
             t0 = time.perf_counter()
             nk, nj, ni = vol.shape
             x = torch.from_numpy(vol).double()
@@ -174,13 +194,24 @@ def predict_bench(spec):
             top, left = (hh - n_j) // 2, (ww - n_i) // 2
             x = F.pad(x, (left, ww - n_i - left, top, hh - n_j - top)).to(dev)
             t1 = time.perf_counter()
-            b = batch or max(1, (1 << 20 if dev.type == "cpu" else 1 << 22) // (hh * ww * (4 if tta else 1)))
+            tl = spec.get("tiles")
+            th, tw = (tl["tile_h"], tl["tile_w"]) if tl else (hh, ww)
+            b = batch or max(1, (1 << 20 if dev.type == "cpu" else 1 << 22) // (th * tw * (4 if tta else 1)))
             samples = []
             with torch.no_grad():
+                if tl and tl.get("locate") and vi == 0:
+                    # The localisation pass (one checkpoint, coarse tiles)
+                    # and the heart's bounding box, as the Go side runs them.
+                    lp = params[tl["locate_checkpoint"]]
+                    lfn = lambda t: softmax_probs(cfg, lp, t, tta, temp)
+                    for k0 in range(0, nk, b):
+                        fg = tiles_window(lfn, x[k0 : k0 + b], tl["locate"], cfg["classes"]).argmax(1) > 0
+                        _ = fg.nonzero().amin(0) if fg.any() else None
                 for p in params:
                     outs = []
                     for k0 in range(0, nk, b):
-                        pr = softmax_probs(cfg, p, x[k0 : k0 + b], tta, temp)
+                        fn = lambda t: softmax_probs(cfg, p, t, tta, temp)
+                        pr = tiles_window(fn, x[k0 : k0 + b], tl, cfg["classes"]) if tl else fn(x[k0 : k0 + b])
                         pr = pr[:, :, top : top + n_j, left : left + n_i]
                         if (n_j, n_i) != (nj, ni):
                             pr = F.interpolate(pr, size=(nj, ni), mode="bilinear", align_corners=False)

@@ -49,11 +49,15 @@ func Run(ws *workspace.Workspace) {
 
 // RunWith is Run with a hook called once the window is built (on the GUI
 // goroutine), e.g. to open a path given on the command line.
-func RunWith(ws *workspace.Workspace, ready func(v *ui.Viewer)) {
+func RunWith(ws *workspace.Workspace, ready func(v *ui.Viewer)) { RunOn(ws, "", ready) }
+
+// RunOn is RunWith on the study at path (the command line's): the demo
+// study is not opened.
+func RunOn(ws *workspace.Workspace, path string, ready func(v *ui.Viewer)) {
 	a := app.NewWithID(AppID)
 	v := ui.New(a, ws)
 	v.OnClosed(exitIfStuck)
-	v.Start()
+	v.StartOn(path)
 	if ready != nil {
 		ready(v)
 	}

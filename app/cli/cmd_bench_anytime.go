@@ -1,0 +1,159 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+
+	"cmrseg/app/study"
+	"cmrseg/inference/ensemble"
+	"cmrseg/inference/torch"
+	"cmrseg/training/data"
+	"cmrseg/training/metrics"
+)
+
+func init() {
+	registerBench("anytime", "what an early answer is worth: validation Dice and ECE after k = 1…K posterior samples", runBenchAnytime)
+}
+
+// anytimeRow is the accuracy of the k-sample partial ensemble.
+type anytimeRow struct {
+	Samples int        `json:"samples"`
+	Dice    [3]float64 `json:"dice_rv_myo_lv"`
+	ESLV    float64    `json:"dice_lv_es"`
+	ECE     float64    `json:"ece"`
+}
+
+// runBenchAnytime segments labelled cases as the window does (ED and ES
+// refined together, one checkpoint from each cycle in turn) and scores the
+// partial ensemble after every sample: the curve that tells a reader what
+// the contours shown after k of K checkpoints are worth.
+func runBenchAnytime(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("bench anytime", stderr)
+	model := fs.String("model", "", "model bundle (default: the bundled model)")
+	dataDir := fs.String("data", "", "labelled data set folder(s), comma-separated (default: ../shared/data/acdc/training)")
+	casesFlag := fs.String("cases", "", "case IDs, comma-separated (default: the bundle's validation cases)")
+	threads := fs.Int("threads", 0, "torch threads (0: one per core)")
+	tiling := fs.String("tiling", "auto", tilingHelp)
+	jsonOut := fs.String("json", "", "also write the rows as JSON here")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	tile, err := parseTiling(*tiling)
+	if err != nil {
+		return err
+	}
+	dir, err := findModel(*model)
+	if err != nil {
+		return err
+	}
+	b, err := bundleOf(dir)
+	if err != nil {
+		return err
+	}
+	paths := []string{*dataDir}
+	if *dataDir == "" {
+		d := sharedData()
+		if d == "" {
+			return fmt.Errorf("no --data and no ../shared/data beside the repository")
+		}
+		paths = []string{d + "/acdc/training"}
+	} else {
+		paths = strings.Split(*dataDir, ",")
+	}
+	ids := b.Training.ValCases
+	if *casesFlag != "" {
+		ids = strings.Split(*casesFlag, ",")
+	}
+	if len(ids) == 0 {
+		return fmt.Errorf("model %s names no validation cases: pass --cases", dir)
+	}
+	all, err := data.List(paths)
+	if err != nil {
+		return err
+	}
+	cases, err := data.Select(all, ids)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	w := torch.NewWorker(*threads)
+	defer w.Close()
+	p, err := ensemble.Load(w, dir, ensemble.Options{Tiling: tile})
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	k := p.Samples()
+	type acc struct {
+		dice [3][]float64
+		esLV []float64
+		cal  *metrics.Calibration
+	}
+	per := make([]acc, k)
+	for i := range per {
+		per[i].cal, _ = metrics.NewCalibration(ECEBins)
+	}
+	for ci, c := range cases {
+		fmt.Fprintf(stderr, "\rcase %d/%d %s   ", ci+1, len(cases), c.ID)
+		smp, err := c.Load()
+		if err != nil {
+			return err
+		}
+		var phases []int
+		var refs []*study.Labels
+		for t, ref := range smp.Labels {
+			if ref != nil {
+				phases, refs = append(phases, t), append(refs, ref)
+			}
+		}
+		var scoreErr error
+		_, err = p.Stream(ctx, smp.Series, phases, ensemble.Stream{Leading: len(phases), OnUpdate: func(u ensemble.Update) {
+			ref := *refs[u.Index]
+			a := &per[u.Samples-1]
+			d, err := metrics.VolumeDice(ref, study.Labels{Geometry: ref.Geometry, Data: u.Result.Labels})
+			if err == nil {
+				_, err = a.cal.AddVolume(metrics.Probs{Dims: u.Result.Dims, Classes: u.Result.Classes, Data: u.Result.Prob}, ref)
+			}
+			if err != nil && scoreErr == nil {
+				scoreErr = fmt.Errorf("case %s phase %d: %w", c.ID, u.Phase+1, err)
+			}
+			for s := range d {
+				a.dice[s] = append(a.dice[s], d[s])
+			}
+			if u.Phase == smp.Series.ES && smp.Series.ES != smp.Series.ED {
+				a.esLV = append(a.esLV, d[2])
+			}
+		}})
+		if err != nil {
+			return err
+		}
+		if scoreErr != nil {
+			return scoreErr
+		}
+	}
+	fmt.Fprintf(stderr, "\r%s\r", strings.Repeat(" ", 60))
+	fmt.Fprintf(stdout, "cmrseg bench anytime: %s, %d cases (ED and ES), tiling %s; partial ensembles in sample order %v\n\n", dir, len(cases), *tiling, p.Order())
+	fmt.Fprintf(stdout, "%-8s %8s %8s %8s %10s %7s\n", "samples", "Dice RV", "MYO", "LV", "LV at ES", "ECE %")
+	rows := make([]anytimeRow, k)
+	for i, a := range per {
+		r := anytimeRow{Samples: i + 1, ESLV: metrics.Mean(a.esLV), ECE: a.cal.ECE()}
+		for s := range r.Dice {
+			r.Dice[s] = metrics.Mean(a.dice[s])
+		}
+		rows[i] = r
+		fmt.Fprintf(stdout, "%-8d %8.3f %8.3f %8.3f %10.3f %7.2f\n", r.Samples, r.Dice[0], r.Dice[1], r.Dice[2], r.ESLV, 100*r.ECE)
+	}
+	if *jsonOut != "" {
+		j, _ := json.MarshalIndent(rows, "", "  ")
+		if err := os.WriteFile(*jsonOut, append(j, '\n'), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
