@@ -47,7 +47,9 @@ func New(dir, key string) *Cache {
 // Dir is the cache folder.
 func (c *Cache) Dir() string { return c.dir }
 
-func (c *Cache) path(t int) string { return filepath.Join(c.dir, fmt.Sprintf("phase-%03d.result.gz", t+1)) }
+func (c *Cache) path(t int) string {
+	return filepath.Join(c.dir, fmt.Sprintf("phase-%03d.result.gz", t+1))
+}
 
 // Put stores phase t's result and returns the result as Get will return it
 // (16-bit maps): the caller shows that one.

@@ -128,6 +128,9 @@ func (w *Workspace) SetReportSettings(rs ReportSettings) error {
 	}
 	e := w.reportState()
 	apply(s, rs)
+	// The reader decided, even when the choice equals the timing guess:
+	// segmentation must not refine it away.
+	s.ESProvisional = false
 	e.applied = true
 	return w.saveReportSettings()
 }

@@ -47,9 +47,9 @@ type Workspace struct {
 	// Display holds the overlay choices that session.View lacks.
 	Display Display
 
-	view    session.View // used while there is no session
-	recent  *Recent
-	job     *Job
+	view   session.View // used while there is no session
+	recent *Recent
+	job    *Job
 	// provisional is the newest result of each phase not yet in the
 	// session (a partial ensemble, or a phase waiting for ED and ES): it
 	// is drawn but cannot be edited.
@@ -57,8 +57,8 @@ type Workspace struct {
 	// esRefined is set when the window replaced a timing-based ES with
 	// the phase of smallest LV volume.
 	esRefined bool
-	warning []string
-	reports map[*study.Series]*seriesReport // report settings per series
+	warning   []string
+	reports   map[*study.Series]*seriesReport // report settings per series
 }
 
 // New makes an empty workspace; the recent list is loaded from

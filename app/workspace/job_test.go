@@ -1,0 +1,126 @@
+package workspace
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"testing"
+
+	"cmrseg/app/phantom"
+	"cmrseg/app/study"
+)
+
+// countingEngine records which series and phases reach the engine.
+type countingEngine struct {
+	*PhantomSegmenter
+	mu     sync.Mutex
+	calls  int
+	phases []int
+	series []string
+}
+
+func (c *countingEngine) Stream(ctx context.Context, s *study.Series, phases []int, leading int, update func(PhaseUpdate)) error {
+	c.mu.Lock()
+	c.calls++
+	c.phases = append(c.phases, phases...)
+	c.series = append(c.series, s.Meta.SeriesDescription)
+	c.mu.Unlock()
+	return c.PhantomSegmenter.Stream(ctx, s, phases, leading, update)
+}
+
+func newCounting() *countingEngine {
+	_, seg := Demo()
+	return &countingEngine{PhantomSegmenter: seg}
+}
+
+// TestReopenRunsNoForwardPass: a study segmented once is shown from the
+// result cache when reopened (same model): the engine is not called, and
+// the session holds the same labels, edits included.
+func TestReopenRunsNoForwardPass(t *testing.T) {
+	root := t.TempDir()
+	eng := newCounting()
+	st, _ := Demo()
+	w := New(Config{Segmenter: eng, SessionRoot: root})
+	if err := w.SetStudy(st); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Segment(); err != nil {
+		t.Fatal(err)
+	}
+	s := w.Series()
+	if len(eng.phases) != s.NT || eng.phases[0] != s.ED || eng.phases[1] != s.ES {
+		t.Fatalf("first run segmented phases %v, want ED %d and ES %d first, all %d", eng.phases, s.ED, s.ES, s.NT)
+	}
+	if err := w.Session.Accept(s.ES, 2, true); err != nil {
+		t.Fatal(err)
+	}
+	want := map[int][]uint8{}
+	for ph := 0; ph < s.NT; ph++ {
+		want[ph] = slices.Clone(w.Session.Labels(ph))
+	}
+	w.Close()
+
+	eng2 := newCounting()
+	st2, _ := Demo()
+	w2 := New(Config{Segmenter: eng2, SessionRoot: root})
+	if err := w2.SetStudy(st2); err != nil {
+		t.Fatal(err)
+	}
+	j, err := w2.StartSegmentation(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w2.Attach(j); err != nil {
+		t.Fatal(err)
+	}
+	defer w2.Close()
+	if eng2.calls != 0 {
+		t.Fatalf("reopening called the engine %d time(s) for phases %v", eng2.calls, eng2.phases)
+	}
+	if j.Cached() != s.NT {
+		t.Fatalf("%d of %d phases came from the cache", j.Cached(), s.NT)
+	}
+	for ph := 0; ph < s.NT; ph++ {
+		if !slices.Equal(w2.Session.Labels(ph), want[ph]) {
+			t.Fatalf("phase %d: reopened labels differ", ph+1)
+		}
+	}
+	if !w2.Session.Accepted(s.ES, 2) {
+		t.Fatal("the journaled accept was not restored")
+	}
+}
+
+// TestESRefinedInWindow: a study whose ES was guessed from timing gets the
+// phase of smallest LV volume once every phase is in, and says so; a phase
+// the reader chose is never replaced.
+func TestESRefinedInWindow(t *testing.T) {
+	_, _, truth := phantom.Generate(phantom.Options{Seed: 1})
+	for _, chosen := range []bool{false, true} {
+		st, seg := Demo()
+		s := st.Series[0]
+		w := New(Config{Segmenter: seg, SessionRoot: t.TempDir()})
+		if err := w.SetStudy(st); err != nil {
+			t.Fatal(err)
+		}
+		guess := (truth.ES + 5) % s.NT
+		s.ES, s.ESProvisional = guess, true
+		if chosen {
+			rs := w.ReportSettings()
+			rs.ES = guess
+			if err := w.SetReportSettings(rs); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := w.Segment(); err != nil {
+			t.Fatal(err)
+		}
+		if chosen {
+			if s.ES != guess || w.ESRefined() {
+				t.Fatalf("the reader's ES %d was replaced by %d", guess+1, s.ES+1)
+			}
+		} else if s.ES != truth.ES || s.ESProvisional || !w.ESRefined() {
+			t.Fatalf("ES %d (provisional %v, refined %v), want the phantom's end-systole %d", s.ES+1, s.ESProvisional, w.ESRefined(), truth.ES+1)
+		}
+		w.Close()
+	}
+}
