@@ -21,10 +21,6 @@ const (
 	// borderBand: foreground this close to the region's inner border means
 	// the heart may continue outside it, so the region grows.
 	borderBand = 4
-	// maxTileGrowth: a region up to this factor larger than the training
-	// patch runs as one enlarged tile (one network evaluation, near the
-	// patch statistics) rather than as several overlapping patch tiles.
-	maxTileGrowth = 1.25
 )
 
 // tiling is where the network runs on a padded h × w slice: tile size and
@@ -68,35 +64,29 @@ func coverTiling(h, w, th, tw int) tiling {
 	return tiling{h: h, w: w, th: th, tw: tw, ys: cover(h, th), xs: cover(w, tw)}
 }
 
-// regionTiling covers box r of an h × w slice with tiles derived from the
-// patch (ph × pw): a region that fits the patch gets one patch tile centred
-// on it; one at most maxTileGrowth larger gets one tile of its own size
-// (rounded up to the divisor); a larger one gets the sliding window of
-// patch tiles over it.
+// regionTiling covers box r of an h × w slice with patch tiles (ph × pw)
+// at nnU-Net's step of half a tile, over r widened to at least one and a
+// half patches (centred on r, inside the slice): every pixel of the heart
+// is then blended from several overlapping tiles, as in the full sliding
+// window. A single tile centred on the heart scored the same Dice but a
+// worse calibration (validation ECE 1.89 % against 1.39 % on four cases):
+// the overlapping tiles are a small ensemble of their own.
 func regionTiling(r box, h, w, ph, pw, divisor int) tiling {
-	axis := func(lo, hi, size, patch int) (tile int, pos []int) {
-		n := hi - lo
-		up := (n + divisor - 1) / divisor * divisor
-		switch {
-		case n <= patch:
-			tile = patch
-		case float64(up) <= maxTileGrowth*float64(patch):
-			tile = up
-		default:
-			st := steps(n, patch)
-			pos = make([]int, len(st))
-			for i, o := range st {
-				pos[i] = min(max(lo+o, 0), size-patch)
-			}
-			return patch, pos
+	axis := func(lo, hi, size, patch int) []int {
+		n := max(hi-lo, patch*3/2)
+		if n >= size {
+			return steps(size, patch)
 		}
-		tile = min(tile, size)
-		c := (lo + hi) / 2
-		return tile, []int{min(max(c-tile/2, 0), size-tile)}
+		lo = min(max((lo+hi)/2-n/2, 0), size-n)
+		st := steps(n, patch)
+		for i := range st {
+			st[i] = min(lo+st[i], size-patch)
+		}
+		return st
 	}
-	t := tiling{h: h, w: w, region: true}
-	t.th, t.ys = axis(r.y0, r.y1, h, ph)
-	t.tw, t.xs = axis(r.x0, r.x1, w, pw)
+	t := tiling{h: h, w: w, th: min(ph, h), tw: min(pw, w), region: true}
+	t.ys = axis(r.y0, r.y1, h, t.th)
+	t.xs = axis(r.x0, r.x1, w, t.tw)
 	return t
 }
 
