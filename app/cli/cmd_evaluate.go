@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmrseg/app/atomicfile"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -19,7 +20,6 @@ import (
 	"cmrseg/inference/ensemble"
 	"cmrseg/inference/postprocess"
 	"cmrseg/inference/torch"
-	"cmrseg/inference/weights"
 	"cmrseg/training/data"
 	"cmrseg/training/metrics"
 	"cmrseg/training/trainer"
@@ -322,7 +322,7 @@ func runEvaluate(args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		if err := weights.WriteFileAtomic(*jsonOut, append(b, '\n')); err != nil {
+		if err := atomicfile.Write(*jsonOut, append(b, '\n')); err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "wrote %s\n", *jsonOut)

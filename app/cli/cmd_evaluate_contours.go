@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmrseg/app/atomicfile"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -17,7 +18,6 @@ import (
 	"cmrseg/inference/ensemble"
 	"cmrseg/inference/torch"
 	"cmrseg/inference/uncertainty"
-	"cmrseg/inference/weights"
 	"cmrseg/training/metrics"
 )
 
@@ -132,7 +132,7 @@ func runEvaluateContours(args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		if err := weights.WriteFileAtomic(*jsonOut, append(data, '\n')); err != nil {
+		if err := atomicfile.Write(*jsonOut, append(data, '\n')); err != nil {
 			return err
 		}
 	}

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"cmrseg/app/atomicfile"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -133,7 +134,7 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return err
 		}
-		if err := weights.WriteFileAtomic(initFile, []byte(*initFrom+"\n")); err != nil {
+		if err := atomicfile.Write(initFile, []byte(*initFrom+"\n")); err != nil {
 			return err
 		}
 	}

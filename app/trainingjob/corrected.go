@@ -2,6 +2,7 @@ package trainingjob
 
 import (
 	"bytes"
+	"cmrseg/app/atomicfile"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -17,7 +18,6 @@ import (
 	"cmrseg/app/nifti"
 	"cmrseg/app/session"
 	"cmrseg/app/study"
-	"cmrseg/app/workspace"
 )
 
 // A session's journal stores the reader's edits as diffs against the
@@ -207,7 +207,7 @@ func writeIndex(root string, cs []CorrectedCase) error {
 	if err != nil {
 		return err
 	}
-	if err := workspace.WriteFileAtomic(filepath.Join(root, correctedIndex), append(b, '\n')); err != nil {
+	if err := atomicfile.Write(filepath.Join(root, correctedIndex), append(b, '\n')); err != nil {
 		return fmt.Errorf("corrected cases: %w", err)
 	}
 	ds := map[string]any{
@@ -224,7 +224,7 @@ func writeIndex(root string, cs []CorrectedCase) error {
 	if err := enc.Encode(ds); err != nil {
 		return err
 	}
-	if err := workspace.WriteFileAtomic(filepath.Join(root, "dataset.json"), buf.Bytes()); err != nil {
+	if err := atomicfile.Write(filepath.Join(root, "dataset.json"), buf.Bytes()); err != nil {
 		return fmt.Errorf("corrected cases: %w", err)
 	}
 	return nil

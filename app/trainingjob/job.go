@@ -2,6 +2,7 @@ package trainingjob
 
 import (
 	"bytes"
+	"cmrseg/app/atomicfile"
 	"context"
 	"encoding/json"
 	"errors"
@@ -16,7 +17,6 @@ import (
 	"syscall"
 	"time"
 
-	"cmrseg/app/workspace"
 	"cmrseg/training/config"
 )
 
@@ -237,7 +237,7 @@ func (j *Job) State() State {
 
 func (j *Job) saveLocked() error {
 	b, _ := json.MarshalIndent(j.jf, "", "  ")
-	return workspace.WriteFileAtomic(filepath.Join(j.RunDir, JobFile), append(b, '\n'))
+	return atomicfile.Write(filepath.Join(j.RunDir, JobFile), append(b, '\n'))
 }
 
 // launch starts the child; resume continues the run folder.

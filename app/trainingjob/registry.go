@@ -1,6 +1,7 @@
 package trainingjob
 
 import (
+	"cmrseg/app/atomicfile"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -14,7 +15,6 @@ import (
 
 	"github.com/BurntSushi/toml"
 
-	"cmrseg/app/workspace"
 	"cmrseg/inference/bundle/provenance"
 	"cmrseg/training/config"
 )
@@ -202,7 +202,7 @@ func (r *Registry) SetActive(dir string) error {
 	if err := os.MkdirAll(r.Dirs.Config, 0o755); err != nil {
 		return fmt.Errorf("active model: %w", err)
 	}
-	return workspace.WriteFileAtomic(r.Dirs.ActiveModelFile(), []byte(abs+"\n"))
+	return atomicfile.Write(r.Dirs.ActiveModelFile(), []byte(abs+"\n"))
 }
 
 // RestoreBundled forgets the saved choice, so the bundled model is active.

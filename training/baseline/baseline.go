@@ -6,6 +6,7 @@
 package baseline
 
 import (
+	"cmrseg/app/atomicfile"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -72,7 +73,7 @@ func copyCheckpoint(src *bundle.Bundle, i int, out, name string) (bundle.Checkpo
 	if err != nil {
 		return c, fmt.Errorf("baseline: %w", err)
 	}
-	if err := weights.WriteFileAtomic(filepath.Join(out, name), raw); err != nil {
+	if err := atomicfile.Write(filepath.Join(out, name), raw); err != nil {
 		return c, fmt.Errorf("baseline: %w", err)
 	}
 	c.File = name
