@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"cmrseg/app/atomicfile"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -15,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"cmrseg/app/atomicfile"
 	"cmrseg/app/study"
 	"cmrseg/inference/bundle"
 	"cmrseg/inference/ensemble"

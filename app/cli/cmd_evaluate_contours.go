@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"cmrseg/app/atomicfile"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -12,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"cmrseg/app/atomicfile"
 	"cmrseg/app/contour"
 	"cmrseg/app/study"
 	"cmrseg/app/studyio"

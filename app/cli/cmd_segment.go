@@ -24,38 +24,6 @@ func init() {
 	register("segment", "segment NIfTI files, DICOM folders or ACDC patients: labels, entropy, probabilities", runSegment)
 }
 
-// modelDirs are where a bundled model is looked for, relative to the
-// binary's folder, then system-wide.
-func modelDirs() []string {
-	var dirs []string
-	if exe, err := os.Executable(); err == nil {
-		if real, err := filepath.EvalSymlinks(exe); err == nil {
-			exe = real
-		}
-		d := filepath.Dir(exe)
-		dirs = append(dirs, filepath.Join(d, "..", "assets", "model"), filepath.Join(d, "model"))
-	}
-	return append(dirs, "/usr/share/cmrseg/model")
-}
-
-// findModel returns the --model folder, else $CMRSEG_MODEL, else the first
-// bundled model found.
-func findModel(flagDir string) (string, error) {
-	if flagDir != "" {
-		return flagDir, nil
-	}
-	if env := os.Getenv("CMRSEG_MODEL"); env != "" {
-		return env, nil
-	}
-	dirs := modelDirs()
-	for _, d := range dirs {
-		if _, err := os.Stat(filepath.Join(d, "model.toml")); err == nil {
-			return filepath.Clean(d), nil
-		}
-	}
-	return "", fmt.Errorf("no model bundle found (looked for model.toml in %s); pass --model DIR or set CMRSEG_MODEL", strings.Join(dirs, ", "))
-}
-
 func runSegment(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("segment", stderr)
 	model := fs.String("model", "", "model bundle folder (default: the bundled model)")

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"bytes"
-	"cmrseg/app/atomicfile"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"cmrseg/app/atomicfile"
 	"cmrseg/app/trainingjob"
 	"cmrseg/inference/bundle"
 	"cmrseg/inference/torch"

@@ -39,6 +39,7 @@ const depsRules = `
 	app/study < app/geom, app/contour, app/phantom, app/dicomio,
 	            inference/uncertainty, training/metrics;
 	app/study, app/atomicfile < app/nifti, app/dicomseg;
+	inference/bundle/provenance < app/modelpath;
 	app/atomicfile < inference/weights;
 	app/nifti < app/dataset;
 	app/dataset, app/dicomio < app/studyio;
@@ -54,7 +55,7 @@ const depsRules = `
 	app/atomicfile, inference/uncertainty < app/session;
 	app/session < app/report;
 	app/dicomseg, app/phantom, app/report, app/studyio < app/workspace;
-	app/session, inference/bundle/provenance, training/config, training/data
+	app/modelpath, app/session, training/config, training/data
 	< app/trainingjob;
 
 	# Torch and the models.

@@ -2,7 +2,6 @@ package trainingjob
 
 import (
 	"bytes"
-	"cmrseg/app/atomicfile"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -15,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"cmrseg/app/atomicfile"
 	"cmrseg/app/nifti"
 	"cmrseg/app/session"
 	"cmrseg/app/study"

@@ -2,7 +2,6 @@ package trainingjob
 
 import (
 	"bytes"
-	"cmrseg/app/atomicfile"
 	"context"
 	"encoding/json"
 	"errors"
@@ -17,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"cmrseg/app/atomicfile"
 	"cmrseg/training/config"
 )
 

@@ -1,7 +1,6 @@
 package trainingjob
 
 import (
-	"cmrseg/app/atomicfile"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -15,6 +14,8 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"cmrseg/app/atomicfile"
+	"cmrseg/app/modelpath"
 	"cmrseg/inference/bundle/provenance"
 	"cmrseg/training/config"
 )
@@ -175,15 +176,12 @@ func sameDir(a, b string) bool {
 }
 
 // Active is the bundle the review tab should use: the saved choice when it
-// still holds a model.toml, else the bundled model ("" when neither).
+// still holds a model.toml, else the bundled model ("" when neither). It
+// is modelpath's order without --model and $CMRSEG_MODEL, which only the
+// process that starts the window sees.
 func (r *Registry) Active() string {
-	if b, err := os.ReadFile(r.Dirs.ActiveModelFile()); err == nil {
-		dir := strings.TrimSpace(string(b))
-		if _, err := os.Stat(filepath.Join(dir, ManifestName)); err == nil {
-			return dir
-		}
-	}
-	return r.Bundled
+	c, _ := modelpath.Resolver{ActiveFile: r.Dirs.ActiveModelFile(), Bundled: r.Bundled}.Resolve()
+	return c.Dir
 }
 
 // SetActive makes dir the active model (persisted across restarts).
