@@ -18,6 +18,7 @@ import (
 	"cmrseg/inference/ensemble"
 	"cmrseg/inference/torch"
 	"cmrseg/inference/uncertainty"
+	"cmrseg/training/evaluation"
 	"cmrseg/training/metrics"
 )
 
@@ -116,7 +117,7 @@ func runEvaluateContours(args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		cs := &contourScore{Name: methodName(b.Dir, b.Kind), Bundle: b.Dir, Seconds: time.Since(t0).Seconds()}
+		cs := &contourScore{Name: evaluation.MethodName(b.Dir, b.Kind), Bundle: b.Dir, Seconds: time.Since(t0).Seconds()}
 		scoreContours(cs, s, ref, phases, rs)
 		results = append(results, cs)
 	}

@@ -69,6 +69,7 @@ const depsRules = `
 	inference/bundle, training/config, training/data, training/metrics
 	< training/trainer;
 	training/trainer < training/baseline;
+	inference/ensemble, training/trainer < training/evaluation;
 
 	# The window: Fyne and the headless core, never torch.
 	FYNE, app/trainingjob, app/workspace < ui;
@@ -77,6 +78,7 @@ const depsRules = `
 
 	# The command wiring sees every layer; only the program imports it.
 	app/contour, app/phantom, inference/ensemble, training/baseline,
+	training/evaluation, app/modelpath,
 	ui/desktop, ui/startenv
 	< app/cli;
 	app/cli < cmrseg;

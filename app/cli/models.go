@@ -3,14 +3,18 @@ package cli
 import (
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"sync"
 
 	"cmrseg/app/modelpath"
 	"cmrseg/app/study"
 	"cmrseg/app/trainingjob"
 	"cmrseg/app/workspace"
+	"cmrseg/inference/bundle"
 	"cmrseg/inference/ensemble"
 	"cmrseg/inference/torch"
+	"cmrseg/training/trainer"
 	"cmrseg/ui"
 )
 
@@ -56,6 +60,16 @@ func segmenterForGUI(flag string, stderr io.Writer) (*study.Study, workspace.Seg
 		return st, demo, nil
 	}
 	return st, p, nil
+}
+
+// bundleOf accepts a run folder or a bundle folder.
+func bundleOf(path string) (*bundle.Bundle, error) {
+	if _, err := os.Stat(filepath.Join(path, bundle.ManifestName)); err != nil {
+		if _, err2 := os.Stat(filepath.Join(path, trainer.BundleDir, bundle.ManifestName)); err2 == nil {
+			path = filepath.Join(path, trainer.BundleDir)
+		}
+	}
+	return bundle.Load(path)
 }
 
 // modelLoader loads bundles as ensembles, each on its own torch worker,

@@ -6,13 +6,13 @@
 package baseline
 
 import (
-	"cmrseg/app/atomicfile"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
+	"cmrseg/app/atomicfile"
 	"cmrseg/inference/bundle"
 	"cmrseg/inference/weights"
 )

@@ -1,12 +1,12 @@
 package data
 
 import (
-	"cmrseg/app/atomicfile"
 	"encoding/json"
 	"fmt"
 	"os"
 	"sort"
 
+	"cmrseg/app/atomicfile"
 	"cmrseg/training/split"
 )
 

@@ -10,7 +10,6 @@ package trainer
 
 import (
 	"bytes"
-	"cmrseg/app/atomicfile"
 	"context"
 	"fmt"
 	"math"
@@ -23,6 +22,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"cmrseg/app/atomicfile"
 	"cmrseg/app/study"
 	"cmrseg/inference/bundle"
 	"cmrseg/inference/torch"
