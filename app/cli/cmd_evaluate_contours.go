@@ -100,7 +100,7 @@ func runEvaluateContours(args []string, stdout, stderr io.Writer) error {
 	w := torch.NewWorker(*threads)
 	defer w.Close()
 
-	fmt.Fprintf(stdout, "%s: %d phases with contours (%v)\n", *series, len(phases), phases)
+	fmt.Fprintf(stdout, "%s: %d phases with contours (%v)\n", *series, len(phases), oneBased(phases))
 	var results []*contourScore
 	for _, dir := range dirs {
 		b, err := bundleOf(dir)
@@ -204,4 +204,13 @@ func meanSD(xs []float64) (mean, sd float64) {
 		sd = math.Sqrt(sd / float64(len(xs)-1))
 	}
 	return mean, sd
+}
+
+// oneBased turns phase indices into the numbers people read.
+func oneBased(ts []int) []int {
+	out := make([]int, len(ts))
+	for i, t := range ts {
+		out[i] = t + 1
+	}
+	return out
 }

@@ -213,8 +213,8 @@ func (sg *segmenter) series(in, name string, s *study.Series, t0 time.Time) erro
 		case s.ESProvisional:
 			esNote = "  (provisional: from timing)"
 		}
-		fmt.Fprintf(sg.stdout, "  %-14s %s\n", fmt.Sprintf("ED phase %d", s.ED), volumeLine(rs[s.ED]))
-		fmt.Fprintf(sg.stdout, "  %-14s %s%s\n", fmt.Sprintf("ES phase %d", s.ES), volumeLine(rs[s.ES]), esNote)
+		fmt.Fprintf(sg.stdout, "  %-14s %s\n", fmt.Sprintf("ED phase %d", s.ED+1), volumeLine(rs[s.ED]))
+		fmt.Fprintf(sg.stdout, "  %-14s %s%s\n", fmt.Sprintf("ES phase %d", s.ES+1), volumeLine(rs[s.ES]), esNote)
 	}
 	sg.footer(score, files)
 	return nil
@@ -275,7 +275,7 @@ func (sg *segmenter) write(name string, ref *study.Series, rs []*uncertainty.Res
 		for t, r := range rs {
 			suffix := "_prob"
 			if ref.NT > 1 {
-				suffix = fmt.Sprintf("_phase%02d_prob", t)
+				suffix = fmt.Sprintf("_phase%02d_prob", t+1) // 1-based, as people count phases
 			}
 			if err := nifti.WriteMap(path(suffix), ref, r.Prob, r.Classes); err != nil {
 				return nil, err

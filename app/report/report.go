@@ -113,7 +113,7 @@ func Compute(in Input) (*Report, error) {
 		ph   Phase
 	}{{"ED", in.ED}, {"ES", in.ES}} {
 		if len(p.ph.Labels) != n {
-			return nil, fmt.Errorf("report: %s phase %d has %d labels, want %d", p.name, p.ph.Index, len(p.ph.Labels), n)
+			return nil, fmt.Errorf("report: %s phase %d has %d labels, want %d", p.name, p.ph.Index+1, len(p.ph.Labels), n)
 		}
 		if p.ph.Ensemble != nil && len(p.ph.Ensemble) != n {
 			return nil, fmt.Errorf("report: %s ensemble labels have %d voxels, want %d", p.name, len(p.ph.Ensemble), n)

@@ -61,8 +61,9 @@ func LoadCases(cases []data.Case) ([]Case, error) {
 
 // VolumeScore is one labelled volume's evaluation.
 type VolumeScore struct {
-	Case    string     `json:"case"`
-	Phase   int        `json:"phase"`
+	Case string `json:"case"`
+	// Phase is the 1-based phase number, as people count phases.
+	Phase   int        `json:"phase_1based"`
 	Dice    [3]float64 `json:"dice"`     // RV, MYO, LV, post-processed; NaN → null
 	RawDice [3]float64 `json:"dice_raw"` // the same without post-processing
 	ECE     float64    `json:"ece_percent"`
@@ -204,7 +205,7 @@ func predict(ctx context.Context, w *torch.Worker, b *bundle.Bundle, cases []Cas
 			probs := metrics.Probs{Dims: r.Dims, Classes: r.Classes, Data: r.Prob}
 			ece, err := metrics.VolumeECE(probs, ref, ECEBins)
 			if err != nil {
-				return nil, nil, fmt.Errorf("case %s phase %d: %w", v.ID, v.Phases[i], err)
+				return nil, nil, fmt.Errorf("case %s phase %d: %w", v.ID, v.Phases[i]+1, err)
 			}
 			if _, err := cal.AddVolume(probs, ref); err != nil {
 				return nil, nil, err
@@ -252,14 +253,14 @@ func score(ms *MethodScore, preds []predicted, spec postprocess.Spec) (sliceDice
 	for _, pr := range preds {
 		rd, err := metrics.VolumeDice(pr.ref, study.Labels{Geometry: pr.ref.Geometry, Data: pr.raw})
 		if err != nil {
-			return nil, nil, fmt.Errorf("case %s phase %d: %w", pr.id, pr.phase, err)
+			return nil, nil, fmt.Errorf("case %s phase %d: %w", pr.id, pr.phase+1, err)
 		}
 		labels := slices.Clone(pr.raw)
 		spec.Apply(labels, pr.ref.Dims)
 		pred := study.Labels{Geometry: pr.ref.Geometry, Data: labels}
 		d, err := metrics.VolumeDice(pr.ref, pred)
 		if err != nil {
-			return nil, nil, fmt.Errorf("case %s phase %d: %w", pr.id, pr.phase, err)
+			return nil, nil, fmt.Errorf("case %s phase %d: %w", pr.id, pr.phase+1, err)
 		}
 		sd, err := metrics.SliceDice(pr.ref, pred)
 		if err != nil {
@@ -272,7 +273,7 @@ func score(ms *MethodScore, preds []predicted, spec postprocess.Spec) (sliceDice
 			rawDice[c] = append(rawDice[c], rd[c])
 		}
 		eces = append(eces, pr.ece)
-		ms.Volumes = append(ms.Volumes, VolumeScore{Case: pr.id, Phase: pr.phase, Dice: d, RawDice: rd, ECE: pr.ece})
+		ms.Volumes = append(ms.Volumes, VolumeScore{Case: pr.id, Phase: pr.phase + 1, Dice: d, RawDice: rd, ECE: pr.ece})
 	}
 	for c := range dice {
 		ms.Dice[c] = metrics.Mean(dice[c])
@@ -319,7 +320,7 @@ func qc(ms *MethodScore, b *bundle.Bundle, sliceDice, sliceScore []float64, nCas
 func (v VolumeScore) MarshalJSON() ([]byte, error) {
 	type plain struct {
 		Case    string      `json:"case"`
-		Phase   int         `json:"phase"`
+		Phase   int         `json:"phase_1based"`
 		Dice    [3]*float64 `json:"dice"`
 		RawDice [3]*float64 `json:"dice_raw"`
 		ECE     *float64    `json:"ece_percent"`
