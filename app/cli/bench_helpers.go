@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -98,4 +99,66 @@ func findReference(flagPath string) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("PyTorch reference script unet_ref.py not found; pass --reference")
+}
+
+// benchPair is what both sides of a Go/PyTorch benchmark read: the
+// network's JSON config and its seeded random weights in a temporary
+// folder, the PyTorch reference script, and this binary for the Go side.
+type benchPair struct {
+	Dir, Script, Exe, NetJSON, Weights string
+}
+
+// newBenchPair prepares a pair for net; ref is the --reference flag. Close
+// removes the folder.
+func newBenchPair(ref string, net unet.Config, threads int) (*benchPair, error) {
+	script, err := findReference(ref)
+	if err != nil {
+		return nil, err
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "cmrseg-bench")
+	if err != nil {
+		return nil, err
+	}
+	p := &benchPair{Dir: dir, Script: script, Exe: exe,
+		NetJSON: filepath.Join(dir, "net.json"), Weights: filepath.Join(dir, "weights.safetensors")}
+	nj, _ := json.Marshal(net)
+	if err := os.WriteFile(p.NetJSON, nj, 0o644); err != nil {
+		p.Close()
+		return nil, err
+	}
+	if err := writeRandomWeights(net, p.Weights, threads); err != nil {
+		p.Close()
+		return nil, err
+	}
+	return p, nil
+}
+
+func (p *benchPair) Close() { os.RemoveAll(p.Dir) }
+
+// benchSide is one side of a benchmark: a process printing seconds per
+// iteration, one per line.
+type benchSide struct {
+	name string
+	cmd  func() *exec.Cmd
+}
+
+// alternate runs every side once per round, in turn, so that machine load
+// hits all alike; it returns each side's seconds per iteration and peak
+// RSS (MB), one value per round.
+func alternate(rounds int, sides []benchSide) (secs, rss [][]float64, err error) {
+	secs, rss = make([][]float64, len(sides)), make([][]float64, len(sides))
+	for r := 0; r < rounds; r++ {
+		for i, sd := range sides {
+			t, m, err := timedChild(sd.cmd())
+			if err != nil {
+				return nil, nil, fmt.Errorf("%s: %w", sd.name, err)
+			}
+			secs[i], rss[i] = append(secs[i], t), append(rss[i], m)
+		}
+	}
+	return secs, rss, nil
 }

@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -65,28 +64,12 @@ func runBenchRuntime(args []string, stdout, stderr io.Writer) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	script, err := findReference(*ref)
-	if err != nil {
-		return err
-	}
-	dir, err := os.MkdirTemp("", "cmrseg-bench")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
 	cfg := unet.Config{InChannels: 1, Classes: 4, Stages: *stages, BaseFeatures: *base, MaxFeatures: 512, ConvsPerStage: 2}
-	cfgPath, wPath := filepath.Join(dir, "config.json"), filepath.Join(dir, "weights.safetensors")
-	cj, _ := json.Marshal(cfg)
-	if err := os.WriteFile(cfgPath, cj, 0o644); err != nil {
-		return err
-	}
-	if err := writeRandomWeights(cfg, wPath, *threads); err != nil {
-		return err
-	}
-	exe, err := os.Executable()
+	pair, err := newBenchPair(*ref, cfg, *threads)
 	if err != nil {
 		return err
 	}
+	defer pair.Close()
 	fmt.Fprintf(stdout, "U-Net %d stages, base %d, %d×%d, %d threads; %d rounds A/B (Go, then PyTorch), %d iterations per process, first dropped\n",
 		*stages, *base, *size, *size, *threads, *rounds, *iters)
 	fmt.Fprintf(stdout, "%-22s %12s %12s %8s %12s %12s %8s\n", "benchmark", "Go s/it", "PyTorch s/it", "ratio", "Go RSS MB", "Torch RSS MB", "ratio")
@@ -96,21 +79,18 @@ func runBenchRuntime(args []string, stdout, stderr io.Writer) error {
 			batch = *trainBatch
 		}
 		shape := fmt.Sprintf("%d,1,%d,%d", batch, *size, *size)
-		var goT, pyT []float64
-		var goRSS, pyRSS []float64
-		for r := 0; r < *rounds; r++ {
-			t, rss, err := timedChild(exec.Command(exe, "bench-child", mode, cfgPath, wPath, shape, strconv.Itoa(*iters), strconv.Itoa(*threads)))
-			if err != nil {
-				return fmt.Errorf("go %s: %w", mode, err)
-			}
-			goT, goRSS = append(goT, t), append(goRSS, rss)
-			t, rss, err = timedChild(exec.Command(*python, script, "bench", cfgPath, wPath, shape, mode, strconv.Itoa(*iters), strconv.Itoa(*threads)))
-			if err != nil {
-				return fmt.Errorf("pytorch %s: %w", mode, err)
-			}
-			pyT, pyRSS = append(pyT, t), append(pyRSS, rss)
+		secs, rss, err := alternate(*rounds, []benchSide{
+			{"go " + mode, func() *exec.Cmd {
+				return exec.Command(pair.Exe, "bench-child", mode, pair.NetJSON, pair.Weights, shape, strconv.Itoa(*iters), strconv.Itoa(*threads))
+			}},
+			{"pytorch " + mode, func() *exec.Cmd {
+				return exec.Command(*python, pair.Script, "bench", pair.NetJSON, pair.Weights, shape, mode, strconv.Itoa(*iters), strconv.Itoa(*threads))
+			}},
+		})
+		if err != nil {
+			return err
 		}
-		gt, pt, gr, pr := median(goT), median(pyT), median(goRSS), median(pyRSS)
+		gt, pt, gr, pr := median(secs[0]), median(secs[1]), median(rss[0]), median(rss[1])
 		fmt.Fprintf(stdout, "%-22s %12.4f %12.4f %8.3f %12.1f %12.1f %8.3f\n",
 			fmt.Sprintf("%s batch %d", mode, batch), gt, pt, gt/pt, gr, pr, gr/pr)
 	}

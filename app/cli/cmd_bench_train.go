@@ -2,10 +2,8 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -46,62 +44,36 @@ func runBenchTrain(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
-	script, err := findReference(*ref)
-	if err != nil {
-		return err
-	}
-	dir, err := os.MkdirTemp("", "cmrseg-bench-train")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
 	net := trainer.NetworkConfig(cfg.Network)
-	tomlPath, jsonPath, wPath := filepath.Join(dir, "config.toml"), filepath.Join(dir, "net.json"), filepath.Join(dir, "w.safetensors")
-	if err := cfg.Save(tomlPath); err != nil {
-		return err
-	}
-	nj, _ := json.Marshal(net)
-	if err := os.WriteFile(jsonPath, nj, 0o644); err != nil {
-		return err
-	}
-	if err := writeRandomWeights(net, wPath, *threads); err != nil {
-		return err
-	}
-	exe, err := os.Executable()
+	pair, err := newBenchPair(*ref, net, *threads)
 	if err != nil {
+		return err
+	}
+	defer pair.Close()
+	tomlPath := filepath.Join(pair.Dir, "config.toml")
+	if err := cfg.Save(tomlPath); err != nil {
 		return err
 	}
 	b, ph, pw := cfg.Train.BatchSize, cfg.Train.Patch[0], cfg.Train.Patch[1]
 	fmt.Fprintf(stdout, "training step: U-Net %d stages, base %d (%s), batch %d at %d×%d, %d threads; %d rounds A/B, %d iterations per process, first dropped\n",
 		net.Stages, net.BaseFeatures, paramText(net), b, ph, pw, *threads, *rounds, *iters)
 	fmt.Fprintf(stdout, "%-34s %10s %8s %10s %8s\n", "side", "s/it", "it/s", "peak RSS MB", "vs PyTorch")
-	type side struct {
-		name string
-		cmd  func() *exec.Cmd
-	}
-	sides := []side{
+	sides := []benchSide{
 		{"PyTorch (no deep supervision)", func() *exec.Cmd {
-			return exec.Command(*python, script, "bench", jsonPath, wPath, fmt.Sprintf("%d,1,%d,%d", b, ph, pw), "train", strconv.Itoa(*iters), strconv.Itoa(*threads))
+			return exec.Command(*python, pair.Script, "bench", pair.NetJSON, pair.Weights, fmt.Sprintf("%d,1,%d,%d", b, ph, pw), "train", strconv.Itoa(*iters), strconv.Itoa(*threads))
 		}},
 		{"Go trainer, no deep supervision", func() *exec.Cmd {
-			return exec.Command(exe, "bench-train-child", tomlPath, wPath, strconv.Itoa(*iters), strconv.Itoa(*threads), "0")
+			return exec.Command(pair.Exe, "bench-train-child", tomlPath, pair.Weights, strconv.Itoa(*iters), strconv.Itoa(*threads), "0")
 		}},
 	}
 	if cfg.Network.DeepSupervision {
-		sides = append(sides, side{"Go trainer, as configured (DS)", func() *exec.Cmd {
-			return exec.Command(exe, "bench-train-child", tomlPath, wPath, strconv.Itoa(*iters), strconv.Itoa(*threads), "1")
+		sides = append(sides, benchSide{"Go trainer, as configured (DS)", func() *exec.Cmd {
+			return exec.Command(pair.Exe, "bench-train-child", tomlPath, pair.Weights, strconv.Itoa(*iters), strconv.Itoa(*threads), "1")
 		}})
 	}
-	ts := make([][]float64, len(sides))
-	rss := make([][]float64, len(sides))
-	for r := 0; r < *rounds; r++ {
-		for i, sd := range sides {
-			t, m, err := timedChild(sd.cmd())
-			if err != nil {
-				return fmt.Errorf("%s: %w", sd.name, err)
-			}
-			ts[i], rss[i] = append(ts[i], t), append(rss[i], m)
-		}
+	ts, rss, err := alternate(*rounds, sides)
+	if err != nil {
+		return err
 	}
 	base := median(ts[0])
 	for i, sd := range sides {
