@@ -69,7 +69,7 @@ const depsRules = `
 	inference/bundle, training/config, training/data, training/metrics
 	< training/trainer;
 	training/trainer < training/baseline;
-	inference/ensemble, training/trainer < training/evaluation;
+	app/contour, inference/ensemble, training/trainer < training/evaluation;
 
 	# The window: Fyne and the headless core, never torch.
 	FYNE, app/trainingjob, app/workspace < ui;
