@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -99,6 +100,22 @@ func findReference(flagPath string) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("PyTorch reference script unet_ref.py not found; pass --reference")
+}
+
+// pairFlags are the flags of every Go/PyTorch benchmark.
+type pairFlags struct {
+	iters, rounds, threads *int
+	ref, python            *string
+}
+
+func addPairFlags(fs *flag.FlagSet) pairFlags {
+	return pairFlags{
+		iters:   fs.Int("iters", 6, "iterations per process (the first is warm-up)"),
+		rounds:  fs.Int("rounds", 3, "A/B rounds (each side once per round)"),
+		threads: fs.Int("threads", 2, "intra-op threads on both sides"),
+		ref:     fs.String("reference", "", "path of inference/reference/unet_ref.py (default: found from the binary or the working folder)"),
+		python:  fs.String("python", "/usr/bin/python3", "Python with PyTorch"),
+	}
 }
 
 // benchPair is what both sides of a Go/PyTorch benchmark read: the

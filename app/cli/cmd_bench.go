@@ -56,11 +56,8 @@ func runBenchRuntime(args []string, stdout, stderr io.Writer) error {
 	trainBatch := fs.Int("train-batch", 8, "batch size of the training-step benchmark")
 	base := fs.Int("base", 16, "U-Net base features")
 	stages := fs.Int("stages", 5, "U-Net stages")
-	iters := fs.Int("iters", 6, "iterations per process (the first is warm-up)")
-	rounds := fs.Int("rounds", 3, "A/B rounds per mode")
-	threads := fs.Int("threads", 2, "intra-op threads on both sides")
-	ref := fs.String("reference", "", "path of inference/reference/unet_ref.py (default: found from the binary or the working folder)")
-	python := fs.String("python", "/usr/bin/python3", "Python with PyTorch")
+	pf := addPairFlags(fs)
+	iters, rounds, threads, ref, python := pf.iters, pf.rounds, pf.threads, pf.ref, pf.python
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}

@@ -29,11 +29,8 @@ func init() {
 func runBenchTrain(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("bench train", stderr)
 	cfgPath := fs.String("config", "", "training config (default: the cpu preset)")
-	iters := fs.Int("iters", 6, "iterations per process (the first is warm-up)")
-	rounds := fs.Int("rounds", 3, "A/B rounds")
-	threads := fs.Int("threads", 2, "intra-op threads on both sides")
-	ref := fs.String("reference", "", "path of inference/reference/unet_ref.py")
-	python := fs.String("python", "/usr/bin/python3", "Python with PyTorch")
+	pf := addPairFlags(fs)
+	iters, rounds, threads, ref, python := pf.iters, pf.rounds, pf.threads, pf.ref, pf.python
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
