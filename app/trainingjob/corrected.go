@@ -31,8 +31,8 @@ import (
 // CorrectedCase is one exported frame of a final study.
 type CorrectedCase struct {
 	ID      string    `json:"id"`
-	Phase   int       `json:"phase"`
-	Study   string    `json:"study"` // series description and patient, for lists
+	Phase   int       `json:"phase_1based"` // as people count phases, like the ID's _frameNN
+	Study   string    `json:"study"`        // series description and patient, for lists
 	Source  []string  `json:"source_paths,omitempty"`
 	Session string    `json:"session,omitempty"`
 	Edited  int       `json:"edited_voxels"`
@@ -153,7 +153,7 @@ func (f *FinalStudy) Export(root string) ([]CorrectedCase, error) {
 		if err := nifti.WriteLabels(filepath.Join(root, "labelsTr", id+".nii.gz"), frame, lab); err != nil {
 			return nil, fmt.Errorf("corrected cases: %w", err)
 		}
-		out = append(out, CorrectedCase{ID: id, Phase: t, Study: desc, Source: s.Meta.SourcePaths, Session: f.Session,
+		out = append(out, CorrectedCase{ID: id, Phase: t + 1, Study: desc, Source: s.Meta.SourcePaths, Session: f.Session,
 			Edited: edited[t], Created: time.Now().UTC().Truncate(time.Second)})
 	}
 	all := append(kept, out...)
