@@ -46,7 +46,7 @@ func segmenterForGUI(flag string, stderr io.Writer) (*study.Study, workspace.Seg
 	loader := &modelLoader{}
 	reg := &trainingjob.Registry{Dirs: trainingjob.DefaultDirs(), Bundled: modelpath.BundledModel()}
 	ui.SetTrainingEnv(ui.TrainingEnv{Dirs: reg.Dirs, Bundled: reg.Bundled, LoadModel: loader.load})
-	choice, err := modelpath.FromEnvironment(flag, reg.Dirs.ActiveModelFile()).Resolve()
+	choice, err := resolveModel(flag)
 	if choice.Demo {
 		return st, demo, nil
 	}
