@@ -1,7 +1,11 @@
-// Package cli is cmrseg's command line: one file per command (cmd_*.go),
-// the shared model lookup and flag helpers beside them. It is the one place
-// that plugs the ensemble (inference) and the window (ui) together; the
-// commands call packages for their logic and only parse, wire and print.
+// Package cli is cmrseg's command line: one file per command (cmd_*.go;
+// `bench train` in cmd_bench_train.go), and the helpers they share in named
+// files: flags.go (flag sets and usage errors), models.go (which model, via
+// app/modelpath, and loading it), bench_helpers.go (timing child processes
+// for the benchmarks). It is the one place that plugs the ensemble
+// (inference) and the window (ui) together; the commands call packages for
+// their logic (training/evaluation for `evaluate`) and only parse, wire and
+// print.
 package cli
 
 import (
@@ -25,9 +29,6 @@ var commands = map[string]command{}
 func register(name, summary string, run func(args []string, stdout, stderr io.Writer) error) {
 	commands[name] = command{summary, run}
 }
-
-// errUsage marks errors already explained by a flag set's usage output.
-var errUsage = errors.New("usage")
 
 // Run runs cmrseg with args (without the program name) and returns the
 // process exit status.
@@ -70,21 +71,4 @@ func usage(w io.Writer) {
 		fmt.Fprintf(w, "  %-10s %s\n", n, commands[n].summary)
 	}
 	fmt.Fprintln(w, "\nResearch use only: not for clinical diagnosis.")
-}
-
-// newFlags makes a flag set that reports errors instead of exiting.
-func newFlags(name string, stderr io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet("cmrseg "+name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	return fs
-}
-
-func parseFlags(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return errUsage
-	}
-	return nil
 }

@@ -1,19 +1,15 @@
 package cli
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"cmrseg/inference/torch"
@@ -60,36 +56,17 @@ func runBenchRuntime(args []string, stdout, stderr io.Writer) error {
 	trainBatch := fs.Int("train-batch", 8, "batch size of the training-step benchmark")
 	base := fs.Int("base", 16, "U-Net base features")
 	stages := fs.Int("stages", 5, "U-Net stages")
-	iters := fs.Int("iters", 6, "iterations per process (the first is warm-up)")
-	rounds := fs.Int("rounds", 3, "A/B rounds per mode")
-	threads := fs.Int("threads", 2, "intra-op threads on both sides")
-	ref := fs.String("reference", "", "path of inference/reference/unet_ref.py (default: found from the binary or the working folder)")
-	python := fs.String("python", "/usr/bin/python3", "Python with PyTorch")
+	pf := addPairFlags(fs)
+	iters, rounds, threads, ref, python := pf.iters, pf.rounds, pf.threads, pf.ref, pf.python
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	script, err := findReference(*ref)
-	if err != nil {
-		return err
-	}
-	dir, err := os.MkdirTemp("", "cmrseg-bench")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
 	cfg := unet.Config{InChannels: 1, Classes: 4, Stages: *stages, BaseFeatures: *base, MaxFeatures: 512, ConvsPerStage: 2}
-	cfgPath, wPath := filepath.Join(dir, "config.json"), filepath.Join(dir, "weights.safetensors")
-	cj, _ := json.Marshal(cfg)
-	if err := os.WriteFile(cfgPath, cj, 0o644); err != nil {
-		return err
-	}
-	if err := writeRandomWeights(cfg, wPath, *threads); err != nil {
-		return err
-	}
-	exe, err := os.Executable()
+	pair, err := newBenchPair(*ref, cfg, *threads)
 	if err != nil {
 		return err
 	}
+	defer pair.Close()
 	fmt.Fprintf(stdout, "U-Net %d stages, base %d, %d×%d, %d threads; %d rounds A/B (Go, then PyTorch), %d iterations per process, first dropped\n",
 		*stages, *base, *size, *size, *threads, *rounds, *iters)
 	fmt.Fprintf(stdout, "%-22s %12s %12s %8s %12s %12s %8s\n", "benchmark", "Go s/it", "PyTorch s/it", "ratio", "Go RSS MB", "Torch RSS MB", "ratio")
@@ -99,107 +76,22 @@ func runBenchRuntime(args []string, stdout, stderr io.Writer) error {
 			batch = *trainBatch
 		}
 		shape := fmt.Sprintf("%d,1,%d,%d", batch, *size, *size)
-		var goT, pyT []float64
-		var goRSS, pyRSS []float64
-		for r := 0; r < *rounds; r++ {
-			t, rss, err := timedChild(exec.Command(exe, "bench-child", mode, cfgPath, wPath, shape, strconv.Itoa(*iters), strconv.Itoa(*threads)))
-			if err != nil {
-				return fmt.Errorf("go %s: %w", mode, err)
-			}
-			goT, goRSS = append(goT, t), append(goRSS, rss)
-			t, rss, err = timedChild(exec.Command(*python, script, "bench", cfgPath, wPath, shape, mode, strconv.Itoa(*iters), strconv.Itoa(*threads)))
-			if err != nil {
-				return fmt.Errorf("pytorch %s: %w", mode, err)
-			}
-			pyT, pyRSS = append(pyT, t), append(pyRSS, rss)
+		secs, rss, err := alternate(*rounds, []benchSide{
+			{"go " + mode, func() *exec.Cmd {
+				return exec.Command(pair.Exe, "bench-child", mode, pair.NetJSON, pair.Weights, shape, strconv.Itoa(*iters), strconv.Itoa(*threads))
+			}},
+			{"pytorch " + mode, func() *exec.Cmd {
+				return exec.Command(*python, pair.Script, "bench", pair.NetJSON, pair.Weights, shape, mode, strconv.Itoa(*iters), strconv.Itoa(*threads))
+			}},
+		})
+		if err != nil {
+			return err
 		}
-		gt, pt, gr, pr := median(goT), median(pyT), median(goRSS), median(pyRSS)
+		gt, pt, gr, pr := median(secs[0]), median(secs[1]), median(rss[0]), median(rss[1])
 		fmt.Fprintf(stdout, "%-22s %12.4f %12.4f %8.3f %12.1f %12.1f %8.3f\n",
 			fmt.Sprintf("%s batch %d", mode, batch), gt, pt, gt/pt, gr, pr, gr/pr)
 	}
 	return nil
-}
-
-// writeRandomWeights saves a seeded, freshly initialised network, the common
-// starting point of a Go/PyTorch benchmark pair.
-func writeRandomWeights(cfg unet.Config, path string, threads int) error {
-	w := torch.NewWorker(threads)
-	defer w.Close()
-	return w.Do(context.Background(), func(s *torch.Scope) error {
-		s.ManualSeed(0)
-		m, err := unet.New(s, cfg)
-		if err != nil {
-			return err
-		}
-		defer m.Free()
-		ws, err := m.Export(s)
-		if err != nil {
-			return err
-		}
-		return weights.Write(path, ws, weights.F32, nil)
-	})
-}
-
-// paramText is a parameter count for benchmark headers.
-func paramText(c unet.Config) string {
-	return fmt.Sprintf("%.2f M parameters", float64(c.Params())/1e6)
-}
-
-// timedChild runs one benchmark process and returns its median seconds per
-// iteration (first iteration dropped) and its peak RSS in MB.
-func timedChild(cmd *exec.Cmd) (float64, float64, error) {
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Run(); err != nil {
-		return 0, 0, fmt.Errorf("%v: %s", err, strings.TrimSpace(errb.String()))
-	}
-	var ts []float64
-	sc := bufio.NewScanner(&out)
-	for sc.Scan() {
-		if v, err := strconv.ParseFloat(strings.TrimSpace(sc.Text()), 64); err == nil {
-			ts = append(ts, v)
-		}
-	}
-	if len(ts) < 2 {
-		return 0, 0, fmt.Errorf("no timings in output %q", out.String())
-	}
-	ru, _ := cmd.ProcessState.SysUsage().(*syscall.Rusage)
-	rss := 0.0
-	if ru != nil {
-		rss = float64(ru.Maxrss) / 1024
-	}
-	return median(ts[1:]), rss, nil
-}
-
-func median(v []float64) float64 {
-	s := append([]float64(nil), v...)
-	sort.Float64s(s)
-	n := len(s)
-	if n == 0 {
-		return 0
-	}
-	if n%2 == 1 {
-		return s[n/2]
-	}
-	return (s[n/2-1] + s[n/2]) / 2
-}
-
-func findReference(flagPath string) (string, error) {
-	cands := []string{flagPath}
-	if exe, err := os.Executable(); err == nil {
-		cands = append(cands, filepath.Join(filepath.Dir(exe), "..", "inference", "reference", "unet_ref.py"),
-			filepath.Join(filepath.Dir(exe), "..", "share", "cmrseg", "unet_ref.py"))
-	}
-	cands = append(cands, filepath.Join("inference", "reference", "unet_ref.py"))
-	for _, c := range cands {
-		if c == "" {
-			continue
-		}
-		if _, err := os.Stat(c); err == nil {
-			return c, nil
-		}
-	}
-	return "", fmt.Errorf("PyTorch reference script unet_ref.py not found; pass --reference")
 }
 
 // runBenchChild is the Go side of one benchmark pair: the same protocol as

@@ -328,7 +328,7 @@ func benchStudy(path, work string) ([]benchVolume, string, error) {
 		}
 		vols = append(vols, benchVolume{Path: p, Dims: s.Dims, Spacing: [2]float64{s.Spacing[0], s.Spacing[1]}, Geometry: s.Geometry})
 	}
-	label := fmt.Sprintf("%s, phases %d and %d, %d×%d×%d at %.3g×%.3g mm", path, phases[0], phases[1], s.Dims[0], s.Dims[1], s.Dims[2], s.Spacing[0], s.Spacing[1])
+	label := fmt.Sprintf("%s, phases %d and %d, %d×%d×%d at %.3g×%.3g mm", path, phases[0]+1, phases[1]+1, s.Dims[0], s.Dims[1], s.Dims[2], s.Spacing[0], s.Spacing[1])
 	return vols, label, nil
 }
 
@@ -519,7 +519,7 @@ func agreement(stdout io.Writer, dir string, vols []benchVolume, label string, t
 		}
 		worst = max(worst, dp)
 		fmt.Fprintf(stdout, "phase %d: max |Δp| %.3g, max |Δentropy| %.3g, max |ΔMI| %.3g, labels agree on %.4f %% of %d voxels\n",
-			phases[k], dp, dh, dmi, 100*float64(same)/float64(len(a.Labels)), len(a.Labels))
+			phases[k]+1, dp, dh, dmi, 100*float64(same)/float64(len(a.Labels)), len(a.Labels))
 	}
 	if worst > 1e-3 {
 		return fmt.Errorf("CPU and CUDA probabilities differ by %.3g (> 1e-3)", worst)

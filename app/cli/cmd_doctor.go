@@ -8,16 +8,18 @@ import (
 	"path/filepath"
 	"runtime"
 
+	"cmrseg/app/modelpath"
 	"cmrseg/inference/torch"
 )
 
 func init() {
-	register("doctor", "check the torch runtime: libtorch version, devices, threads, BLAS", runDoctor)
+	register("doctor", "check the torch runtime (libtorch version, devices, threads, BLAS) and say which model is active and why", runDoctor)
 }
 
 func runDoctor(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("doctor", stderr)
 	threads := fs.Int("threads", 0, "intra-op threads (0: one per core)")
+	model := fs.String("model", "", "model bundle folder to report on (default: the one commands would use)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -50,6 +52,7 @@ func runDoctor(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "  threads     %d intra-op (of %d CPU cores)\n", info.Threads, runtime.NumCPU())
 	fmt.Fprintf(stdout, "  BLAS        %s\n", info.BLAS())
 	fmt.Fprintf(stdout, "  CPU         %s\n", info.CPUCapability())
+	fmt.Fprintf(stdout, "  model       %s\n", describeModel(resolveModel(*model)))
 	if err != nil {
 		return fmt.Errorf("libtorch loaded but does not work: %w", err)
 	}
@@ -69,4 +72,15 @@ func yesNo(b bool) string {
 		return "yes"
 	}
 	return "no"
+}
+
+// describeModel says which model commands and the window use, and why.
+func describeModel(c modelpath.Choice, err error) string {
+	switch {
+	case err != nil:
+		return "none: " + err.Error()
+	case c.Demo:
+		return "demo segmenter (" + c.Why + ")"
+	}
+	return fmt.Sprintf("%s (%s: %s)", c.Dir, c.Source, c.Why)
 }

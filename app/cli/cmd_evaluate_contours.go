@@ -5,44 +5,21 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"os/signal"
 	"strings"
 	"time"
 
+	"cmrseg/app/atomicfile"
 	"cmrseg/app/contour"
-	"cmrseg/app/study"
 	"cmrseg/app/studyio"
 	"cmrseg/inference/ensemble"
 	"cmrseg/inference/torch"
-	"cmrseg/inference/uncertainty"
-	"cmrseg/inference/weights"
-	"cmrseg/training/metrics"
+	"cmrseg/training/evaluation"
 )
 
 func init() {
 	register("evaluate-contours", "LV cavity and myocardium Dice of model bundles against expert contours on a DICOM series (Sunnybrook format)", runEvaluateContours)
-}
-
-// contourScore is one bundle's agreement with the expert contours.
-type contourScore struct {
-	Name   string `json:"name"`
-	Bundle string `json:"bundle"`
-	// Per contoured image: Dice of the predicted LV cavity (label 3) with
-	// the i-contour, and of the predicted myocardium (label 2) with the
-	// ring between o- and i-contour where both were drawn.
-	CavityImages     int       `json:"cavity_images"`
-	MyocardiumImages int       `json:"myocardium_images"`
-	CavityDice       float64   `json:"cavity_dice_mean"`
-	CavityDiceSD     float64   `json:"cavity_dice_sd"`
-	MyocardiumDice   float64   `json:"myocardium_dice_mean"`
-	MyocardiumDiceSD float64   `json:"myocardium_dice_sd"`
-	CavityPooled     float64   `json:"cavity_dice_pooled"`
-	MyocardiumPooled float64   `json:"myocardium_dice_pooled"`
-	PerImageCavity   []float64 `json:"per_image_cavity"`
-	PerImageMyo      []float64 `json:"per_image_myocardium"`
-	Seconds          float64   `json:"seconds"`
 }
 
 // runEvaluateContours scores bundles on a series whose expert labels are
@@ -71,16 +48,7 @@ func runEvaluateContours(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	nk := s.Dims[2]
-	var phases []int
-	for t := 0; t < s.NT; t++ {
-		for k := 0; k < nk; k++ {
-			if c, _ := ref.Contoured(k, t); c {
-				phases = append(phases, t)
-				break
-			}
-		}
-	}
+	phases := evaluation.ContouredPhases(ref, s)
 	if len(phases) == 0 {
 		return fmt.Errorf("%s: no contour matches an image of %s", *contours, *series)
 	}
@@ -99,8 +67,8 @@ func runEvaluateContours(args []string, stdout, stderr io.Writer) error {
 	w := torch.NewWorker(*threads)
 	defer w.Close()
 
-	fmt.Fprintf(stdout, "%s: %d phases with contours (%v)\n", *series, len(phases), phases)
-	var results []*contourScore
+	fmt.Fprintf(stdout, "%s: %d phases with contours (%v)\n", *series, len(phases), oneBased(phases))
+	var results []*evaluation.ContourScore
 	for _, dir := range dirs {
 		b, err := bundleOf(dir)
 		if err != nil {
@@ -116,8 +84,8 @@ func runEvaluateContours(args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		cs := &contourScore{Name: methodName(b.Dir, b.Kind), Bundle: b.Dir, Seconds: time.Since(t0).Seconds()}
-		scoreContours(cs, s, ref, phases, rs)
+		cs := &evaluation.ContourScore{Name: evaluation.MethodName(b.Dir, b.Kind), Bundle: b.Dir, Seconds: time.Since(t0).Seconds()}
+		evaluation.ScoreContours(cs, s, ref, phases, rs)
 		results = append(results, cs)
 	}
 	fmt.Fprintf(stdout, "\n%-22s %18s %18s %9s %9s %8s\n", "method", "LV cavity Dice", "LV myo Dice", "cav pool", "myo pool", "seconds")
@@ -132,75 +100,18 @@ func runEvaluateContours(args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		if err := weights.WriteFileAtomic(*jsonOut, append(data, '\n')); err != nil {
+		if err := atomicfile.Write(*jsonOut, append(data, '\n')); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// scoreContours fills cs from the predictions of the contoured phases.
-func scoreContours(cs *contourScore, s *study.Series, ref *contour.Reference, phases []int, rs []*uncertainty.Result) {
-	nx, ny, nk := s.Dims[0], s.Dims[1], s.Dims[2]
-	plane := nx * ny
-	var cavI, cavP, cavR, myoI, myoP, myoR int
-	for pi, t := range phases {
-		pred := rs[pi].Labels
-		truth := ref.Phases[t].Data
-		for k := 0; k < nk; k++ {
-			cav, myo := ref.Contoured(k, t)
-			if !cav {
-				continue
-			}
-			lo, hi := k*plane, (k+1)*plane
-			d, i, p, r := diceOf(truth[lo:hi], pred[lo:hi], study.LV)
-			cs.PerImageCavity = append(cs.PerImageCavity, d)
-			cavI, cavP, cavR = cavI+i, cavP+p, cavR+r
-			if myo {
-				d, i, p, r := diceOf(truth[lo:hi], pred[lo:hi], study.Myocardium)
-				cs.PerImageMyo = append(cs.PerImageMyo, d)
-				myoI, myoP, myoR = myoI+i, myoP+p, myoR+r
-			}
-		}
+// oneBased turns phase indices into the numbers people read.
+func oneBased(ts []int) []int {
+	out := make([]int, len(ts))
+	for i, t := range ts {
+		out[i] = t + 1
 	}
-	cs.CavityImages, cs.MyocardiumImages = len(cs.PerImageCavity), len(cs.PerImageMyo)
-	cs.CavityDice, cs.CavityDiceSD = meanSD(cs.PerImageCavity)
-	cs.MyocardiumDice, cs.MyocardiumDiceSD = meanSD(cs.PerImageMyo)
-	cs.CavityPooled = 2 * float64(cavI) / float64(cavP+cavR)
-	cs.MyocardiumPooled = 2 * float64(myoI) / float64(myoP+myoR)
-}
-
-// diceOf is the Dice of class c on one image with its counts (1 when both
-// are empty, as in metrics.Dice).
-func diceOf(ref, pred []uint8, c uint8) (d float64, inter, np, nr int) {
-	for i := range ref {
-		r, p := ref[i] == c, pred[i] == c
-		if r {
-			nr++
-		}
-		if p {
-			np++
-		}
-		if r && p {
-			inter++
-		}
-	}
-	if np+nr == 0 {
-		return 1, 0, 0, 0
-	}
-	return 2 * float64(inter) / float64(np+nr), inter, np, nr
-}
-
-func meanSD(xs []float64) (mean, sd float64) {
-	if len(xs) == 0 {
-		return math.NaN(), math.NaN()
-	}
-	mean = metrics.Mean(xs)
-	for _, x := range xs {
-		sd += (x - mean) * (x - mean)
-	}
-	if len(xs) > 1 {
-		sd = math.Sqrt(sd / float64(len(xs)-1))
-	}
-	return mean, sd
+	return out
 }

@@ -7,65 +7,10 @@ import (
 	"path/filepath"
 	"testing"
 
-	"cmrseg/app/contour"
 	"cmrseg/app/shareddata"
-	"cmrseg/app/study"
-	"cmrseg/app/studyio"
-	"cmrseg/inference/uncertainty"
 	"cmrseg/inference/unet"
+	"cmrseg/training/evaluation"
 )
-
-// TestScoreContoursOracle scores the expert labels against themselves
-// (Dice 1 everywhere) and against a prediction with the cavity moved into
-// the myocardium label (cavity Dice 0, myocardium Dice below 1), on the
-// real Sunnybrook series and contours.
-func TestScoreContoursOracle(t *testing.T) {
-	root := shareddata.Require(t, "sunnybrook")
-	st, err := studyio.Open(filepath.Join(root, "SCD0000101"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := st.Series[0]
-	ref, err := contour.LoadSunnybrook(filepath.Join(root, "contours", "SC-HF-I-1"), s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var phases []int
-	var perfect, swapped []*uncertainty.Result
-	for t0 := 0; t0 < s.NT; t0++ {
-		any := false
-		for k := 0; k < s.Dims[2]; k++ {
-			if c, _ := ref.Contoured(k, t0); c {
-				any = true
-			}
-		}
-		if !any {
-			continue
-		}
-		phases = append(phases, t0)
-		truth := ref.Phases[t0].Data
-		perfect = append(perfect, &uncertainty.Result{Labels: truth})
-		sw := append([]uint8(nil), truth...)
-		for i, v := range sw {
-			if v == study.LV {
-				sw[i] = study.Myocardium
-			}
-		}
-		swapped = append(swapped, &uncertainty.Result{Labels: sw})
-	}
-	var a, b contourScore
-	scoreContours(&a, s, ref, phases, perfect)
-	if a.CavityImages != 18 || a.MyocardiumImages != 9 {
-		t.Errorf("contoured images: %d cavity, %d myocardium; the data set has 18 i- and 9 o-contours", a.CavityImages, a.MyocardiumImages)
-	}
-	if a.CavityDice != 1 || a.MyocardiumDice != 1 || a.CavityPooled != 1 || a.MyocardiumPooled != 1 {
-		t.Errorf("truth against itself: %+v", a)
-	}
-	scoreContours(&b, s, ref, phases, swapped)
-	if b.CavityDice != 0 || b.CavityPooled != 0 || !(b.MyocardiumPooled > 0 && b.MyocardiumPooled < 0.9) {
-		t.Errorf("cavity relabelled as myocardium: cavity %.3f/%.3f, myocardium pooled %.3f", b.CavityDice, b.CavityPooled, b.MyocardiumPooled)
-	}
-}
 
 // TestEvaluateContoursCLI runs the command end to end with a tiny random
 // bundle: every contoured image is scored and the JSON is written.
@@ -83,7 +28,7 @@ func TestEvaluateContoursCLI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var rs []contourScore
+	var rs []evaluation.ContourScore
 	if err := json.Unmarshal(raw, &rs); err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 
 	"fyne.io/fyne/v2"
 
+	"cmrseg/app/modelpath"
 	"cmrseg/app/study"
 	"cmrseg/app/workspace"
 	"cmrseg/ui"
@@ -15,7 +16,7 @@ import (
 )
 
 func init() {
-	register("gui", "open the review window (the default): cmrseg gui [PATH]", runGUI)
+	register("gui", "open the review window (the default): cmrseg gui [--model DIR] [PATH]", runGUI)
 }
 
 // runGUI opens the review window, on PATH when given, else on the embedded
@@ -25,6 +26,7 @@ func init() {
 // installed.
 func runGUI(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("gui", stderr)
+	model := fs.String("model", "", "model bundle folder (default: $CMRSEG_MODEL, the active model, the bundled model)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -41,13 +43,13 @@ func runGUI(args []string, stdout, stderr io.Writer) error {
 	}
 	var demo *study.Study
 	var seg workspace.Segmenter
-	if os.Getenv("CMRSEG_MODEL") == "demo" {
+	if *model == "" && os.Getenv(modelpath.EnvVar) == modelpath.Demo {
 		// The demo segmenter even where a model is installed: scripted
 		// checks of the window need its fast, known result.
 		demo, seg = workspace.Demo()
 	} else {
 		var err error
-		if demo, seg, err = segmenterForGUI(stderr); err != nil {
+		if demo, seg, err = segmenterForGUI(*model, stderr); err != nil {
 			return err
 		}
 	}

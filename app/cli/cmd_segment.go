@@ -24,38 +24,6 @@ func init() {
 	register("segment", "segment NIfTI files, DICOM folders or ACDC patients: labels, entropy, probabilities", runSegment)
 }
 
-// modelDirs are where a bundled model is looked for, relative to the
-// binary's folder, then system-wide.
-func modelDirs() []string {
-	var dirs []string
-	if exe, err := os.Executable(); err == nil {
-		if real, err := filepath.EvalSymlinks(exe); err == nil {
-			exe = real
-		}
-		d := filepath.Dir(exe)
-		dirs = append(dirs, filepath.Join(d, "..", "assets", "model"), filepath.Join(d, "model"))
-	}
-	return append(dirs, "/usr/share/cmrseg/model")
-}
-
-// findModel returns the --model folder, else $CMRSEG_MODEL, else the first
-// bundled model found.
-func findModel(flagDir string) (string, error) {
-	if flagDir != "" {
-		return flagDir, nil
-	}
-	if env := os.Getenv("CMRSEG_MODEL"); env != "" {
-		return env, nil
-	}
-	dirs := modelDirs()
-	for _, d := range dirs {
-		if _, err := os.Stat(filepath.Join(d, "model.toml")); err == nil {
-			return filepath.Clean(d), nil
-		}
-	}
-	return "", fmt.Errorf("no model bundle found (looked for model.toml in %s); pass --model DIR or set CMRSEG_MODEL", strings.Join(dirs, ", "))
-}
-
 func runSegment(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("segment", stderr)
 	model := fs.String("model", "", "model bundle folder (default: the bundled model)")
@@ -253,8 +221,8 @@ func (sg *segmenter) series(in, name string, s *study.Series, t0 time.Time) erro
 		case s.ESProvisional:
 			esNote = "  (provisional: from timing)"
 		}
-		fmt.Fprintf(sg.stdout, "  %-14s %s\n", fmt.Sprintf("ED phase %d", s.ED), volumeLine(rs[s.ED]))
-		fmt.Fprintf(sg.stdout, "  %-14s %s%s\n", fmt.Sprintf("ES phase %d", s.ES), volumeLine(rs[s.ES]), esNote)
+		fmt.Fprintf(sg.stdout, "  %-14s %s\n", fmt.Sprintf("ED phase %d", s.ED+1), volumeLine(rs[s.ED]))
+		fmt.Fprintf(sg.stdout, "  %-14s %s%s\n", fmt.Sprintf("ES phase %d", s.ES+1), volumeLine(rs[s.ES]), esNote)
 	}
 	sg.footer(score, files)
 	return nil
@@ -317,7 +285,7 @@ func (sg *segmenter) write(name string, ref *study.Series, rs []*uncertainty.Res
 		for t, r := range rs {
 			suffix := "_prob"
 			if ref.NT > 1 {
-				suffix = fmt.Sprintf("_phase%02d_prob", t)
+				suffix = fmt.Sprintf("_phase%02d_prob", t+1) // 1-based, as people count phases
 			}
 			if err := nifti.WriteMap(path(suffix), ref, r.Prob, r.Classes); err != nil {
 				return nil, err

@@ -144,7 +144,7 @@ func TestSegment4D(t *testing.T) {
 		t.Fatalf("exit %d\n%s\n%s", code, stdout.String(), stderr.String())
 	}
 	t.Log("\n" + stdout.String())
-	if !strings.Contains(stdout.String(), "ED phase 0") || !strings.Contains(stdout.String(), "ES phase") {
+	if !strings.Contains(stdout.String(), "ED phase 1") || !strings.Contains(stdout.String(), "ES phase") {
 		t.Errorf("summary lacks ED/ES:\n%s", stdout.String())
 	}
 	checkOutputs(t, py, [][2]string{

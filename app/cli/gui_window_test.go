@@ -544,8 +544,8 @@ func checkReports(t *testing.T, dir, base string, want *report.Report) {
 		t.Fatal(err)
 	}
 	var js struct {
-		EDPhase int      `json:"ed_phase"`
-		ESPhase int      `json:"es_phase"`
+		EDPhase int      `json:"ed_phase_1based"`
+		ESPhase int      `json:"es_phase_1based"`
 		BSA     *float64 `json:"bsa_m2"`
 		Indices []struct {
 			Key   string   `json:"key"`
@@ -555,9 +555,9 @@ func checkReports(t *testing.T, dir, base string, want *report.Report) {
 	if err := json.Unmarshal(b, &js); err != nil {
 		t.Fatalf("report JSON: %v", err)
 	}
-	if js.EDPhase != want.EDPhase || js.ESPhase != want.ESPhase || len(js.Indices) != len(want.Indices) {
-		t.Fatalf("report JSON ED %d ES %d with %d indices, want %d %d %d", js.EDPhase, js.ESPhase, len(js.Indices),
-			want.EDPhase, want.ESPhase, len(want.Indices))
+	if js.EDPhase != want.EDPhase+1 || js.ESPhase != want.ESPhase+1 || len(js.Indices) != len(want.Indices) {
+		t.Fatalf("report JSON ED %d ES %d with %d indices, want %d %d %d (1-based)", js.EDPhase, js.ESPhase, len(js.Indices),
+			want.EDPhase+1, want.ESPhase+1, len(want.Indices))
 	}
 	for n, ix := range js.Indices {
 		w := want.Indices[n]

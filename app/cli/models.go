@@ -10,49 +10,69 @@ import (
 	"path/filepath"
 	"sync"
 
+	"cmrseg/app/modelpath"
 	"cmrseg/app/study"
 	"cmrseg/app/trainingjob"
 	"cmrseg/app/workspace"
+	"cmrseg/inference/bundle"
 	"cmrseg/inference/ensemble"
 	"cmrseg/inference/torch"
+	"cmrseg/training/trainer"
 	"cmrseg/ui"
 )
 
-// segmenterForGUI returns the demo study and the segmenter the window uses:
-// $CMRSEG_MODEL when set, else the model chosen in the training tab ("Use
-// this model", kept in $XDG_CONFIG_HOME/cmrseg/active-model), else the
-// bundled model; the demo segmenter, which only knows the embedded
-// phantom, when there is none. It also configures the training tab, which
+// resolveModel applies modelpath's order (--model, $CMRSEG_MODEL, the
+// training tab's active model, the bundled model) for this user.
+func resolveModel(flag string) (modelpath.Choice, error) {
+	return modelpath.FromEnvironment(flag, trainingjob.DefaultDirs().ActiveModelFile()).Resolve()
+}
+
+// findModel returns the bundle folder a command that needs a model uses.
+func findModel(flag string) (string, error) {
+	c, err := resolveModel(flag)
+	if err != nil {
+		return "", err
+	}
+	if c.Demo {
+		return "", fmt.Errorf("%s=%s selects the window's demo segmenter, not a model bundle; pass --model DIR", modelpath.EnvVar, modelpath.Demo)
+	}
+	return c.Dir, nil
+}
+
+// segmenterForGUI returns the demo study and the segmenter the window
+// uses: the model modelpath resolves (flag is the gui's --model), or the
+// demo segmenter, which only knows the embedded phantom, when there is
+// none or it cannot be loaded. It also configures the training tab, which
 // loads models through the same loader when the reader switches.
-func segmenterForGUI(stderr io.Writer) (*study.Study, workspace.Segmenter, error) {
+func segmenterForGUI(flag string, stderr io.Writer) (*study.Study, workspace.Segmenter, error) {
 	st, demo := workspace.Demo()
 	loader := &modelLoader{}
-	reg := &trainingjob.Registry{Dirs: trainingjob.DefaultDirs(), Bundled: bundledModel()}
+	reg := &trainingjob.Registry{Dirs: trainingjob.DefaultDirs(), Bundled: modelpath.BundledModel()}
 	ui.SetTrainingEnv(ui.TrainingEnv{Dirs: reg.Dirs, Bundled: reg.Bundled, LoadModel: loader.load})
-	dir := os.Getenv("CMRSEG_MODEL")
-	if dir == "" {
-		dir = reg.Active()
-	}
-	if dir == "" {
-		fmt.Fprintf(stderr, "cmrseg: no model installed (set CMRSEG_MODEL to a bundle folder to use one); the window uses the demo segmenter, which segments only the demo study\n")
+	choice, err := resolveModel(flag)
+	if choice.Demo {
 		return st, demo, nil
 	}
-	p, err := loader.load(dir)
 	if err != nil {
-		fmt.Fprintf(stderr, "cmrseg: model %s cannot be used (%v); the window uses the demo segmenter\n", dir, err)
+		fmt.Fprintf(stderr, "cmrseg: no model installed (set %s to a bundle folder to use one); the window uses the demo segmenter, which segments only the demo study\n", modelpath.EnvVar)
+		return st, demo, nil
+	}
+	p, err := loader.load(choice.Dir)
+	if err != nil {
+		fmt.Fprintf(stderr, "cmrseg: model %s cannot be used (%v); the window uses the demo segmenter\n", choice.Dir, err)
 		return st, demo, nil
 	}
 	return st, p, nil
 }
 
-// bundledModel is the model installed with the binary ("" when none).
-func bundledModel() string {
-	for _, d := range modelDirs() {
-		if _, err := os.Stat(filepath.Join(d, "model.toml")); err == nil {
-			return filepath.Clean(d)
+// bundleOf accepts a run folder or a bundle folder.
+func bundleOf(path string) (*bundle.Bundle, error) {
+	if _, err := os.Stat(filepath.Join(path, bundle.ManifestName)); err != nil {
+		if _, err2 := os.Stat(filepath.Join(path, trainer.BundleDir, bundle.ManifestName)); err2 == nil {
+			path = filepath.Join(path, trainer.BundleDir)
 		}
 	}
-	return ""
+	return bundle.Load(path)
 }
 
 // modelLoader loads bundles as ensembles, each on its own torch worker,

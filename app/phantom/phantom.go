@@ -277,18 +277,11 @@ func ellipse(u, v, cu, cv, a, b float64) float64 {
 
 func over(dst, src, alpha float64) float64 { return dst*(1-alpha) + src*alpha }
 
-// measure counts label voxels per phase.
+// measure takes the volumes of the label maps at ED (phase 0) and ES.
 func measure(labels []study.Labels, g study.Geometry) Volumes {
-	count := func(t int, v uint8) float64 {
-		n := 0
-		for _, x := range labels[t].Data {
-			if x == v {
-				n++
-			}
-		}
-		return float64(n) * g.VoxelVolumeML()
-	}
-	return volumes(count(0, study.LV), count(esPhase, study.LV), count(0, study.RV), count(esPhase, study.RV), count(0, study.Myocardium))
+	ed := study.Labels{Geometry: g, Data: labels[0].Data}.VolumesML()
+	es := study.Labels{Geometry: g, Data: labels[esPhase].Data}.VolumesML()
+	return volumes(ed[study.LV], es[study.LV], ed[study.RV], es[study.RV], ed[study.Myocardium])
 }
 
 // design integrates the continuous shapes slice by slice.

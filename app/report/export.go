@@ -50,18 +50,19 @@ type jsonIndex struct {
 }
 
 type jsonReport struct {
-	Notice            string      `json:"notice"`
-	PatientID         string      `json:"patient_id"`
-	SeriesInstanceUID string      `json:"series_instance_uid,omitempty"`
-	EDPhase           int         `json:"ed_phase"`
-	ESPhase           int         `json:"es_phase"`
-	VoxelML           float64     `json:"voxel_ml"`
-	HeightM           *float64    `json:"height_m"`
-	WeightKg          *float64    `json:"weight_kg"`
-	BSA               *float64    `json:"bsa_m2"`
-	Checkpoints       int         `json:"checkpoints"`
-	SinglePhase       bool        `json:"single_phase,omitempty"`
-	Indices           []jsonIndex `json:"indices"`
+	Notice            string `json:"notice"`
+	PatientID         string `json:"patient_id"`
+	SeriesInstanceUID string `json:"series_instance_uid,omitempty"`
+	// Phase numbers count from 1, as the window shows them.
+	EDPhase     int         `json:"ed_phase_1based"`
+	ESPhase     int         `json:"es_phase_1based"`
+	VoxelML     float64     `json:"voxel_ml"`
+	HeightM     *float64    `json:"height_m"`
+	WeightKg    *float64    `json:"weight_kg"`
+	BSA         *float64    `json:"bsa_m2"`
+	Checkpoints int         `json:"checkpoints"`
+	SinglePhase bool        `json:"single_phase,omitempty"`
+	Indices     []jsonIndex `json:"indices"`
 }
 
 // ptr maps undefined (NaN) and, where zero means unknown, zero to null.
@@ -77,7 +78,7 @@ func ptr(v float64, zeroUnknown bool) *float64 {
 func (r *Report) JSON() ([]byte, error) {
 	j := jsonReport{
 		Notice: Notice, PatientID: r.PatientID, SeriesInstanceUID: r.SeriesInstanceUID,
-		EDPhase: r.EDPhase, ESPhase: r.ESPhase, VoxelML: r.VoxelML,
+		EDPhase: r.EDPhase + 1, ESPhase: r.ESPhase + 1, VoxelML: r.VoxelML,
 		HeightM: ptr(r.HeightM, true), WeightKg: ptr(r.WeightKg, true), BSA: ptr(r.BSA, true),
 		Checkpoints: r.Checkpoints, SinglePhase: r.SinglePhase, Indices: []jsonIndex{},
 	}

@@ -113,7 +113,7 @@ func Compute(in Input) (*Report, error) {
 		ph   Phase
 	}{{"ED", in.ED}, {"ES", in.ES}} {
 		if len(p.ph.Labels) != n {
-			return nil, fmt.Errorf("report: %s phase %d has %d labels, want %d", p.name, p.ph.Index, len(p.ph.Labels), n)
+			return nil, fmt.Errorf("report: %s phase %d has %d labels, want %d", p.name, p.ph.Index+1, len(p.ph.Labels), n)
 		}
 		if p.ph.Ensemble != nil && len(p.ph.Ensemble) != n {
 			return nil, fmt.Errorf("report: %s ensemble labels have %d voxels, want %d", p.name, len(p.ph.Ensemble), n)
@@ -135,7 +135,7 @@ func Compute(in Input) (*Report, error) {
 		BSA:               BSA(in.Meta.HeightM, in.Meta.WeightKg),
 	}
 	r.SinglePhase = in.ED.Index == in.ES.Index
-	point := r.indices(count(in.ED.Labels), count(in.ES.Labels))
+	point := r.indices(study.CountLabels(in.ED.Labels), study.CountLabels(in.ES.Labels))
 
 	k := len(in.ED.Samples)
 	var perSample [][]float64
@@ -222,16 +222,6 @@ func ejection(edv, esv float64) float64 {
 	return 100 * (edv - esv) / edv
 }
 
-func count(labels []uint8) [study.NumClasses]int {
-	var c [study.NumClasses]int
-	for _, l := range labels {
-		if int(l) < len(c) {
-			c[l]++
-		}
-	}
-	return c
-}
-
 // known marks the voxels whose label the reviewer has settled.
 func known(p Phase, plane int) []bool {
 	if p.Ensemble == nil && len(p.Accepted) == 0 {
@@ -247,7 +237,7 @@ func known(p Phase, plane int) []bool {
 
 func countSample(sample, current []uint8, known []bool) [study.NumClasses]int {
 	if known == nil {
-		return count(sample)
+		return study.CountLabels(sample)
 	}
 	var c [study.NumClasses]int
 	for i, l := range sample {

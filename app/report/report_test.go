@@ -326,6 +326,8 @@ func TestExport(t *testing.T) {
 	var j struct {
 		Notice    string   `json:"notice"`
 		PatientID string   `json:"patient_id"`
+		ED        int      `json:"ed_phase_1based"`
+		ES        int      `json:"es_phase_1based"`
 		BSA       *float64 `json:"bsa_m2"`
 		Indices   []struct {
 			Key   string   `json:"key"`
@@ -338,6 +340,10 @@ func TestExport(t *testing.T) {
 	}
 	if j.PatientID != "P1" || j.BSA == nil || !near(*j.BSA, 2) || !strings.Contains(j.Notice, "Research use only") {
 		t.Errorf("JSON header: %+v", j)
+	}
+	// Phase numbers in exports count from 1, as the window shows them.
+	if j.ED != 1 || j.ES != 6 {
+		t.Errorf("JSON phases ED %d ES %d, want 1 and 6 (1-based)", j.ED, j.ES)
 	}
 	for _, ix := range j.Indices {
 		switch ix.Key {

@@ -18,7 +18,7 @@ func FromSession(s *session.Session) (*Report, error) {
 	phase := func(name string, t int) (Phase, error) {
 		r := s.Result(t)
 		if r == nil {
-			return Phase{}, fmt.Errorf("report: %s phase %d is not segmented yet", name, t)
+			return Phase{}, fmt.Errorf("report: %s phase %d is not segmented yet", name, t+1)
 		}
 		return Phase{Index: t, Labels: s.Labels(t), Samples: r.SampleLabels, Ensemble: r.Labels, Accepted: s.AcceptedSlices(t)}, nil
 	}

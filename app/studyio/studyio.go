@@ -169,9 +169,9 @@ func phaseName(s *study.Series, t int) string {
 		return "unknown"
 	}
 	if len(s.PhaseNumbers) == s.NT {
-		return fmt.Sprintf("phase %d (frame %d)", t, s.PhaseNumbers[t])
+		return fmt.Sprintf("phase %d (frame %d)", t+1, s.PhaseNumbers[t])
 	}
-	return fmt.Sprintf("phase %d", t)
+	return fmt.Sprintf("phase %d", t+1)
 }
 
 func isNIfTI(path string) bool {

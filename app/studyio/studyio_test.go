@@ -30,7 +30,7 @@ func TestOpenACDCPatient(t *testing.T) {
 	if err := Describe(&out, st); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"216 x 256 x 10, 2 phases", "1.56 x 1.56 x 10 mm", "phase 0 (frame 1) / phase 1 (frame 12)", "group DCM", "1.84 m", "95 kg"} {
+	for _, want := range []string{"216 x 256 x 10, 2 phases", "1.56 x 1.56 x 10 mm", "phase 1 (frame 1) / phase 2 (frame 12)", "group DCM", "1.84 m", "95 kg"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("Describe lacks %q:\n%s", want, out.String())
 		}

@@ -38,7 +38,7 @@ func (c *CLISegmenter) Segment(ctx context.Context, s *study.Series, phases []in
 	out := make([]*uncertainty.Result, len(phases))
 	for n, t := range phases {
 		if t < 0 || t >= s.NT {
-			return nil, fmt.Errorf("segment: phase %d out of range", t)
+			return nil, fmt.Errorf("segment: phase %d out of range 1..%d", t+1, s.NT)
 		}
 		frame := &study.Series{Geometry: s.Geometry, NT: 1, Data: s.Phase(t), ED: -1, ES: -1}
 		in := filepath.Join(tmp, fmt.Sprintf("p%03d.nii.gz", t))

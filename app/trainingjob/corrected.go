@@ -14,10 +14,10 @@ import (
 	"strings"
 	"time"
 
+	"cmrseg/app/atomicfile"
 	"cmrseg/app/nifti"
 	"cmrseg/app/session"
 	"cmrseg/app/study"
-	"cmrseg/app/workspace"
 )
 
 // A session's journal stores the reader's edits as diffs against the
@@ -31,8 +31,8 @@ import (
 // CorrectedCase is one exported frame of a final study.
 type CorrectedCase struct {
 	ID      string    `json:"id"`
-	Phase   int       `json:"phase"`
-	Study   string    `json:"study"` // series description and patient, for lists
+	Phase   int       `json:"phase_1based"` // as people count phases, like the ID's _frameNN
+	Study   string    `json:"study"`        // series description and patient, for lists
 	Source  []string  `json:"source_paths,omitempty"`
 	Session string    `json:"session,omitempty"`
 	Edited  int       `json:"edited_voxels"`
@@ -153,7 +153,7 @@ func (f *FinalStudy) Export(root string) ([]CorrectedCase, error) {
 		if err := nifti.WriteLabels(filepath.Join(root, "labelsTr", id+".nii.gz"), frame, lab); err != nil {
 			return nil, fmt.Errorf("corrected cases: %w", err)
 		}
-		out = append(out, CorrectedCase{ID: id, Phase: t, Study: desc, Source: s.Meta.SourcePaths, Session: f.Session,
+		out = append(out, CorrectedCase{ID: id, Phase: t + 1, Study: desc, Source: s.Meta.SourcePaths, Session: f.Session,
 			Edited: edited[t], Created: time.Now().UTC().Truncate(time.Second)})
 	}
 	all := append(kept, out...)
@@ -207,7 +207,7 @@ func writeIndex(root string, cs []CorrectedCase) error {
 	if err != nil {
 		return err
 	}
-	if err := workspace.WriteFileAtomic(filepath.Join(root, correctedIndex), append(b, '\n')); err != nil {
+	if err := atomicfile.Write(filepath.Join(root, correctedIndex), append(b, '\n')); err != nil {
 		return fmt.Errorf("corrected cases: %w", err)
 	}
 	ds := map[string]any{
@@ -224,7 +224,7 @@ func writeIndex(root string, cs []CorrectedCase) error {
 	if err := enc.Encode(ds); err != nil {
 		return err
 	}
-	if err := workspace.WriteFileAtomic(filepath.Join(root, "dataset.json"), buf.Bytes()); err != nil {
+	if err := atomicfile.Write(filepath.Join(root, "dataset.json"), buf.Bytes()); err != nil {
 		return fmt.Errorf("corrected cases: %w", err)
 	}
 	return nil

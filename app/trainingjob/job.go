@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,7 +15,7 @@ import (
 	"syscall"
 	"time"
 
-	"cmrseg/app/workspace"
+	"cmrseg/app/atomicfile"
 	"cmrseg/training/config"
 )
 
@@ -27,19 +26,6 @@ const (
 	InputFile  = "train-config.toml" // the config the job started with
 	OutputFile = "train.log"         // the child's stdout and stderr
 	EvalFile   = "evaluation.json"   // `cmrseg evaluate --json`
-)
-
-// Phase is where a job stands.
-type Phase string
-
-// Job phases.
-const (
-	Running   Phase = "running"
-	Pausing   Phase = "pausing" // asked to stop after the current iteration
-	Paused    Phase = "paused"  // stopped; resumes from the last complete epoch
-	Cancelled Phase = "cancelled"
-	Done      Phase = "done"
-	Failed    Phase = "failed"
 )
 
 // Spec is what a job trains.
@@ -67,66 +53,19 @@ type jobFile struct {
 	Installed string    `json:"installed,omitempty"` // the models/ folder the result was installed to
 }
 
-// Point is one sample of a plot.
-type Point struct{ X, Y float64 }
-
-// Checkpoint is one ensemble member written so far.
-type Checkpoint struct {
-	Epoch, Cycle int
-	File         string
-}
-
-// State is everything the tab shows about a job.
-type State struct {
-	Phase          Phase
-	Epoch, Epochs  int // current (0-based) and total epochs
-	Iter, Iters    int
-	Loss           []Point // per iteration: x = epoch + iter/iters
-	EpochLoss      []Point // per epoch: mean loss
-	LR             []Point // per epoch trained
-	Dice           [3][]Point
-	Checkpoints    []Checkpoint
-	ETA            time.Duration
-	Device         string
-	Message        string
-	Err            string
-	CheckpointPlan []int // epochs the config keeps
-}
-
-// Clone is a deep copy for another goroutine.
-func (s State) Clone() State {
-	c := s
-	c.Loss = append([]Point(nil), s.Loss...)
-	c.EpochLoss = append([]Point(nil), s.EpochLoss...)
-	c.LR = append([]Point(nil), s.LR...)
-	for i := range s.Dice {
-		c.Dice[i] = append([]Point(nil), s.Dice[i]...)
-	}
-	c.Checkpoints = append([]Checkpoint(nil), s.Checkpoints...)
-	c.CheckpointPlan = append([]int(nil), s.CheckpointPlan...)
-	return c
-}
-
-// Active reports whether a child is (or should be) running.
-func (s State) Active() bool { return s.Phase == Running || s.Phase == Pausing }
-
 // Job follows one run folder's `cmrseg train` child.
 type Job struct {
 	Exe    string
 	RunDir string
 
 	mu       sync.Mutex
+	progress // what the event log says so far (mu held)
 	jf       jobFile
-	st       State
-	off      int64
-	partial  []byte
 	exited   chan struct{} // closed when the current child has exited
 	own      *exec.Cmd
 	onUpdate func(State)
 	stop     chan struct{}
 	stopped  bool
-	sawDone  bool
-	sawStop  bool
 }
 
 // Start creates the run folder, writes the config and launches
@@ -237,7 +176,7 @@ func (j *Job) State() State {
 
 func (j *Job) saveLocked() error {
 	b, _ := json.MarshalIndent(j.jf, "", "  ")
-	return workspace.WriteFileAtomic(filepath.Join(j.RunDir, JobFile), append(b, '\n'))
+	return atomicfile.Write(filepath.Join(j.RunDir, JobFile), append(b, '\n'))
 }
 
 // launch starts the child; resume continues the run folder.
@@ -420,103 +359,7 @@ func (j *Job) readEvents() bool {
 	defer f.Close()
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	if _, err := f.Seek(j.off, 0); err != nil {
-		return false
-	}
-	buf := make([]byte, 1<<20)
-	any := false
-	for {
-		n, err := f.Read(buf)
-		if n > 0 {
-			j.off += int64(n)
-			data := append(j.partial, buf[:n]...)
-			for {
-				i := bytes.IndexByte(data, '\n')
-				if i < 0 {
-					break
-				}
-				if e, perr := ParseLine(data[:i]); perr == nil {
-					j.apply(e)
-					any = true
-				}
-				data = data[i+1:]
-			}
-			j.partial = append([]byte(nil), data...)
-		}
-		if err != nil || n == 0 {
-			break
-		}
-	}
-	return any
-}
-
-func trim(ps []Point, x float64) []Point {
-	n := 0
-	for _, p := range ps {
-		if p.X < x {
-			ps[n] = p
-			n++
-		}
-	}
-	return ps[:n]
-}
-
-// apply folds one event into the state (mu held).
-func (j *Job) apply(e Event) {
-	s := &j.st
-	switch e.Kind {
-	case KindStart:
-		// A resumed run repeats the epoch it was stopped in: drop what
-		// the log holds from that epoch on.
-		from := float64(e.Epoch)
-		s.Loss, s.EpochLoss, s.LR = trim(s.Loss, from), trim(s.EpochLoss, from+1), trim(s.LR, from)
-		for i := range s.Dice {
-			s.Dice[i] = trim(s.Dice[i], from+1)
-		}
-		var ck []Checkpoint
-		for _, c := range s.Checkpoints {
-			if c.Epoch < e.Epoch {
-				ck = append(ck, c)
-			}
-		}
-		s.Checkpoints = ck
-		s.Epoch, s.Epochs, s.Iter, s.Iters, s.Message = e.Epoch, e.Epochs, 0, e.Iters, e.Message
-		j.sawDone, j.sawStop = false, false
-	case KindIteration:
-		s.Epoch, s.Epochs, s.Iter, s.Iters, s.ETA = e.Epoch, e.Epochs, e.Iter, e.Iters, e.ETA
-		if e.Device != "" {
-			s.Device = e.Device
-		}
-		if !math.IsNaN(e.Loss) {
-			s.Loss = append(s.Loss, Point{float64(e.Epoch) + float64(e.Iter)/float64(max(1, e.Iters)), e.Loss})
-		}
-		if len(s.LR) == 0 || s.LR[len(s.LR)-1].X < float64(e.Epoch) {
-			s.LR = append(s.LR, Point{float64(e.Epoch), e.LR})
-		}
-	case KindEpoch:
-		s.Epoch, s.ETA = e.Epoch, e.ETA
-		if e.Device != "" {
-			s.Device = e.Device
-		}
-		x := float64(e.Epoch + 1)
-		if !math.IsNaN(e.Loss) {
-			s.EpochLoss = append(s.EpochLoss, Point{x, e.Loss})
-		}
-		for i, d := range e.ValDice {
-			if !math.IsNaN(d) {
-				s.Dice[i] = append(s.Dice[i], Point{x, d})
-			}
-		}
-	case KindCheckpoint:
-		s.Checkpoints = append(s.Checkpoints, Checkpoint{Epoch: e.Epoch, Cycle: e.Cycle, File: e.Checkpoint})
-	case KindDone:
-		j.sawDone = true
-	case KindStopped:
-		j.sawStop = true
-		s.Message = e.Message
-	case KindFailed:
-		s.Err = e.Message
-	}
+	return j.read(f)
 }
 
 // Pause asks the child to stop after the current iteration; the run keeps

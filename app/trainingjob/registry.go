@@ -14,7 +14,8 @@ import (
 
 	"github.com/BurntSushi/toml"
 
-	"cmrseg/app/workspace"
+	"cmrseg/app/atomicfile"
+	"cmrseg/app/modelpath"
 	"cmrseg/inference/bundle/provenance"
 	"cmrseg/training/config"
 )
@@ -175,15 +176,12 @@ func sameDir(a, b string) bool {
 }
 
 // Active is the bundle the review tab should use: the saved choice when it
-// still holds a model.toml, else the bundled model ("" when neither).
+// still holds a model.toml, else the bundled model ("" when neither). It
+// is modelpath's order without --model and $CMRSEG_MODEL, which only the
+// process that starts the window sees.
 func (r *Registry) Active() string {
-	if b, err := os.ReadFile(r.Dirs.ActiveModelFile()); err == nil {
-		dir := strings.TrimSpace(string(b))
-		if _, err := os.Stat(filepath.Join(dir, ManifestName)); err == nil {
-			return dir
-		}
-	}
-	return r.Bundled
+	c, _ := modelpath.Resolver{ActiveFile: r.Dirs.ActiveModelFile(), Bundled: r.Bundled}.Resolve()
+	return c.Dir
 }
 
 // SetActive makes dir the active model (persisted across restarts).
@@ -202,7 +200,7 @@ func (r *Registry) SetActive(dir string) error {
 	if err := os.MkdirAll(r.Dirs.Config, 0o755); err != nil {
 		return fmt.Errorf("active model: %w", err)
 	}
-	return workspace.WriteFileAtomic(r.Dirs.ActiveModelFile(), []byte(abs+"\n"))
+	return atomicfile.Write(r.Dirs.ActiveModelFile(), []byte(abs+"\n"))
 }
 
 // RestoreBundled forgets the saved choice, so the bundled model is active.

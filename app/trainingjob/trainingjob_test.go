@@ -238,7 +238,7 @@ func TestExportFinalIsATrainingSet(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(cs) != 1 || cs[0].Phase != 0 || cs[0].Edited != len(ch.Voxels) || !strings.HasSuffix(cs[0].ID, "_frame01") {
+	if len(cs) != 1 || cs[0].Phase != 1 || cs[0].Edited != len(ch.Voxels) || !strings.HasSuffix(cs[0].ID, "_frame01") {
 		t.Fatalf("exported %+v (edit changed %d voxels)", cs, len(ch.Voxels))
 	}
 	// The trainer's own listing reads it, and the labels are the corrected ones.

@@ -6,19 +6,11 @@ import (
 )
 
 // Volumes are the volumes in millilitres of each label of r's prediction,
-// indexed by label value (study.RV, study.Myocardium, study.LV, …).
+// indexed by label value (study.RV, study.Myocardium, study.LV); see
+// study.CountLabels.
 func Volumes(r *uncertainty.Result) []float64 {
-	v := make([]float64, max(r.Classes, study.NumClasses))
-	for _, l := range r.Labels {
-		if int(l) < len(v) {
-			v[l]++
-		}
-	}
-	ml := r.VoxelVolumeML()
-	for i := range v {
-		v[i] *= ml
-	}
-	return v
+	v := study.Labels{Geometry: r.Geometry, Data: r.Labels}.VolumesML()
+	return v[:]
 }
 
 // RefineES replaces a provisional end-systole (Series.ESProvisional: the
@@ -39,13 +31,7 @@ func RefineES(s *study.Series, phases []int, results []*uncertainty.Result) bool
 			return false
 		}
 		seen[t] = true
-		n := 0
-		for _, l := range results[i].Labels {
-			if l == study.LV {
-				n++
-			}
-		}
-		vol[t] = n
+		vol[t] = study.CountLabels(results[i].Labels)[study.LV]
 	}
 	best, found := -1, false
 	for t := 0; t < s.NT; t++ {

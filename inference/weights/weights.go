@@ -86,7 +86,7 @@ func Write(path string, tensors []Tensor, dtype string, meta map[string]string) 
 			}
 		}
 	}
-	return WriteFileAtomic(path, buf)
+	return atomicfile.Write(path, buf)
 }
 
 // Read loads every tensor of a file, converting to float32, in file order.
@@ -172,6 +172,9 @@ func Parse(name string, b []byte) ([]Tensor, map[string]string, error) {
 }
 
 // WriteFileAtomic writes user data atomically; see package atomicfile.
+//
+// Deprecated: import app/atomicfile and call atomicfile.Write; inference/bundle
+// is the last caller.
 func WriteFileAtomic(path string, data []byte) error { return atomicfile.Write(path, data) }
 
 // Float32ToHalf converts to IEEE 754 binary16, rounding to nearest even.

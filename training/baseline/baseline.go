@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"cmrseg/app/atomicfile"
 	"cmrseg/inference/bundle"
 	"cmrseg/inference/weights"
 )
@@ -72,7 +73,7 @@ func copyCheckpoint(src *bundle.Bundle, i int, out, name string) (bundle.Checkpo
 	if err != nil {
 		return c, fmt.Errorf("baseline: %w", err)
 	}
-	if err := weights.WriteFileAtomic(filepath.Join(out, name), raw); err != nil {
+	if err := atomicfile.Write(filepath.Join(out, name), raw); err != nil {
 		return c, fmt.Errorf("baseline: %w", err)
 	}
 	c.File = name

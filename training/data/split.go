@@ -6,7 +6,7 @@ import (
 	"os"
 	"sort"
 
-	"cmrseg/inference/weights"
+	"cmrseg/app/atomicfile"
 	"cmrseg/training/split"
 )
 
@@ -80,7 +80,7 @@ func WriteSplit(path string, s Split) error {
 	if err != nil {
 		return err
 	}
-	return weights.WriteFileAtomic(path, append(b, '\n'))
+	return atomicfile.Write(path, append(b, '\n'))
 }
 
 // ReadSplit reads a split record; it must list at least one training case

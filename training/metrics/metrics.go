@@ -87,22 +87,6 @@ func Mean(xs []float64) float64 {
 	return s / float64(n)
 }
 
-// ClassVolumesML are the volumes in millilitres of each label value.
-func ClassVolumesML(l study.Labels) [study.NumClasses]float64 {
-	var n [study.NumClasses]int
-	for _, v := range l.Data {
-		if v < study.NumClasses {
-			n[v]++
-		}
-	}
-	var ml [study.NumClasses]float64
-	vox := l.VoxelVolumeML()
-	for c := range n {
-		ml[c] = float64(n[c]) * vox
-	}
-	return ml
-}
-
 // EF is the ejection fraction in % from end-diastolic and end-systolic
 // cavity volumes.
 func EF(edv, esv float64) (float64, error) {

@@ -22,6 +22,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"cmrseg/app/atomicfile"
 	"cmrseg/app/study"
 	"cmrseg/inference/bundle"
 	"cmrseg/inference/torch"
@@ -157,7 +158,7 @@ func Train(ctx context.Context, cfg config.Config, runDir string, opts Options, 
 				return nil, err
 			}
 		}
-	} else if err := weights.WriteFileAtomic(cfgPath, []byte(cfgText)); err != nil {
+	} else if err := atomicfile.Write(cfgPath, []byte(cfgText)); err != nil {
 		return nil, fmt.Errorf("trainer: %w", err)
 	}
 	removeTemps(runDir)
@@ -446,10 +447,10 @@ func (r *run) save() error {
 	if err != nil {
 		return err
 	}
-	if err := weights.WriteFileAtomic(filepath.Join(r.runDir, StateFile), b); err != nil {
+	if err := atomicfile.Write(filepath.Join(r.runDir, StateFile), b); err != nil {
 		return fmt.Errorf("trainer: %w", err)
 	}
-	if err := weights.WriteFileAtomic(filepath.Join(r.runDir, LogFile), encodeLog(r.st.Rows)); err != nil {
+	if err := atomicfile.Write(filepath.Join(r.runDir, LogFile), encodeLog(r.st.Rows)); err != nil {
 		return fmt.Errorf("trainer: %w", err)
 	}
 	if len(r.st.Checkpoints) == 0 {
