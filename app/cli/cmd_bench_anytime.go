@@ -13,6 +13,7 @@ import (
 	"cmrseg/inference/ensemble"
 	"cmrseg/inference/torch"
 	"cmrseg/training/data"
+	"cmrseg/training/evaluation"
 	"cmrseg/training/metrics"
 )
 
@@ -97,7 +98,7 @@ func runBenchAnytime(args []string, stdout, stderr io.Writer) error {
 	}
 	per := make([]acc, k)
 	for i := range per {
-		per[i].cal, _ = metrics.NewCalibration(ECEBins)
+		per[i].cal, _ = metrics.NewCalibration(evaluation.ECEBins)
 	}
 	for ci, c := range cases {
 		fmt.Fprintf(stderr, "\rcase %d/%d %s   ", ci+1, len(cases), c.ID)

@@ -42,19 +42,23 @@ const depsRules = `
 	inference/bundle/provenance < app/modelpath;
 	app/atomicfile < inference/weights;
 	app/nifti < app/dataset;
+	app/geom < inference/preprocess;
+	app/atomicfile, inference/uncertainty < app/resultcache;
 	app/dataset, app/dicomio < app/studyio;
 
 	# Training configuration and data: torch-free, so the training tab may
 	# edit a config and read a split file.
 	app/atomicfile, training/augment, training/schedule, training/split
 	< training/config;
-	app/dataset, app/geom, training/augment, training/split < training/data;
+	app/dataset, app/geom, inference/preprocess, training/augment, training/split
+	< training/data;
 
 	# Headless application core: sessions, corrections, reports, workspace,
 	# training jobs. Never torch.
 	app/atomicfile, inference/uncertainty < app/session;
 	app/session < app/report;
-	app/dicomseg, app/phantom, app/report, app/studyio < app/workspace;
+	app/dicomseg, app/phantom, app/report, app/resultcache, app/studyio
+	< app/workspace;
 	app/modelpath, app/session, training/config, training/data
 	< app/trainingjob;
 
@@ -63,7 +67,8 @@ const depsRules = `
 	inference/torch, inference/weights < inference/unet;
 	inference/bundle/provenance, inference/postprocess, inference/unet
 	< inference/bundle;
-	app/geom, inference/bundle, inference/uncertainty < inference/ensemble;
+	app/geom, inference/bundle, inference/preprocess, inference/uncertainty
+	< inference/ensemble;
 
 	# Training with torch.
 	inference/bundle, training/config, training/data, training/metrics
@@ -87,7 +92,7 @@ const depsRules = `
 // torchFreeInference and torchFreeTraining are the only packages of those
 // trees that the application core (app/... but app/cli) may import.
 var (
-	torchFreeInference = []string{"inference/uncertainty", "inference/postprocess", "inference/bundle/provenance"}
+	torchFreeInference = []string{"inference/uncertainty", "inference/postprocess", "inference/bundle/provenance", "inference/preprocess"}
 	torchFreeTraining  = []string{"training/config", "training/data"}
 )
 
