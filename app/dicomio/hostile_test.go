@@ -132,3 +132,40 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+// TestWriteCorpus writes the DICOM cases of issue 21 to $CMRSEG_CORPUS
+// (skipped otherwise): collapsed slices, missing geometry, a duplicate,
+// a symlinked study folder and a folder of symlinked files.
+func TestWriteCorpus(t *testing.T) {
+	dir := os.Getenv("CMRSEG_CORPUS")
+	if dir == "" {
+		t.Skip("set CMRSEG_CORPUS to write the corpus")
+	}
+	put := func(name string, files map[string][]byte) string {
+		d := filepath.Join(dir, name)
+		os.MkdirAll(d, 0o755)
+		for n, b := range files {
+			must(t, os.WriteFile(filepath.Join(d, n+".dcm"), b, 0o644))
+		}
+		return d
+	}
+	big := func(k, tt int, m *img) { m.rows, m.cols, m.spacing = 64, 64, [2]float64{1.5, 1.5} }
+	put("dcm-equal-ipp", cineFiles(2, 3, func(k, tt int, m *img) { big(k, tt, m); m.pos = origin }))
+	put("dcm-no-ipp", cineFiles(2, 3, func(k, tt int, m *img) { big(k, tt, m); m.noPos = true }))
+	put("dcm-no-iop", cineFiles(2, 3, func(k, tt int, m *img) { big(k, tt, m); m.noOrient = true }))
+	files := cineFiles(3, 2, big)
+	dup := img{pos: at(1, 8), orient: obl, trigger: 70, number: 99}
+	big(0, 0, &dup)
+	files["zz-copy"] = mrImage(dup)
+	put("dcm-duplicate", files)
+	good := put("dcm-good", cineFiles(3, 2, big))
+	os.Remove(filepath.Join(dir, "dcm-link"))
+	must(t, os.Symlink(good, filepath.Join(dir, "dcm-link")))
+	farm := filepath.Join(dir, "dcm-linked-files")
+	os.MkdirAll(farm, 0o755)
+	ents, _ := os.ReadDir(good)
+	for _, e := range ents {
+		os.Symlink(filepath.Join(good, e.Name()), filepath.Join(farm, e.Name()))
+	}
+	os.Symlink(dir, filepath.Join(farm, "loop"))
+}

@@ -6,6 +6,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"math"
+	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"testing"
@@ -99,5 +101,33 @@ func TestImplausibleVoxelSize(t *testing.T) {
 	hdr := hostileHeader(t, [3]int{256, 256, 10}, 1.4)
 	if _, err := Decode("ok.nii", append(hdr, make([]byte, 256*256*10)...)); err != nil {
 		t.Errorf("1.4 mm: %v", err)
+	}
+}
+
+// TestWriteCorpus writes the NIfTI cases of issue 21 to $CMRSEG_CORPUS
+// for measuring the command line (skipped otherwise): the 4 GiB bomb and
+// the extreme voxel sizes.
+func TestWriteCorpus(t *testing.T) {
+	dir := os.Getenv("CMRSEG_CORPUS")
+	if dir == "" {
+		t.Skip("set CMRSEG_CORPUS to write the corpus")
+	}
+	os.MkdirAll(dir, 0o755)
+	hdr := hostileHeader(t, [3]int{2048, 2048, 1024}, 0.4)
+	must := func(err error) {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(os.WriteFile(filepath.Join(dir, "bomb.nii.gz"), bomb(t, hdr, 2048*2048*1024), 0o644))
+	for name, sp := range map[string]float32{"pixdim1000.nii": 1000, "pixdim1e6.nii": 1e6, "pixdim1e30.nii": 1e30} {
+		h := hostileHeader(t, [3]int{256, 256, 10}, sp)
+		must(os.WriteFile(filepath.Join(dir, name), append(h, make([]byte, 256*256*10)...), 0o644))
+	}
+	// Two inputs with one base name (item 6).
+	h := hostileHeader(t, [3]int{64, 64, 2}, 1.5)
+	for _, sub := range []string{"a", "b"} {
+		os.MkdirAll(filepath.Join(dir, sub), 0o755)
+		must(os.WriteFile(filepath.Join(dir, sub, "img.nii"), append(h, make([]byte, 64*64*2)...), 0o644))
 	}
 }

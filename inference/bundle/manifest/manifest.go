@@ -322,7 +322,7 @@ func openRegular(path string, limit int64) (*os.File, int64, error) {
 		return nil, 0, err
 	}
 	if !st.Mode().IsRegular() {
-		return nil, 0, &CheckpointError{path, fmt.Sprintf("not a regular file (%v)", st.Mode().Type())}
+		return nil, 0, &CheckpointError{path, "not a regular file (" + kindOf(st.Mode()) + ")"}
 	}
 	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
@@ -340,6 +340,20 @@ func openRegular(path string, limit int64) (*os.File, int64, error) {
 		return nil, 0, &CheckpointError{path, fmt.Sprintf("%d bytes, more than the %d allowed", st.Size(), limit)}
 	}
 	return f, st.Size(), nil
+}
+
+func kindOf(m os.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a folder"
+	case m&os.ModeNamedPipe != 0:
+		return "a FIFO"
+	case m&os.ModeDevice != 0:
+		return "a device"
+	case m&os.ModeSocket != 0:
+		return "a socket"
+	}
+	return m.Type().String()
 }
 
 // readRegular reads a regular file of at most limit bytes (see openRegular).
@@ -400,7 +414,7 @@ func (m *Manifest) ReadCheckpoint(dir string, i int, limit int64) ([]byte, error
 	c := m.Checkpoints[i]
 	data, err := readRegular(filepath.Join(dir, c.File), limit)
 	if err != nil {
-		return nil, fmt.Errorf("model bundle %s: checkpoint %d: %w", dir, i, err)
+		return nil, fmt.Errorf("model bundle %s: %w", dir, err)
 	}
 	sum := sha256.Sum256(data)
 	if got := hex.EncodeToString(sum[:]); got != strings.ToLower(c.SHA256) {
