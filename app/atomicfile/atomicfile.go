@@ -9,7 +9,45 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
+	"syscall"
 )
+
+// tmpInfix is what every temporary file of this package has between the
+// target's name and os.CreateTemp's random digits: ".NAME.tmp-123456".
+const tmpInfix = ".tmp-"
+
+// tempPattern matches this package's temporary files and nothing else.
+var tempPattern = regexp.MustCompile(`^\..+\.tmp-[0-9]+$`)
+
+// CleanStale removes the temporary files a killed run left in dir: only
+// regular files named like this package's (".NAME.tmp-DIGITS") whose
+// writer is gone, i.e. whose lock can be taken (a live writer holds it).
+// It returns the names removed.
+func CleanStale(dir string) ([]string, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var removed []string
+	for _, e := range ents {
+		if !e.Type().IsRegular() || !tempPattern.MatchString(e.Name()) {
+			continue // never a link, a folder or anyone else's file
+		}
+		p := filepath.Join(dir, e.Name())
+		f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOFOLLOW, 0)
+		if err != nil {
+			continue
+		}
+		if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == nil {
+			if os.Remove(p) == nil {
+				removed = append(removed, e.Name())
+			}
+		}
+		f.Close()
+	}
+	return removed, nil
+}
 
 // Write replaces path with data atomically (mode 0644).
 func Write(path string, data []byte) error {
@@ -24,11 +62,15 @@ func Write(path string, data []byte) error {
 // file removed. Errors name path.
 func WriteWith(path string, write func(io.Writer) error) (err error) {
 	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+tmpInfix+"*")
 	if err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	tmp := f.Name()
+	// Held until the file is closed or the process dies, so CleanStale can
+	// tell a live writer's file from one left by a killed run. Folders
+	// without flock support just go without.
+	syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
 	defer func() {
 		if err != nil {
 			f.Close()

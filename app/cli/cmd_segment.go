@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"cmrseg/app/atomicfile"
 	"cmrseg/app/dataset"
 	"cmrseg/app/nifti"
 	"cmrseg/app/study"
@@ -34,6 +35,7 @@ func runSegment(args []string, stdout, stderr io.Writer) error {
 	threads := fs.Int("threads", 0, "CPU intra-op threads (0: one per core)")
 	batch := fs.Int("batch", 0, "slices per forward pass (0: automatic)")
 	tiling := fs.String("tiling", "auto", tilingHelp)
+	overwrite := fs.Bool("overwrite", false, "replace outputs left by an earlier run (otherwise they are kept and that input skipped)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: cmrseg segment [--model DIR] [--device auto|cpu|cuda] [--probabilities] [--tta] --out DIR INPUT...")
 		fmt.Fprintln(stderr, "\nINPUT is a NIfTI file (3D or 4D), a DICOM folder or an ACDC patient folder (its ED and ES frames).")
@@ -60,6 +62,10 @@ func runSegment(args []string, stdout, stderr io.Writer) error {
 	if err := os.MkdirAll(*out, 0o755); err != nil {
 		return fmt.Errorf("output folder: %w", err)
 	}
+	// Temporary files of a run killed mid-write (kill -9) are ours to remove.
+	if stale, err := atomicfile.CleanStale(*out); err == nil && len(stale) > 0 {
+		fmt.Fprintf(stderr, "cmrseg segment: removed %d temporary file(s) left by an interrupted run: %s\n", len(stale), strings.Join(stale, ", "))
+	}
 	w := torch.NewWorker(*threads)
 	defer w.Close()
 	t0 := time.Now()
@@ -73,13 +79,16 @@ func runSegment(args []string, stdout, stderr io.Writer) error {
 	defer p.Close()
 	fmt.Fprintf(stdout, "model %s: %d checkpoint(s), %s, mirroring %s, loaded in %.1f s\n",
 		dir, p.Checkpoints(), p.Device(), onOff(p.TTA()), time.Since(t0).Seconds())
-	sg := &segmenter{p: p, out: *out, probs: *probs, stdout: stdout}
+	sg := &segmenter{p: p, out: *out, probs: *probs, overwrite: *overwrite, stdout: stdout, claimed: map[string]string{}}
 	var failed []string
 	for _, in := range fs.Args() {
 		if err := sg.input(in); err != nil {
 			fmt.Fprintf(stderr, "cmrseg segment: %v\n", err)
 			failed = append(failed, in)
 		}
+	}
+	if len(sg.kept) > 0 {
+		fmt.Fprintf(stderr, "cmrseg segment: kept %d existing output(s) from an earlier run (pass --overwrite to replace them): %s\n", len(sg.kept), strings.Join(sg.kept, ", "))
 	}
 	if len(failed) > 0 {
 		return fmt.Errorf("%d of %d input(s) failed: %s", len(failed), fs.NArg(), strings.Join(failed, ", "))
@@ -95,11 +104,67 @@ func onOff(b bool) string {
 }
 
 type segmenter struct {
-	p      *ensemble.Predictor
-	evals  int // network evaluations of the current input
-	out    string
-	probs  bool
-	stdout io.Writer
+	p         *ensemble.Predictor
+	evals     int // network evaluations of the current input
+	out       string
+	probs     bool
+	overwrite bool
+	stdout    io.Writer
+	claimed   map[string]string // output name -> the input that took it in this run
+	kept      []string          // existing outputs left alone (no --overwrite)
+}
+
+// claim reserves an output name for in. A name another input of this run
+// already took gets the first free _2, _3, ... suffix (in command-line
+// order, so the choice is predictable), and the summary says so.
+func (sg *segmenter) claim(name, in string) string {
+	got := name
+	for n := 2; sg.claimed[got] != ""; n++ {
+		got = fmt.Sprintf("%s_%d", name, n)
+	}
+	sg.claimed[got] = in
+	if got != name {
+		fmt.Fprintf(sg.stdout, "%s: output name %s is taken by %s in this run; writing %s instead\n", in, name, sg.claimed[name], got)
+	}
+	return got
+}
+
+// outputs are the files write will create for name.
+func (sg *segmenter) outputs(name string, nt int) []string {
+	suffixes := []string{"_seg", "_entropy"}
+	if sg.probs {
+		if nt == 1 {
+			suffixes = append(suffixes, "_prob")
+		}
+		for t := 0; t < nt && nt > 1; t++ {
+			suffixes = append(suffixes, fmt.Sprintf("_phase%02d_prob", t+1))
+		}
+	}
+	var paths []string
+	for _, s := range suffixes {
+		paths = append(paths, filepath.Join(sg.out, name+s+".nii.gz"))
+	}
+	return paths
+}
+
+// keep reports whether name's outputs already exist from an earlier run
+// and must be kept (no --overwrite); it says which, and nothing is computed.
+func (sg *segmenter) keep(in, name string, nt int) bool {
+	if sg.overwrite {
+		return false
+	}
+	var existing []string
+	for _, p := range sg.outputs(name, nt) {
+		if _, err := os.Lstat(p); err == nil {
+			existing = append(existing, p)
+		}
+	}
+	if len(existing) == 0 {
+		return false
+	}
+	fmt.Fprintf(sg.stdout, "%s: kept %s from an earlier run (pass --overwrite to replace)\n", in, strings.Join(existing, ", "))
+	sg.kept = append(sg.kept, existing...)
+	return true
 }
 
 // input segments one command-line input.
@@ -118,11 +183,10 @@ func (sg *segmenter) input(in string) error {
 	if err != nil {
 		return err
 	}
-	used := map[string]int{}
 	for i, ser := range s.Series {
-		name := outputName(in, ser, i)
-		if used[name]++; used[name] > 1 {
-			name = fmt.Sprintf("%s_%d", name, used[name])
+		name := sg.claim(outputName(in, ser, i), in)
+		if sg.keep(in, name, ser.NT) {
+			continue
 		}
 		if err := sg.series(in, name, ser, t0); err != nil {
 			return err
@@ -158,12 +222,16 @@ func (sg *segmenter) acdc(dir string) error {
 		if s.NT != 1 {
 			return fmt.Errorf("%s: %d volumes, want one 3D frame", path, s.NT)
 		}
+		name := sg.claim(niftiBase(path), path)
+		if sg.keep(path, name, 1) {
+			continue
+		}
 		rs, err := sg.p.Predict(context.Background(), s, []int{0}, nil)
 		if err != nil {
 			return fmt.Errorf("%s: %w", path, err)
 		}
 		sg.evals += sg.p.Evaluations()
-		files, err := sg.write(niftiBase(path), s, rs)
+		files, err := sg.write(name, s, rs)
 		if err != nil {
 			return err
 		}

@@ -31,14 +31,17 @@ const depsRules = `
 
 	# Leaves: plain data and helpers without imports of this module.
 	NONE
-	< app/study, app/atomicfile, app/shareddata, ui/startenv,
+	< app/study, app/atomicfile, app/membudget, app/shareddata, ui/startenv,
 	  inference/bundle/provenance, inference/postprocess,
 	  training/augment, training/schedule, training/split;
 
 	# Torch-free data: file formats, geometry, volumes, uncertainty maps.
-	app/study < app/geom, app/contour, app/phantom, app/dicomio,
-	            inference/uncertainty, training/metrics;
-	app/study, app/atomicfile < app/nifti, app/dicomseg;
+	app/study, app/membudget < app/geom;
+	app/study < app/contour, app/phantom, inference/uncertainty, training/metrics;
+	app/geom < app/dicomio;
+	app/geom, app/atomicfile < app/nifti, app/dicomseg;
+	app/membudget, inference/bundle/provenance, inference/postprocess
+	< inference/bundle/manifest;
 	inference/bundle/provenance < app/modelpath;
 	app/atomicfile < inference/weights;
 	app/nifti < app/dataset;
@@ -59,15 +62,15 @@ const depsRules = `
 	app/session < app/report;
 	app/dicomseg, app/phantom, app/report, app/resultcache, app/studyio
 	< app/workspace;
-	app/modelpath, app/session, training/config, training/data
+	app/modelpath, app/session, inference/bundle/manifest, training/config, training/data
 	< app/trainingjob;
 
 	# Torch and the models.
 	GOTORCH < inference/torch;
 	inference/torch, inference/weights < inference/unet;
-	inference/bundle/provenance, inference/postprocess, inference/unet
+	inference/bundle/manifest, inference/unet
 	< inference/bundle;
-	app/geom, inference/bundle, inference/preprocess, inference/uncertainty
+	app/geom, app/membudget, inference/bundle, inference/preprocess, inference/uncertainty
 	< inference/ensemble;
 
 	# Training with torch.
@@ -92,7 +95,7 @@ const depsRules = `
 // torchFreeInference and torchFreeTraining are the only packages of those
 // trees that the application core (app/... but app/cli) may import.
 var (
-	torchFreeInference = []string{"inference/uncertainty", "inference/postprocess", "inference/bundle/provenance", "inference/preprocess"}
+	torchFreeInference = []string{"inference/uncertainty", "inference/postprocess", "inference/bundle/provenance", "inference/bundle/manifest", "inference/preprocess"}
 	torchFreeTraining  = []string{"training/config", "training/data"}
 )
 

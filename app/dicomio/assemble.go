@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"cmrseg/app/geom"
+	"cmrseg/app/membudget"
 	"cmrseg/app/study"
 )
 
@@ -157,9 +159,13 @@ func assemble(g []*instance) (*study.Series, error) {
 		p0 := sl[0].info().pos
 		for _, r := range sl[1:] {
 			if d := norm(sub(r.info().pos, p0)); d > samePointMM {
-				return nil, fmt.Errorf("frames in one slice plane have positions %.2f mm apart: %s and %s (two stacks in one series?)", d, sl[0].name(), r.name())
+				return nil, geometryError([]frameRef{sl[0], r}, "frames in one slice plane have positions %.2f mm apart: %s and %s (two stacks in one series?)", d, sl[0].name(), r.name())
 			}
 		}
+	}
+
+	if err := checkCollapse(slices, known); err != nil {
+		return nil, err
 	}
 
 	// Phases within each slice.
@@ -186,6 +192,9 @@ func assemble(g []*instance) (*study.Series, error) {
 
 	// Slice spacing: regular gaps only.
 	nk := len(slices)
+	if err := checkDeclaredPhases(g, refs, nk, nt); err != nil {
+		return nil, err
+	}
 	dz := 0.0
 	if nk > 1 {
 		// Compare each gap with the median gap, so the message points at
@@ -224,6 +233,14 @@ func assemble(g []*instance) (*study.Series, error) {
 		}
 	}
 
+	grid := study.Geometry{
+		Dims:    [3]int{first.cols, first.rows, nk},
+		Spacing: [3]float64{ps[1], ps[0], dz},
+		Origin:  slices[0][0].info().pos,
+	}
+	if err := geom.Plausible(grid, nt); err != nil {
+		return nil, fmt.Errorf("%s: %w", refs[0].name(), err)
+	}
 	// Forged or broken headers can give absurd numbers; refuse them here
 	// rather than hand NaN or 1e300 mm to the rest of the program.
 	origin0 := slices[0][0].info().pos
@@ -374,6 +391,9 @@ func loadPixels(s *study.Series, g []*instance) error {
 	total := int64(n) * int64(len(src.Frames))
 	if total > maxVoxels {
 		return fmt.Errorf("series of %d voxels is more than the %d this reader loads", total, maxVoxels)
+	}
+	if err := membudget.Check(fmt.Sprintf("series %v × %d as float32", s.Dims, s.NT), membudget.Mul(total, 4)); err != nil {
+		return err
 	}
 	byPath := map[string][]int{}
 	var order []string

@@ -128,6 +128,10 @@ type img struct {
 	bitsStored   int
 	slope, inter float64
 	pixels       []uint16 // stored words; nil: a pattern from number
+	noPos        bool     // omit ImagePositionPatient
+	noOrient     bool     // omit ImageOrientationPatient
+	sliceLoc     *float64 // SliceLocation, when set
+	cardiac      int      // CardiacNumberOfImages, when > 0
 }
 
 func mrImage(m img) []byte {
@@ -183,6 +187,21 @@ func mrImage(m img) []byte {
 	}
 	if m.trigger >= 0 {
 		els = append(els, elDS(0x18, 0x1060, m.trigger))
+	}
+	if m.noPos || m.noOrient {
+		kept := els[:0]
+		for _, e := range els {
+			if !(m.noPos && e.g == 0x20 && e.e == 0x32 || m.noOrient && e.g == 0x20 && e.e == 0x37) {
+				kept = append(kept, e)
+			}
+		}
+		els = kept
+	}
+	if m.sliceLoc != nil {
+		els = append(els, elDS(0x20, 0x1041, *m.sliceLoc))
+	}
+	if m.cardiac > 0 {
+		els = append(els, elStr(0x18, 0x1090, "IS", fmt.Sprint(m.cardiac)))
 	}
 	if m.slope != 0 {
 		els = append(els, elDS(0x28, 0x1053, m.slope), elDS(0x28, 0x1052, m.inter))

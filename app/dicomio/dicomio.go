@@ -13,7 +13,9 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 
+	"cmrseg/app/membudget"
 	"cmrseg/app/study"
 )
 
@@ -62,11 +64,14 @@ func Open(path string) (*study.Study, error) {
 		return r.Study, nil
 	}
 	var why []string
+	var errs []error
 	for _, s := range r.Skipped {
 		why = append(why, fmt.Sprintf("series %q (%d files): %v", s.Description, len(s.Files), s.Reason))
+		errs = append(errs, s.Reason)
 	}
 	for _, f := range r.Failed {
 		why = append(why, f.Err.Error())
+		errs = append(errs, f.Err)
 	}
 	if len(why) == 0 {
 		return nil, fmt.Errorf("%s: no DICOM images found (%d files looked at)", path, len(r.Ignored))
@@ -77,8 +82,18 @@ func Open(path string) (*study.Study, error) {
 		more = fmt.Sprintf("; and %d more", len(why)-maxReasons)
 		why = why[:maxReasons]
 	}
-	return nil, fmt.Errorf("%s: no loadable series: %s%s", path, strings.Join(why, "; "), more)
+	return nil, &openError{fmt.Sprintf("%s: no loadable series: %s%s", path, strings.Join(why, "; "), more), errs}
 }
+
+// openError keeps every reason, so callers can test them with errors.Is
+// (dicomio.ErrGeometry, membudget.ErrOverBudget, geom.ErrImplausible).
+type openError struct {
+	msg  string
+	errs []error
+}
+
+func (e *openError) Error() string   { return e.msg }
+func (e *openError) Unwrap() []error { return e.errs }
 
 // Scan reads everything under path and reports what it used and why it
 // left the rest. It fails only when path itself cannot be read.
@@ -134,6 +149,9 @@ func Scan(path string) (*Result, error) {
 }
 
 // listFiles returns path itself or the regular files under it, sorted.
+// Symbolic links are followed, the root included; a folder already on the
+// way down (a link loop) is never entered again, and a file reached through
+// two links is listed once, under the first name found.
 func listFiles(path string) ([]string, error) {
 	st, err := os.Stat(path)
 	if err != nil {
@@ -142,20 +160,74 @@ func listFiles(path string) ([]string, error) {
 	if !st.IsDir() {
 		return []string{path}, nil
 	}
-	var out []string
-	err = filepath.WalkDir(path, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.Type().IsRegular() {
-			out = append(out, p)
-		}
-		return nil
-	})
-	if err != nil {
+	w := walker{dirs: map[fileID]bool{}, files: map[fileID]bool{}}
+	if err := w.walk(path, st); err != nil {
 		return nil, fmt.Errorf("reading %s: %w", path, err)
 	}
-	return out, nil
+	return w.out, nil
+}
+
+type fileID struct{ dev, ino uint64 }
+
+func idOf(st os.FileInfo) (fileID, bool) {
+	if sys, ok := st.Sys().(*syscall.Stat_t); ok {
+		return fileID{uint64(sys.Dev), uint64(sys.Ino)}, true
+	}
+	return fileID{}, false
+}
+
+type walker struct {
+	dirs, files map[fileID]bool
+	out         []string
+}
+
+// maxFiles bounds one folder tree (a link farm must not run forever).
+const maxFiles = 1 << 20
+
+func (w *walker) walk(dir string, st os.FileInfo) error {
+	if id, ok := idOf(st); ok {
+		if w.dirs[id] {
+			return nil // a loop, or the same folder through another link
+		}
+		w.dirs[id] = true
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		p := filepath.Join(dir, e.Name())
+		var fst os.FileInfo
+		if e.Type()&fs.ModeSymlink != 0 {
+			if fst, err = os.Stat(p); err != nil {
+				continue // a dangling link is not a file of the study
+			}
+		} else if e.IsDir() || e.Type().IsRegular() {
+			if fst, err = e.Info(); err != nil {
+				return err
+			}
+		} else {
+			continue // FIFOs, sockets, devices: never opened
+		}
+		switch {
+		case fst.IsDir():
+			if err := w.walk(p, fst); err != nil {
+				return err
+			}
+		case fst.Mode().IsRegular():
+			if id, ok := idOf(fst); ok {
+				if w.files[id] {
+					continue
+				}
+				w.files[id] = true
+			}
+			if len(w.out) >= maxFiles {
+				return fmt.Errorf("more than %d files", maxFiles)
+			}
+			w.out = append(w.out, p)
+		}
+	}
+	return nil
 }
 
 // readDICOM reads a file after checking its DICM marker, so that large
@@ -174,8 +246,14 @@ func readDICOM(path string) ([]byte, error) {
 	if _, err := io.ReadFull(f, head[:]); err != nil || string(head[128:]) != "DICM" {
 		return nil, fmt.Errorf("%s: %w", path, errNotDICOM)
 	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: not a regular file", path)
+	}
 	if st.Size() > maxFileSize {
 		return nil, fmt.Errorf("%s: %d bytes is more than the %d this reader accepts for one file", path, st.Size(), int64(maxFileSize))
+	}
+	if err := membudget.Check(path, st.Size()); err != nil {
+		return nil, err
 	}
 	data := make([]byte, st.Size())
 	copy(data, head[:])

@@ -28,14 +28,17 @@ type instance struct {
 	seriesDesc, modality, manufacturer string
 	model                              string
 	seriesNumber, number               int
-	heightM, weightKg                  float64
-	rows, cols, samples                int
-	bitsAlloc, bitsStored, pixelRep    int
-	photometric                        string
-	nFrames                            int
-	frames                             []frameInfo
-	native                             []byte   // native pixel data, when read
-	fragments                          [][]byte // encapsulated frames, when read
+	// Declared phase counts (0: absent): CardiacNumberOfImages,
+	// NumberOfTemporalPositions. They let assemble notice collapsed slices.
+	cardiacImages, temporalPositions int
+	heightM, weightKg                float64
+	rows, cols, samples              int
+	bitsAlloc, bitsStored, pixelRep  int
+	photometric                      string
+	nFrames                          int
+	frames                           []frameInfo
+	native                           []byte   // native pixel data, when read
+	fragments                        [][]byte // encapsulated frames, when read
 }
 
 // frameInfo is the geometry and value mapping of one frame.
@@ -49,6 +52,8 @@ type frameInfo struct {
 	trigger            float64
 	hasTrigger         bool
 	temporal           int // TemporalPositionIndex, 0 when absent
+	sliceLoc           float64
+	hasSliceLoc        bool // SliceLocation
 	slope, intercept   float64
 }
 
@@ -74,6 +79,9 @@ var (
 	tThickness      = tag.Tag{Group: 0x0018, Element: 0x0050}
 	tBetween        = tag.Tag{Group: 0x0018, Element: 0x0088}
 	tTriggerTime    = tag.Tag{Group: 0x0018, Element: 0x1060}
+	tCardiacImages  = tag.Tag{Group: 0x0018, Element: 0x1090}
+	tTemporalCount  = tag.Tag{Group: 0x0020, Element: 0x0105}
+	tSliceLocation  = tag.Tag{Group: 0x0020, Element: 0x1041}
 	tFrameTime      = tag.Tag{Group: 0x0018, Element: 0x1063}
 	tFrameTimeVec   = tag.Tag{Group: 0x0018, Element: 0x1065}
 	tCardiacSync    = tag.Tag{Group: 0x0018, Element: 0x9118}
@@ -163,6 +171,8 @@ func (in *instance) fill(e elems, pixels bool, fileSize int) error {
 	in.model = e.str(tModel)
 	in.seriesNumber, _ = e.int(tSeriesNumber)
 	in.number, _ = e.int(tInstanceNumber)
+	in.cardiacImages, _ = e.int(tCardiacImages)
+	in.temporalPositions, _ = e.int(tTemporalCount)
 	in.heightM, _ = e.num(tPatientSize)
 	in.weightKg, _ = e.num(tPatientWeight)
 
@@ -374,6 +384,9 @@ func (fi *frameInfo) apply(e elems) {
 	}
 	if v, ok := e.num(tThickness); ok {
 		fi.thickness = v
+	}
+	if v, ok := e.num(tSliceLocation); ok && !math.IsNaN(v) {
+		fi.sliceLoc, fi.hasSliceLoc = v, true
 	}
 	if v, ok := e.num(tBetween); ok {
 		fi.between = v

@@ -40,7 +40,12 @@ func InPlaneGrid(g study.Geometry, spacing [2]float64) study.Geometry {
 	out := g
 	for a := 0; a < 2; a++ {
 		fov := float64(g.Dims[a]) * g.Spacing[a]
-		n := max(1, int(math.Round(fov/spacing[a])))
+		// Clamped so a forged spacing cannot overflow int (1e30 mm once
+		// gave a one-pixel grid); Image refuses the clamped size.
+		n := max(1, int(math.Min(math.Round(fov/spacing[a]), 1<<31)))
+		if math.IsNaN(fov / spacing[a]) {
+			n = 1 << 31
+		}
 		out.Dims[a] = n
 		out.Spacing[a] = fov / float64(n)
 	}
@@ -62,6 +67,9 @@ func InPlaneGrid(g study.Geometry, spacing [2]float64) study.Geometry {
 func Image(data []float32, nt int, from, to study.Geometry, interp Interp) ([]float32, error) {
 	if len(data) != nt*from.N() {
 		return nil, fmt.Errorf("geom: %d values for %d volumes of %v", len(data), nt, from.Dims)
+	}
+	if err := checkGrid(to, nt); err != nil {
+		return nil, err
 	}
 	m, err := inPlaneMap(from, to)
 	if err != nil {

@@ -31,6 +31,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"cmrseg/app/geom"
+	"cmrseg/app/membudget"
 	"cmrseg/app/study"
 
 	gonii "github.com/okieraised/gonii/pkg/nifti"
@@ -48,6 +50,15 @@ const (
 	// chunk is the largest single allocation made before the data has
 	// actually arrived.
 	chunk = 16 << 20
+	// streamChunk is how much raw voxel data is decoded at a time.
+	streamChunk = 1 << 20
+)
+
+// Error classes (errors.Is) for callers and tests; memory and geometry
+// refusals match membudget.ErrOverBudget and geom.ErrImplausible.
+var (
+	ErrTooLarge  = errors.New("too large for this reader")
+	ErrTruncated = errors.New("truncated")
 )
 
 // Source is the NIfTI file a series was read from. Writers copy its
@@ -148,9 +159,9 @@ func decode(name string, r io.Reader, size int64) (*study.Series, error) {
 		return nil, fmt.Errorf("nifti: %s: %v", name, err)
 	}
 	dt := Datatype(hdr.Datatype)
-	nvox := int64(dims[0]) * int64(dims[1]) * int64(dims[2]) * int64(nt)
-	if nvox > maxVoxels {
-		return nil, fmt.Errorf("nifti: %s: header claims %d voxels, more than this reader accepts (%d)", name, nvox, int64(maxVoxels))
+	nvox := membudget.Mul(int64(dims[0]), int64(dims[1]), int64(dims[2]), int64(nt))
+	if nvox > maxVoxels || nvox < 0 {
+		return nil, fmt.Errorf("nifti: %s: header claims %d voxels, more than this reader accepts (%d): %w", name, nvox, int64(maxVoxels), ErrTooLarge)
 	}
 	// capacity is the most bytes the input can hold once decompressed.
 	capacity, what := size, fmt.Sprintf("the file has %d bytes", size)
@@ -163,18 +174,26 @@ func decode(name string, r io.Reader, size int64) (*study.Series, error) {
 	}
 	nbytes := nvox * int64(dt.Size())
 	if need := int64(off) + nbytes; need > capacity {
-		return nil, fmt.Errorf("nifti: %s: header claims %d bytes of voxels (dims %v x %d, %v) from offset %d, but %s",
-			name, nbytes, dims, nt, dt, int64(off), what)
+		return nil, fmt.Errorf("nifti: %s: header claims %d bytes of voxels (dims %v x %d, %v) from offset %d, but %s: %w",
+			name, nbytes, dims, nt, dt, int64(off), what, ErrTruncated)
+	}
+	// A forged spacing is refused before any allocation, with the same
+	// checks for info as for segment.
+	aff := bestAffine(&hdr)
+	g, err := geometry(aff, dims, [3]float64{float64(hdr.Pixdim[1]), float64(hdr.Pixdim[2]), float64(hdr.Pixdim[3])})
+	if err != nil {
+		return nil, fmt.Errorf("nifti: %s: %v", name, err)
+	}
+	if err := geom.Plausible(g, nt); err != nil {
+		return nil, fmt.Errorf("nifti: %s: %w", name, err)
+	}
+	// What stays in memory: the float32 voxels plus one raw chunk. The
+	// decompressed stream is never held whole.
+	if err := membudget.Check(fmt.Sprintf("nifti: %s: %v x %d voxels as float32", name, dims, nt), membudget.Add(membudget.Mul(nvox, 4), chunk)); err != nil {
+		return nil, err
 	}
 	if _, err := io.CopyN(io.Discard, r, int64(off)-headerSize); err != nil {
-		return nil, fmt.Errorf("nifti: %s: truncated before the voxel data at offset %d: %v", name, int64(off), err)
-	}
-	data, err := readAtMost(r, nbytes)
-	if err != nil {
-		return nil, fmt.Errorf("nifti: %s: reading voxels: %v", name, err)
-	}
-	if int64(len(data)) < nbytes {
-		return nil, fmt.Errorf("nifti: %s: truncated: %d of %d voxel bytes present (dims %v x %d, %v)", name, len(data), nbytes, dims, nt, dt)
+		return nil, fmt.Errorf("nifti: %s: truncated before the voxel data at offset %d: %v: %w", name, int64(off), err, ErrTruncated)
 	}
 
 	slope, inter := float64(hdr.SclSlope), float64(hdr.SclInter)
@@ -186,15 +205,9 @@ func decode(name string, r io.Reader, size int64) (*study.Series, error) {
 		scaled = false
 	}
 
-	aff := bestAffine(&hdr)
-	g, err := geometry(aff, dims, [3]float64{float64(hdr.Pixdim[1]), float64(hdr.Pixdim[2]), float64(hdr.Pixdim[3])})
-	if err != nil {
-		return nil, fmt.Errorf("nifti: %s: %v", name, err)
-	}
 	s := &study.Series{
 		Geometry: g,
 		NT:       nt,
-		Data:     make([]float32, nvox),
 		ED:       -1,
 		ES:       -1,
 		Meta: study.Metadata{
@@ -203,7 +216,16 @@ func decode(name string, r io.Reader, size int64) (*study.Series, error) {
 		},
 		Source: &Source{Path: name, hdr: hdr},
 	}
-	dt.decode(data, order, s.Data, scaled, slope, inter)
+	// The decompressed stream is cut at exactly nbytes and decoded chunk by
+	// chunk; the output grows only as data really arrives, so neither a
+	// lying header nor a gzip bomb can allocate more than what it delivers.
+	s.Data, err = decodeStream(io.LimitReader(r, nbytes), nvox, dt, order, scaled, slope, inter)
+	if err != nil {
+		return nil, fmt.Errorf("nifti: %s: reading voxels: %v", name, err)
+	}
+	if int64(len(s.Data)) < nvox {
+		return nil, fmt.Errorf("nifti: %s: truncated: %d of %d voxel bytes present (dims %v x %d, %v): %w", name, int64(len(s.Data))*int64(dt.Size()), nbytes, dims, nt, dt, ErrTruncated)
+	}
 	s.TriggerTimes = triggerTimes(&hdr, nt)
 	if err := s.Validate(); err != nil {
 		return nil, fmt.Errorf("nifti: %s: %v", name, err)
@@ -211,32 +233,35 @@ func decode(name string, r io.Reader, size int64) (*study.Series, error) {
 	return s, nil
 }
 
-// readAtMost reads up to n bytes, growing the buffer as data arrives so
-// that a lying header cannot make it allocate more than twice what the
-// stream really holds (plus one chunk).
-func readAtMost(r io.Reader, n int64) ([]byte, error) {
-	buf := make([]byte, 0, min(n, chunk))
-	for stalled := 0; int64(len(buf)) < n; {
-		if len(buf) == cap(buf) {
-			grown := make([]byte, len(buf), min(n, 2*int64(cap(buf))))
-			copy(grown, buf)
-			buf = grown
+// decodeStream decodes up to n voxels of type dt from r into float32,
+// one raw chunk at a time. The output starts at one chunk's worth and
+// doubles as data arrives, so a stream that ends early never costs more
+// than twice what it held.
+func decodeStream(r io.Reader, n int64, dt Datatype, order binary.ByteOrder, scaled bool, slope, inter float64) ([]float32, error) {
+	es := int64(dt.Size())
+	per := int64(streamChunk) / es // voxels per chunk
+	raw := make([]byte, min(n, per)*es)
+	out := make([]float32, 0, min(n, per))
+	for int64(len(out)) < n {
+		want := min(n-int64(len(out)), per)
+		m, err := io.ReadFull(r, raw[:want*es])
+		got := int64(m) / es
+		if int64(len(out))+got > int64(cap(out)) {
+			grown := make([]float32, len(out), min(n, max(2*int64(cap(out)), int64(len(out))+got)))
+			copy(grown, out)
+			out = grown
 		}
-		m, err := r.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+m]
-		if stalled = stalled + 1; m > 0 {
-			stalled = 0
-		} else if stalled > 100 { // a reader that never progresses must not hang us
-			return nil, io.ErrNoProgress
-		}
-		if err == io.EOF {
+		k := len(out)
+		out = out[:k+int(got)]
+		dt.decode(raw[:got*es], order, out[k:], scaled, slope, inter)
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
 			break
 		}
 		if err != nil {
 			return nil, err
 		}
 	}
-	return buf, nil
+	return out, nil
 }
 
 // parseHeader decodes the header in whichever byte order makes

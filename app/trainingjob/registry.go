@@ -1,8 +1,6 @@
 package trainingjob
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -12,10 +10,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/BurntSushi/toml"
-
 	"cmrseg/app/atomicfile"
 	"cmrseg/app/modelpath"
+	"cmrseg/inference/bundle/manifest"
 	"cmrseg/inference/bundle/provenance"
 	"cmrseg/training/config"
 )
@@ -26,65 +23,13 @@ const ManifestName = provenance.ManifestName
 // Provenance is the [training] table of a bundle's model.toml.
 type Provenance = provenance.Provenance
 
-// manifest is the part of model.toml the registry reads.
-type manifest struct {
-	Name        string     `toml:"name"`
-	Kind        string     `toml:"kind"`
-	Description string     `toml:"description"`
-	Created     time.Time  `toml:"created"`
-	Training    Provenance `toml:"training"`
-	Network     struct {
-		Stages       int `toml:"stages"`
-		BaseFeatures int `toml:"base_features"`
-		MaxFeatures  int `toml:"max_features"`
-	} `toml:"network"`
-	Preprocessing struct {
-		SpacingMM [2]float64 `toml:"spacing_mm"`
-		PatchSize [2]int     `toml:"patch_size"`
-	} `toml:"preprocessing"`
-	Checkpoints []struct {
-		File   string `toml:"file"`
-		Epoch  int    `toml:"epoch"`
-		SHA256 string `toml:"sha256"`
-	} `toml:"checkpoint"`
-}
+// readManifest reads and range-checks model.toml with the one reader that
+// inference/bundle uses too (package manifest, torch-free).
+func readManifest(dir string) (*manifest.Manifest, error) { return manifest.Read(dir) }
 
-func readManifest(dir string) (*manifest, error) {
-	var m manifest
-	path := filepath.Join(dir, ManifestName)
-	if _, err := toml.DecodeFile(path, &m); err != nil {
-		return nil, fmt.Errorf("model bundle %s: %w", path, err)
-	}
-	if len(m.Checkpoints) == 0 {
-		return nil, fmt.Errorf("model bundle %s: no checkpoints", path)
-	}
-	for _, c := range m.Checkpoints {
-		if c.File == "" || strings.ContainsAny(c.File, "/\\") || strings.HasPrefix(c.File, ".") {
-			return nil, fmt.Errorf("model bundle %s: bad checkpoint file name %q", path, c.File)
-		}
-	}
-	return &m, nil
-}
-
-// verify checks every checkpoint's sha256 against the manifest.
-func verify(dir string, m *manifest) error {
-	for _, c := range m.Checkpoints {
-		f, err := os.Open(filepath.Join(dir, c.File))
-		if err != nil {
-			return fmt.Errorf("model bundle %s: %w", dir, err)
-		}
-		h := sha256.New()
-		_, err = io.Copy(h, f)
-		f.Close()
-		if err != nil {
-			return fmt.Errorf("model bundle %s: %w", dir, err)
-		}
-		if got := hex.EncodeToString(h.Sum(nil)); got != strings.ToLower(c.SHA256) {
-			return fmt.Errorf("model bundle %s: checkpoint %s is corrupt: sha256 %s, manifest says %s", dir, c.File, got, c.SHA256)
-		}
-	}
-	return nil
-}
+// verify checks every checkpoint's sha256 against the manifest, reading
+// only regular files of bounded size.
+func verify(dir string, m *manifest.Manifest) error { return m.Verify(dir) }
 
 // Model is an installed (or the bundled) model bundle with its provenance.
 type Model struct {

@@ -299,11 +299,18 @@ name = %q
 kind = "multi-modal"
 created = 2026-01-02T03:04:05Z
 [network]
+in_channels = 1
+classes = 4
 stages = 4
 base_features = 8
 max_features = 64
+convs_per_stage = 2
 [preprocessing]
 spacing_mm = [1.25, 1.25]
+normalization = "zscore"
+[labels]
+names = ["background", "RV cavity", "LV myocardium", "LV cavity"]
+values = [0, 1, 2, 3]
 [training]
 data = "acdc"
 train_cases = ["a", "b"]

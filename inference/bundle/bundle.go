@@ -10,34 +10,37 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
+	"slices"
 	"time"
 
 	"github.com/BurntSushi/toml"
 
+	"cmrseg/app/membudget"
+	"cmrseg/inference/bundle/manifest"
 	"cmrseg/inference/bundle/provenance"
-	"cmrseg/inference/postprocess"
 	"cmrseg/inference/unet"
 	"cmrseg/inference/weights"
 )
 
 // Format identifies the manifest layout; bump on incompatible changes.
-const Format = "cmrseg-bundle/1"
+const Format = manifest.Format
 
 // ManifestName is the manifest's file name inside a bundle folder.
 const ManifestName = provenance.ManifestName
 
 // Kinds of bundle: what the checkpoints are samples of.
 const (
-	MultiModal   = "multi-modal"   // last checkpoints of every cycle (the method)
-	SingleModal  = "single-modal"  // last checkpoints of the last cycle
-	Single       = "single"        // one model (vanilla)
-	SWA          = "swa"           // weight average of the last cycle's checkpoints
-	MCDropout    = "mc-dropout"    // one dropout model sampled several times
-	DeepEnsemble = "deep-ensemble" // independently trained models
+	MultiModal   = manifest.MultiModal   // last checkpoints of every cycle (the method)
+	SingleModal  = manifest.SingleModal  // last checkpoints of the last cycle
+	Single       = manifest.Single       // one model (vanilla)
+	SWA          = manifest.SWA          // weight average of the last cycle's checkpoints
+	MCDropout    = manifest.MCDropout    // one dropout model sampled several times
+	DeepEnsemble = manifest.DeepEnsemble // independently trained models
 )
 
-// Manifest is model.toml.
+// Manifest is model.toml, read and range-checked by package manifest (the
+// one reader, shared with the torch-free model registry); only the network
+// is the U-Net's own type here.
 type Manifest struct {
 	Format        string        `toml:"format"`
 	Name          string        `toml:"name"`
@@ -52,48 +55,17 @@ type Manifest struct {
 	Checkpoints   []Checkpoint  `toml:"checkpoint"`
 }
 
-// Preprocessing must be repeated exactly at inference time.
-type Preprocessing struct {
-	// SpacingMM is the in-plane target spacing (row direction i, column j).
-	SpacingMM     [2]float64 `toml:"spacing_mm"`
-	Normalization string     `toml:"normalization"` // "zscore": per volume
-	PatchSize     [2]int     `toml:"patch_size"`    // training patch (height, width)
-}
-
-// Labels names the output classes and their label values.
-type Labels struct {
-	Names  []string `toml:"names"`
-	Values []int    `toml:"values"`
-}
-
-// Inference holds settings that change how the checkpoints are combined.
-type Inference struct {
-	Temperature    float64 `toml:"temperature"`     // logits are divided by it; 0 or 1: none
-	DropoutSamples int     `toml:"dropout_samples"` // MC-Dropout: forward passes per checkpoint
-	MirrorTTA      bool    `toml:"mirror_tta"`      // default for test-time mirroring
-	// QCThreshold (nats) flags a slice whose uncertainty score is above it;
-	// chosen by `cmrseg evaluate --calibrate-qc` on validation slices (0:
-	// not calibrated, the review window uses its default).
-	QCThreshold   float64 `toml:"qc_threshold"`
-	QCCalibration string  `toml:"qc_calibration"` // how and on what it was chosen
-	// Postprocess is the largest-component cleaning applied to every label
-	// map, chosen on validation cases by `cmrseg evaluate
-	// --calibrate-postprocessing` (zero: none).
-	Postprocess postprocess.Spec `toml:"postprocess"`
-}
+// The manifest's tables, defined once in package manifest.
+type (
+	Preprocessing = manifest.Preprocessing
+	Labels        = manifest.Labels
+	Inference     = manifest.Inference
+	Checkpoint    = manifest.Checkpoint
+)
 
 // Provenance records how the bundle was made (defined in a torch-free
 // package so the GUI side can read it).
 type Provenance = provenance.Provenance
-
-// Checkpoint is one weight file.
-type Checkpoint struct {
-	File   string `toml:"file"`
-	Cycle  int    `toml:"cycle"`
-	Epoch  int    `toml:"epoch"`
-	SHA256 string `toml:"sha256"`
-	DType  string `toml:"dtype"`
-}
 
 // Bundle is a loaded, verified bundle.
 type Bundle struct {
@@ -101,66 +73,56 @@ type Bundle struct {
 	Manifest
 }
 
-// Validate checks the manifest for consistency.
-func (m *Manifest) Validate() error {
-	if m.Format != Format {
-		return fmt.Errorf("format %q, this cmrseg reads %q", m.Format, Format)
+func (m *Manifest) plain() *manifest.Manifest {
+	return &manifest.Manifest{
+		Format: m.Format, Name: m.Name, Kind: m.Kind, Description: m.Description, Created: m.Created,
+		Network:       manifest.Network(m.Network),
+		Preprocessing: m.Preprocessing, Labels: m.Labels, Inference: m.Inference,
+		Training: m.Training, Checkpoints: m.Checkpoints,
 	}
-	if err := m.Network.Validate(); err != nil {
-		return err
-	}
-	if len(m.Labels.Names) != m.Network.Classes || len(m.Labels.Values) != m.Network.Classes {
-		return fmt.Errorf("labels: %d names and %d values for %d classes", len(m.Labels.Names), len(m.Labels.Values), m.Network.Classes)
-	}
-	if !(m.Preprocessing.SpacingMM[0] > 0 && m.Preprocessing.SpacingMM[1] > 0) {
-		return fmt.Errorf("preprocessing.spacing_mm %v must be positive", m.Preprocessing.SpacingMM)
-	}
-	if m.Preprocessing.Normalization != "zscore" {
-		return fmt.Errorf("preprocessing.normalization %q: only zscore is supported", m.Preprocessing.Normalization)
-	}
-	if err := m.Inference.Postprocess.Validate(m.Network.Classes); err != nil {
-		return fmt.Errorf("inference.postprocess: %w", err)
-	}
-	if len(m.Checkpoints) == 0 {
-		return fmt.Errorf("no checkpoints")
-	}
-	seen := map[string]bool{}
-	for i, c := range m.Checkpoints {
-		if c.File == "" || filepath.Base(c.File) != c.File {
-			return fmt.Errorf("checkpoint %d: file %q must be a plain file name inside the bundle", i, c.File)
-		}
-		if seen[c.File] {
-			return fmt.Errorf("checkpoint %d: file %q listed twice", i, c.File)
-		}
-		seen[c.File] = true
-		if len(c.SHA256) != 64 {
-			return fmt.Errorf("checkpoint %s: sha256 %q is not 64 hex digits", c.File, c.SHA256)
-		}
-	}
-	return nil
 }
 
-// Load reads dir/model.toml and verifies every checkpoint's sha256.
+func fromPlain(p *manifest.Manifest) Manifest {
+	return Manifest{
+		Format: p.Format, Name: p.Name, Kind: p.Kind, Description: p.Description, Created: p.Created,
+		Network:       unet.Config(p.Network),
+		Preprocessing: p.Preprocessing, Labels: p.Labels, Inference: p.Inference,
+		Training: p.Training, Checkpoints: p.Checkpoints,
+	}
+}
+
+// Validate checks every field against the ranges of package manifest and
+// the architecture against the U-Net's own rules.
+func (m *Manifest) Validate() error {
+	if err := m.plain().Validate(); err != nil {
+		return err
+	}
+	return m.Network.Validate()
+}
+
+// Load reads dir/model.toml, verifies every checkpoint's sha256 and checks
+// each checkpoint's tensor names and shapes against the architecture, all
+// before any network exists. The resident ensemble (every checkpoint's
+// weights as float32) must fit the memory budget.
 func Load(dir string) (*Bundle, error) {
-	path := filepath.Join(dir, ManifestName)
-	var m Manifest
-	md, err := toml.DecodeFile(path, &m)
+	p, err := manifest.Read(dir)
 	if err != nil {
-		return nil, fmt.Errorf("model bundle %s: %w", path, err)
+		return nil, err
 	}
-	if und := md.Undecoded(); len(und) > 0 {
-		keys := make([]string, len(und))
-		for i, k := range und {
-			keys[i] = k.String()
+	b := &Bundle{Dir: dir, Manifest: fromPlain(p)}
+	if err := b.Network.Validate(); err != nil {
+		return nil, fmt.Errorf("model bundle %s: %v: %w", dir, err, manifest.ErrInvalid)
+	}
+	if err := membudget.Check(fmt.Sprintf("model bundle %s: %d checkpoints of %d parameters as float32", dir, len(b.Checkpoints), b.Network.Params()),
+		membudget.Mul(b.Network.Params(), 4, int64(len(b.Checkpoints)))); err != nil {
+		return nil, err
+	}
+	for i := range b.Checkpoints {
+		data, err := b.readVerified(i)
+		if err != nil {
+			return nil, err
 		}
-		return nil, fmt.Errorf("model bundle %s: unknown keys %s", path, strings.Join(keys, ", "))
-	}
-	if err := m.Validate(); err != nil {
-		return nil, fmt.Errorf("model bundle %s: %w", path, err)
-	}
-	b := &Bundle{Dir: dir, Manifest: m}
-	for i := range m.Checkpoints {
-		if _, err := b.readVerified(i); err != nil {
+		if err := b.checkShapes(i, data); err != nil {
 			return nil, err
 		}
 	}
@@ -168,17 +130,34 @@ func Load(dir string) (*Bundle, error) {
 }
 
 func (b *Bundle) readVerified(i int) ([]byte, error) {
-	c := b.Checkpoints[i]
-	p := filepath.Join(b.Dir, c.File)
-	data, err := os.ReadFile(p)
+	return b.plain().ReadCheckpoint(b.Dir, i, manifest.CheckpointLimit(b.Network.Params()))
+}
+
+// checkShapes compares checkpoint i's header (no tensor decoded) with the
+// parameters the architecture needs, name by name and shape by shape.
+func (b *Bundle) checkShapes(i int, data []byte) error {
+	file := b.Checkpoints[i].File
+	infos, _, err := weights.Header(filepath.Join(b.Dir, file), data)
 	if err != nil {
-		return nil, fmt.Errorf("model bundle %s: checkpoint %d: %w", b.Dir, i, err)
+		return fmt.Errorf("model bundle %s: %w", b.Dir, &manifest.CheckpointError{Path: file, Reason: err.Error()})
 	}
-	sum := sha256.Sum256(data)
-	if got := hex.EncodeToString(sum[:]); got != strings.ToLower(c.SHA256) {
-		return nil, fmt.Errorf("model bundle %s: checkpoint %s is corrupt or replaced: sha256 %s, manifest says %s", b.Dir, c.File, got, c.SHA256)
+	specs := b.Network.Specs()
+	if len(infos) != len(specs) {
+		return fmt.Errorf("model bundle %s: %w", b.Dir, &manifest.CheckpointError{Path: file,
+			Reason: fmt.Sprintf("%d tensors, the network needs %d", len(infos), len(specs))})
 	}
-	return data, nil
+	byName := map[string][]int64{}
+	for _, in := range infos {
+		byName[in.Name] = in.Shape
+	}
+	for _, sp := range specs {
+		got, ok := byName[sp.Name]
+		if !ok || !slices.Equal(got, sp.Shape) {
+			return fmt.Errorf("model bundle %s: %w", b.Dir, &manifest.CheckpointError{Path: file,
+				Reason: fmt.Sprintf("tensor %s has shape %v, the network needs %v", sp.Name, got, sp.Shape)})
+		}
+	}
+	return nil
 }
 
 // Weights reads checkpoint i (verifying its digest again, since the file
@@ -191,13 +170,12 @@ func (b *Bundle) Weights(i int) ([]weights.Tensor, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := b.checkShapes(i, data); err != nil {
+		return nil, err
+	}
 	ws, _, err := weights.Parse(filepath.Join(b.Dir, b.Checkpoints[i].File), data)
 	if err != nil {
 		return nil, err
-	}
-	specs := b.Network.Specs()
-	if len(ws) != len(specs) {
-		return nil, fmt.Errorf("model bundle %s: checkpoint %s has %d tensors, the network needs %d", b.Dir, b.Checkpoints[i].File, len(ws), len(specs))
 	}
 	return ws, nil
 }

@@ -86,7 +86,7 @@ func TestCorruptCheckpointIsRefused(t *testing.T) {
 	b[len(b)-3] ^= 0x40
 	os.WriteFile(p, b, 0o644)
 	_, err := Load(dir)
-	if err == nil || !strings.Contains(err.Error(), "ckpt1.safetensors is corrupt") {
+	if err == nil || !strings.Contains(err.Error(), "ckpt1.safetensors: corrupt or replaced") {
 		t.Fatalf("corrupt checkpoint: %v", err)
 	}
 }

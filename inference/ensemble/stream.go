@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"cmrseg/app/membudget"
 	"cmrseg/app/study"
 	"cmrseg/inference/postprocess"
 	"cmrseg/inference/torch"
@@ -401,6 +402,17 @@ func (p *Predictor) run(ctx context.Context, g *group, t tiling, emit func(i int
 	batch := p.batch(t, all)
 	classes, plane, n := p.b.Network.Classes, out.Dims[0]*out.Dims[1], out.N()
 	train := p.passes() > 1
+	// What this attempt holds at once: the stack, one sample's maps per
+	// phase, and the blended tiles of one batch (with mirrored copies).
+	if err := membudget.CheckElems("ensemble: slices of the phases run together", 4, all, h, w); err != nil {
+		return err
+	}
+	if err := membudget.CheckElems("ensemble: one sample's probability maps", 4, len(g.preps), classes, n); err != nil {
+		return err
+	}
+	if err := membudget.CheckElems("ensemble: a batch's blended probabilities", 4, batch, 4*classes, h, w); err != nil {
+		return err
+	}
 	// The group's slices, phase after phase, as one stack.
 	stack := first.Slices
 	if len(g.preps) > 1 {

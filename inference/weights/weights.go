@@ -98,8 +98,19 @@ func Read(path string) ([]Tensor, map[string]string, error) {
 	return Parse(path, b)
 }
 
-// Parse decodes a file's bytes; name is used in errors.
-func Parse(name string, b []byte) ([]Tensor, map[string]string, error) {
+// Info is one tensor's name, shape and storage type, from the header.
+type Info struct {
+	Name  string
+	Shape []int64
+	DType string
+	lo    int64 // data offsets relative to the data section
+	hi    int64
+}
+
+// Header decodes and checks a file's header without decoding any tensor:
+// every shape, type and offset must fit the file. Tensors come in file
+// order.
+func Header(name string, b []byte) ([]Info, map[string]string, error) {
 	if len(b) < 8 {
 		return nil, nil, fmt.Errorf("weights %s: file too short (%d bytes)", name, len(b))
 	}
@@ -111,13 +122,9 @@ func Parse(name string, b []byte) ([]Tensor, map[string]string, error) {
 	if err := json.Unmarshal(b[8:8+hl], &raw); err != nil {
 		return nil, nil, fmt.Errorf("weights %s: bad header: %v", name, err)
 	}
-	data := b[8+hl:]
+	dataLen := int64(len(b)) - 8 - int64(hl)
 	var meta map[string]string
-	type named struct {
-		name string
-		e    headerEntry
-	}
-	var entries []named
+	var out []Info
 	for k, v := range raw {
 		if k == "__metadata__" {
 			if err := json.Unmarshal(v, &meta); err != nil {
@@ -129,44 +136,53 @@ func Parse(name string, b []byte) ([]Tensor, map[string]string, error) {
 		if err := json.Unmarshal(v, &e); err != nil {
 			return nil, nil, fmt.Errorf("weights %s: tensor %s: %v", name, k, err)
 		}
-		entries = append(entries, named{k, e})
-	}
-	sort.Slice(entries, func(i, j int) bool { return entries[i].e.DataOffsets[0] < entries[j].e.DataOffsets[0] })
-	out := make([]Tensor, 0, len(entries))
-	for _, ne := range entries {
-		e := ne.e
 		size := int64(4)
 		switch e.DType {
 		case F32:
 		case F16:
 			size = 2
 		default:
-			return nil, nil, fmt.Errorf("weights %s: tensor %s has unsupported dtype %s", name, ne.name, e.DType)
+			return nil, nil, fmt.Errorf("weights %s: tensor %s has unsupported dtype %s", name, k, e.DType)
 		}
 		n := int64(1)
 		for _, d := range e.Shape {
-			if d < 0 || d > int64(len(data)) {
-				return nil, nil, fmt.Errorf("weights %s: tensor %s has bad shape %v", name, ne.name, e.Shape)
+			if d < 0 || d > dataLen {
+				return nil, nil, fmt.Errorf("weights %s: tensor %s has bad shape %v", name, k, e.Shape)
 			}
 			n *= d
-			if n > int64(len(data)) {
-				return nil, nil, fmt.Errorf("weights %s: tensor %s shape %v exceeds the file", name, ne.name, e.Shape)
+			if n > dataLen {
+				return nil, nil, fmt.Errorf("weights %s: tensor %s shape %v exceeds the file", name, k, e.Shape)
 			}
 		}
 		lo, hi := e.DataOffsets[0], e.DataOffsets[1]
-		if lo < 0 || hi < lo || hi > int64(len(data)) || hi-lo != n*size {
-			return nil, nil, fmt.Errorf("weights %s: tensor %s offsets [%d,%d) do not match shape %v (%d data bytes)", name, ne.name, lo, hi, e.Shape, len(data))
+		if lo < 0 || hi < lo || hi > dataLen || hi-lo != n*size {
+			return nil, nil, fmt.Errorf("weights %s: tensor %s offsets [%d,%d) do not match shape %v (%d data bytes)", name, k, lo, hi, e.Shape, dataLen)
 		}
-		v := make([]float32, n)
-		p := data[lo:hi]
+		out = append(out, Info{Name: k, Shape: e.Shape, DType: e.DType, lo: lo, hi: hi})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].lo < out[j].lo })
+	return out, meta, nil
+}
+
+// Parse decodes a file's bytes; name is used in errors.
+func Parse(name string, b []byte) ([]Tensor, map[string]string, error) {
+	infos, meta, err := Header(name, b)
+	if err != nil {
+		return nil, nil, err
+	}
+	data := b[8+binary.LittleEndian.Uint64(b):]
+	out := make([]Tensor, 0, len(infos))
+	for _, in := range infos {
+		p := data[in.lo:in.hi]
+		v := make([]float32, (in.hi-in.lo)/map[string]int64{F32: 4, F16: 2}[in.DType])
 		for i := range v {
-			if size == 2 {
+			if in.DType == F16 {
 				v[i] = HalfToFloat32(binary.LittleEndian.Uint16(p[2*i:]))
 			} else {
 				v[i] = math.Float32frombits(binary.LittleEndian.Uint32(p[4*i:]))
 			}
 		}
-		out = append(out, Tensor{Name: ne.name, Shape: e.Shape, Data: v})
+		out = append(out, Tensor{Name: in.Name, Shape: in.Shape, Data: v})
 	}
 	return out, meta, nil
 }
