@@ -20,22 +20,7 @@ import (
 )
 
 func (v *Viewer) menu() *fyne.MainMenu {
-	recent := fyne.NewMenuItem("Open recent", nil)
-	var items []*fyne.MenuItem
-	for _, e := range v.ws.Recent().Entries {
-		e := e
-		label := e.Path
-		if e.Description != "" {
-			label = fmt.Sprintf("%s  (%s)", e.Path, truncate(e.Description, 40))
-		}
-		items = append(items, fyne.NewMenuItem(label, func() { v.openPath(e.Path) }))
-	}
-	if len(items) == 0 {
-		none := fyne.NewMenuItem("No recent studies", nil)
-		none.Disabled = true
-		items = append(items, none)
-	}
-	recent.ChildMenu = fyne.NewMenu("", items...)
+	recent := fyne.NewMenuItem("Open recent…", v.showRecent)
 	openFile := fyne.NewMenuItem("Open file (NIfTI)…", v.openFileDialog)
 	openFile.Shortcut = &desktop.CustomShortcut{KeyName: fyne.KeyO, Modifier: fyne.KeyModifierShortcutDefault}
 	segmentAgain := fyne.NewMenuItem("Segment again", v.logged("segment", func() { v.startSegmentation() }))
@@ -93,6 +78,36 @@ func (v *Viewer) menu() *fyne.MainMenu {
 		fyne.NewMenuItem("About cmrseg", v.showAbout),
 	)
 	return fyne.NewMainMenu(file, edit, view, export, help)
+}
+
+// showRecent lists the recent studies in a dialog; a tap opens one. A
+// dialog, not a submenu, so opening a study never has to rebuild the menu
+// bar: SetMainMenu (and MainMenu.Refresh, which calls it) replaces the
+// menu overlay, and Fyne 2.7 then loses track of which canvas the window's
+// widgets are on until the next paint (see safeSelect).
+func (v *Viewer) showRecent() {
+	entries := v.ws.Recent().Entries
+	if len(entries) == 0 {
+		dialog.ShowInformation("Open recent", "No recent studies yet.", v.win)
+		return
+	}
+	var d dialog.Dialog
+	list := widget.NewList(func() int { return len(entries) },
+		func() fyne.CanvasObject { return widget.NewLabel("") },
+		func(id widget.ListItemID, o fyne.CanvasObject) {
+			e := entries[id]
+			label := e.Path
+			if e.Description != "" {
+				label = fmt.Sprintf("%s  (%s)", e.Path, truncate(e.Description, 40))
+			}
+			o.(*widget.Label).SetText(label)
+		})
+	list.OnSelected = func(id widget.ListItemID) {
+		d.Hide()
+		v.openPath(entries[id].Path)
+	}
+	d = dialog.NewCustom("Open recent", "Cancel", container.NewGridWrap(fyne.NewSize(760, 300), list), v.win)
+	d.Show()
 }
 
 // logged runs f and, under CMRSEG_DEBUG, reports its outcome (the status
@@ -263,7 +278,6 @@ func (v *Viewer) openPath(path string) {
 			if err != nil {
 				if errors.Is(err, os.ErrNotExist) {
 					v.ws.Recent().Remove(path)
-					v.win.SetMainMenu(v.menu())
 				}
 				debugf("open failed: %v", err)
 				v.showError("Could not open "+filepath.Base(path), err)
@@ -282,7 +296,6 @@ func (v *Viewer) setStudy(st *study.Study) {
 		v.showError("Opening the study", err)
 		return
 	}
-	v.win.SetMainMenu(v.menu())
 	v.afterStudyChange()
 }
 

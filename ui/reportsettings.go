@@ -21,7 +21,7 @@ import (
 type settingsPanel struct {
 	v       *Viewer
 	box     *fyne.Container
-	ed, es  *widget.Select
+	ed, es  *safeSelect
 	height  *widget.Entry
 	weight  *widget.Entry
 	reset   *widget.Button
@@ -32,8 +32,8 @@ type settingsPanel struct {
 
 func (v *Viewer) newSettingsPanel() *settingsPanel {
 	p := &settingsPanel{v: v}
-	p.ed = widget.NewSelect(nil, func(string) { p.changed() })
-	p.es = widget.NewSelect(nil, func(string) { p.changed() })
+	p.ed = newSafeSelect(v.win, nil, func(string) { p.changed() })
+	p.es = newSafeSelect(v.win, nil, func(string) { p.changed() })
 	p.height = widget.NewEntry()
 	p.height.SetPlaceHolder("unknown")
 	p.height.OnChanged = func(string) { p.changed() }

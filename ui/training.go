@@ -221,7 +221,7 @@ func (t *trainingTab) build() fyne.CanvasObject {
 
 	// Configuration.
 	t.form = trainingjob.NewForm(config.CPUPreset())
-	presets := widget.NewSelect([]string{"Paper (GPU)", "CPU preset", "Tiny (minutes)"}, func(s string) {
+	presets := newSafeSelect(t.v.win, []string{"Paper (GPU)", "CPU preset", "Tiny (minutes)"}, func(s string) {
 		switch s {
 		case "Paper (GPU)":
 			t.loadForm(config.Default())
@@ -261,7 +261,7 @@ func (t *trainingTab) build() fyne.CanvasObject {
 		f := f
 		var in fyne.CanvasObject
 		if len(f.Choices) > 0 {
-			sel := widget.NewSelect(f.Choices, func(s string) { t.fieldChanged(f.Key, s) })
+			sel := newSafeSelect(t.v.win, f.Choices, func(s string) { t.fieldChanged(f.Key, s) })
 			in, t.inputs[f.Key] = sel, sel
 		} else {
 			e := widget.NewEntry()
@@ -353,7 +353,7 @@ func (t *trainingTab) loadForm(c config.Config) {
 		switch in := t.inputs[f.Key].(type) {
 		case *widget.Entry:
 			in.SetText(t.form.Text(f.Key))
-		case *widget.Select:
+		case *safeSelect:
 			in.SetSelected(t.form.Text(f.Key))
 		}
 	}

@@ -50,7 +50,7 @@ type Viewer struct {
 
 	// widgets updated by refresh
 	toolRadio    *widget.RadioGroup
-	labelSelect  *widget.Select
+	labelSelect  *safeSelect
 	brushSlider  *widget.Slider
 	brushText    *widget.Label
 	undoBtn      *widget.Button
@@ -58,7 +58,7 @@ type Viewer struct {
 	acceptBtn    *widget.Button
 	finalBtn     *widget.Button
 	fillBtn      *widget.Button
-	presetSelect *widget.Select
+	presetSelect *safeSelect
 
 	phaseSlider *widget.Slider
 	phaseText   *widget.Label
@@ -103,6 +103,10 @@ type Viewer struct {
 
 	// errorShown records the last error dialog's text (tests).
 	errorShown string
+
+	// crashNote is the previous run's crash, when Start offered to reopen
+	// its study.
+	crashNote *workspace.CrashNote
 
 	// tabs holds the review content and the training tab.
 	tabs     *container.AppTabs
@@ -173,6 +177,7 @@ func (v *Viewer) Start() {
 		}
 	}
 	v.afterStudyChange()
+	v.offerReopen()
 }
 
 func (v *Viewer) build() fyne.CanvasObject {
@@ -189,7 +194,7 @@ func (v *Viewer) build() fyne.CanvasObject {
 	v.toolRadio.Horizontal = true
 	v.toolRadio.Required = true
 	v.toolRadio.SetSelected(workspace.ToolNames[0])
-	v.labelSelect = widget.NewSelect([]string{study.ClassNames[1], study.ClassNames[2], study.ClassNames[3]}, func(s string) {
+	v.labelSelect = newSafeSelect(v.win, []string{study.ClassNames[1], study.ClassNames[2], study.ClassNames[3]}, func(s string) {
 		for c, n := range study.ClassNames {
 			if n == s {
 				v.label = uint8(c)
@@ -214,7 +219,7 @@ func (v *Viewer) build() fyne.CanvasObject {
 	for n, p := range workspace.WindowPresets {
 		names[n] = p.Name
 	}
-	v.presetSelect = widget.NewSelect(names, func(s string) {
+	v.presetSelect = newSafeSelect(v.win, names, func(s string) {
 		for _, p := range workspace.WindowPresets {
 			if p.Name == s {
 				v.ws.ApplyPreset(p)
