@@ -182,6 +182,17 @@ func (p *settingsPanel) refresh() {
 	if m, err := parseAmount(p.weight.Text); err != nil || m != rs.WeightKg {
 		p.weight.SetText(amountText(rs.WeightKg))
 	}
+	if ws.Final() {
+		// A final study's report is locked with its labels.
+		for _, w := range []fyne.Disableable{p.ed, p.es, p.height, p.weight, p.reset} {
+			w.Disable()
+		}
+		p.hint.SetText("Final study: reopen it for editing to change phases or body size.")
+		return
+	}
+	if strings.HasPrefix(p.hint.Text, "Final study") {
+		p.hint.SetText("")
+	}
 	for _, w := range []fyne.Disableable{p.ed, p.es, p.height, p.weight} {
 		w.Enable()
 	}

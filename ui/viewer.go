@@ -108,6 +108,9 @@ type Viewer struct {
 	// its study.
 	crashNote *workspace.CrashNote
 
+	// finalDialog is the last mark-final confirmation shown (tests).
+	finalDialog *dialog.ConfirmDialog
+
 	// tabs holds the review content and the training tab.
 	tabs     *container.AppTabs
 	training *trainingTab
@@ -792,19 +795,62 @@ func (v *Viewer) toggleAccept() {
 	v.refreshData()
 }
 
+// toggleFinal asks before marking the study final, listing the flagged
+// slices nobody accepted, and before reopening a final study for editing.
 func (v *Viewer) toggleFinal() {
-	f, err := v.ws.ToggleFinal()
+	if v.ws.Session == nil {
+		v.afterEdit(session.Change{}, workspace.ErrNotSegmented)
+		return
+	}
+	if v.ws.Final() {
+		dialog.ShowConfirm("Reopen for editing?",
+			"The labels, ED/ES and body size of this study become editable again,\nand the study is no longer final until you mark it final again.",
+			func(ok bool) {
+				if ok {
+					v.finalChanged(false, v.ws.Reopen())
+				}
+			}, v.win)
+		return
+	}
+	msg := "All flagged ED/ES slices have been reviewed."
+	if un := v.ws.Unreviewed(); len(un) > 0 {
+		lines := make([]string, 0, 12)
+		for n, it := range un {
+			if n == 10 {
+				lines = append(lines, fmt.Sprintf("… and %d more", len(un)-10))
+				break
+			}
+			lines = append(lines, "  "+it.Text)
+		}
+		msg = fmt.Sprintf("%d flagged slice(s) have not been reviewed (accepted):\n%s", len(un), strings.Join(lines, "\n"))
+	}
+	msg += "\n\nA final study's labels, ED/ES and body size are locked until you reopen it.\nAdding it to the training set is a separate choice, in the Training tab."
+	d := dialog.NewConfirm("Mark the study final?", msg, func(ok bool) {
+		if ok {
+			v.finalChanged(true, v.ws.MarkFinal())
+		}
+	}, v.win)
+	d.SetConfirmText("Mark final")
+	d.Show()
+	v.finalDialog = d
+}
+
+// finalChanged reports a finished mark-final or reopen.
+func (v *Viewer) finalChanged(final bool, err error) {
 	if err != nil {
 		v.afterEdit(session.Change{}, err)
 		return
 	}
-	if f {
-		v.setMessage("Study marked final: editing is locked until reopened.")
+	if final {
+		v.setMessage("Study marked final: labels, ED/ES and body size are locked until reopened.")
 	} else {
 		v.setMessage("Study reopened for editing.")
 	}
 	v.refreshView()
 	v.refreshData()
+	if v.training != nil {
+		v.training.refreshCase()
+	}
 }
 
 // Navigation.
