@@ -96,3 +96,46 @@ func TestMarkFinalIsDeliberate(t *testing.T) {
 		t.Fatal("reopening did not unlock the study")
 	}
 }
+
+// The export dialog proposes the study's own folder under the export
+// folder, names every file, refuses the source files' folder, and writes.
+func TestExportDialogFolderRule(t *testing.T) {
+	v := newViewer(t)
+	root := filepath.Join(t.TempDir(), "exports")
+	t.Setenv("CMRSEG_EXPORT_DIR", root)
+	src := filepath.Join(t.TempDir(), "series")
+	os.MkdirAll(src, 0o755)
+	v.ws.Series().Meta.SourcePaths = []string{filepath.Join(src, "IM1.dcm")}
+
+	v.exportDialog(exportAll)
+	want := v.ws.DefaultExportDir(root)
+	if v.exportFolder.Text != want || v.exportSave.Disabled() {
+		t.Fatalf("dialog proposes %q (save disabled %v), want %q", v.exportFolder.Text, v.exportSave.Disabled(), want)
+	}
+	top := v.win.Canvas().Overlays().Top()
+	shown := ""
+	walk(top, func(c fyne.CanvasObject) {
+		if l, ok := c.(*widget.Label); ok {
+			shown += l.Text + "\n"
+		}
+	})
+	for _, name := range v.exportNames(exportAll) {
+		if !strings.Contains(shown, filepath.Join(want, name)) {
+			t.Errorf("the dialog does not name %s:\n%s", name, shown)
+		}
+	}
+	v.exportFolder.SetText(src)
+	if !v.exportSave.Disabled() {
+		t.Fatal("Save enabled on the source folder")
+	}
+	v.exportFolder.SetText(want)
+	test.Tap(v.exportSave)
+	for _, name := range v.exportNames(exportAll) {
+		if _, err := os.Stat(filepath.Join(want, name)); err != nil {
+			t.Errorf("after Save: %v", err)
+		}
+	}
+	if v.exportToDir != want {
+		t.Fatalf("last export folder %q", v.exportToDir)
+	}
+}

@@ -93,7 +93,12 @@ type Viewer struct {
 	cine        chan struct{} // closed to stop the cine loop; nil when stopped
 	onClosed    []func(sessionErr error)
 	closed      bool
-	exportToDir string // last export folder
+	exportToDir string // the open study's last export folder
+
+	// the last export dialog (tests)
+	exportShown  *dialog.CustomDialog
+	exportFolder *widget.Entry
+	exportSave   *widget.Button
 
 	qcAll bool // QC list over all phases, not only ED and ES
 
@@ -754,7 +759,7 @@ func (v *Viewer) redo() {
 func (v *Viewer) afterEdit(c session.Change, err error) {
 	if err != nil {
 		switch {
-		case errors.Is(err, session.ErrNotUncertain), errors.Is(err, session.ErrNothingToUndo),
+		case errors.Is(err, session.ErrNotUncertain), errors.Is(err, session.ErrNoSafeHypothesis), errors.Is(err, session.ErrNothingToUndo),
 			errors.Is(err, session.ErrNothingToRedo), errors.Is(err, workspace.ErrNotSegmented),
 			errors.Is(err, session.ErrFinal):
 			v.setMessage(capitalise(err.Error()))
