@@ -64,7 +64,7 @@ func (v *Viewer) newSettingsPanel() *settingsPanel {
 		cell("ED", p.ed, ""), cell("ES", p.es, ""),
 		cell("Height", p.height, "cm"), cell("Weight", p.weight, "kg"),
 	)
-	p.box = container.NewVBox(container.NewBorder(nil, nil, heading("Phases and body size"), p.reset), form, p.hint)
+	p.box = container.NewVBox(container.NewBorder(nil, nil, nil, p.reset), form, p.hint)
 	p.refresh()
 	return p
 }

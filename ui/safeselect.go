@@ -60,6 +60,7 @@ func (s *safeSelect) Tapped(ev *fyne.PointEvent) {
 	if s.attached() {
 		popUpStats.shown.Add(1)
 		s.Select.Tapped(ev)
+		debugPopUp("select")
 		return
 	}
 	c := s.canvas()
@@ -73,6 +74,7 @@ func (s *safeSelect) Tapped(ev *fyne.PointEvent) {
 		items[n] = fyne.NewMenuItem(o, func() { s.SetSelected(o) })
 	}
 	widget.ShowPopUpMenuAtPosition(fyne.NewMenu("", items...), c, ev.AbsolutePosition)
+	debugPopUp("fallback")
 }
 
 // TypedKey opens the pop-up from the keyboard only when Fyne can place it.

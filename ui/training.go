@@ -295,7 +295,7 @@ func (t *trainingTab) build() fyne.CanvasObject {
 		container.NewHBox(presets, loadBtn, saveBtn), t.lrPlot.object, t.formErr, grid)
 	t.loadForm(t.form.Base)
 
-	left := container.NewVScroll(container.NewPadded(container.NewVBox(dataBox, widget.NewSeparator(), cfgBox)))
+	left := container.NewScroll(container.NewPadded(container.NewVBox(dataBox, widget.NewSeparator(), cfgBox)))
 
 	// Job controls and live plots.
 	t.startBtn = widget.NewButtonWithIcon("Train from scratch", theme.MediaPlayIcon(), func() { t.start(false) })
@@ -335,7 +335,8 @@ func (t *trainingTab) build() fyne.CanvasObject {
 	resBox := container.NewVBox(heading("4  Result"), t.evalText, container.NewHBox(t.useBtn, t.restoreBtn), t.message,
 		heading("Models"), t.modelsBox)
 
-	right := container.NewVScroll(container.NewPadded(container.NewVBox(runBox, widget.NewSeparator(), resBox)))
+	// Both halves scroll both ways, so the tab fits a 1366-pixel screen.
+	right := container.NewScroll(container.NewPadded(container.NewVBox(runBox, widget.NewSeparator(), resBox)))
 	split := container.NewHSplit(left, right)
 	split.Offset = 0.42
 	t.showState(trainingjob.State{})

@@ -113,8 +113,15 @@ type Viewer struct {
 	// its study.
 	crashNote *workspace.CrashNote
 
+	lastControls string // the controls' places last printed (CMRSEG_DEBUG)
+
 	// finalDialog is the last mark-final confirmation shown (tests).
 	finalDialog *dialog.ConfirmDialog
+
+	// panels are the folding sections above the QC list, which the split
+	// sizes against it.
+	panels     *widget.Accordion
+	rightSplit *container.Split
 
 	// tabs holds the review content and the training tab.
 	tabs     *container.AppTabs
@@ -130,7 +137,9 @@ func New(a fyne.App, ws *workspace.Workspace) *Viewer {
 	v.view = newImageView(v)
 	v.win.SetContent(v.build())
 	v.win.SetMainMenu(v.menu())
-	v.win.Resize(fyne.NewSize(1400, 900))
+	// Fits a 1366×768 laptop screen with its panel and title bar; every
+	// side panel scrolls or splits, so the window can also grow or shrink.
+	v.win.Resize(fyne.NewSize(1280, 700))
 	v.bindKeys()
 	v.win.SetOnDropped(func(_ fyne.Position, uris []fyne.URI) {
 		if len(uris) > 0 {
@@ -219,8 +228,10 @@ func (v *Viewer) build() fyne.CanvasObject {
 	}
 	v.brushSlider.SetValue(v.brushMM)
 	v.fillBtn = widget.NewButtonWithIcon("Fill holes", theme.ColorPaletteIcon(), v.fillHoles)
-	v.undoBtn = widget.NewButtonWithIcon("Undo", theme.ContentUndoIcon(), v.undo)
-	v.redoBtn = widget.NewButtonWithIcon("Redo", theme.ContentRedoIcon(), v.redo)
+	// Undo and redo show their icons only (Ctrl+Z, Ctrl+Y; Edit menu):
+	// the toolbar must fit a 1366-pixel screen.
+	v.undoBtn = widget.NewButtonWithIcon("", theme.ContentUndoIcon(), v.undo)
+	v.redoBtn = widget.NewButtonWithIcon("", theme.ContentRedoIcon(), v.redo)
 	v.acceptBtn = widget.NewButtonWithIcon("Accept", theme.ConfirmIcon(), v.toggleAccept)
 	v.finalBtn = widget.NewButtonWithIcon("Mark final", theme.DocumentSaveIcon(), v.toggleFinal)
 	names := make([]string, len(workspace.WindowPresets))
@@ -275,7 +286,18 @@ func (v *Viewer) build() fyne.CanvasObject {
 	left := container.NewBorder(heading("Slices"), nil, nil, nil, v.thumbs.scroll)
 
 	// Right: overlays, report, QC.
-	right := container.NewBorder(container.NewVBox(v.overlayPanel(), widget.NewSeparator(), v.reportPanel(), widget.NewSeparator()), nil, nil, nil, v.qcPanel())
+	// The panels above the QC list fold and scroll; the split gives the QC
+	// list at least a third of the height whatever the screen.
+	v.panels = widget.NewAccordion(
+		widget.NewAccordionItem("Overlays", v.overlayPanel()),
+		widget.NewAccordionItem("Report (live, ED/ES)", v.reportPanel()),
+		widget.NewAccordionItem("Phases and body size", v.settings.box),
+	)
+	v.panels.MultiOpen = true
+	v.panels.OpenAll()
+	v.rightSplit = container.NewVSplit(container.NewVScroll(v.panels), v.qcPanel())
+	v.rightSplit.SetOffset(0.64)
+	right := v.rightSplit
 
 	// Status bar.
 	v.probeText = widget.NewLabel("")
@@ -296,12 +318,15 @@ func (v *Viewer) build() fyne.CanvasObject {
 	notice.TextStyle = fyne.TextStyle{Bold: true}
 	notice.TextSize = 12
 	v.probeText.Truncation = fyne.TextTruncateEllipsis
-	status := container.NewBorder(nil, nil, container.NewGridWrap(fyne.NewSize(520, 30), v.probeText),
-		container.NewHBox(v.progressBox, widget.NewSeparator(), v.deviceText, widget.NewSeparator(), container.NewCenter(notice), fixedSpace(nil)),
+	v.deviceText.Truncation = fyne.TextTruncateEllipsis
+	status := container.NewBorder(nil, nil, container.NewGridWrap(fyne.NewSize(400, 30), v.probeText),
+		container.NewHBox(v.progressBox, widget.NewSeparator(), container.NewGridWrap(fyne.NewSize(200, 30), v.deviceText), widget.NewSeparator(), container.NewCenter(notice), fixedSpace(nil)),
 		v.messageText)
 
 	body := container.NewBorder(nil, nil, sized(left, 126), sized(right, 330), centre)
-	top := container.NewBorder(nil, nil, nil, toolbarRight, toolbar)
+	// On a screen narrower than the toolbar it scrolls rather than
+	// pushing the window off-screen.
+	top := container.NewBorder(nil, nil, nil, toolbarRight, container.NewHScroll(toolbar))
 	review := container.NewBorder(
 		container.NewVBox(top, widget.NewSeparator()),
 		container.NewVBox(widget.NewSeparator(), status),
@@ -387,7 +412,6 @@ func (v *Viewer) overlayPanel() fyne.CanvasObject {
 		container.NewCenter(caption(fmt.Sprintf("│ %.2f", thr))))
 	thrNote := caption(fmt.Sprintf("One click corrects regions above %.2f nats", thr))
 	return container.NewVBox(
-		heading("Overlays"),
 		container.NewHBox(v.labelsCheck, v.fillCheck),
 		container.NewHBox(row...),
 		container.NewBorder(nil, nil, caption("Opacity"), nil, v.labelOpacity),
@@ -444,7 +468,7 @@ func (v *Viewer) qcPanel() fyne.CanvasObject {
 func (v *Viewer) reportPanel() fyne.CanvasObject {
 	v.report = newReportPanel()
 	v.settings = v.newSettingsPanel()
-	return container.NewVBox(v.report.box, v.settings.box)
+	return v.report.box
 }
 
 // refreshAll updates every widget from the workspace.
@@ -973,7 +997,7 @@ func newReportPanel() *reportPanel {
 	p.bsa = widget.NewLabel("")
 	p.status = widget.NewLabel("")
 	p.status.Wrapping = fyne.TextWrapWord
-	p.box = container.NewVBox(heading("Report (live, ED/ES)"), grid, p.bsa)
+	p.box = container.NewVBox(grid, p.bsa)
 	return p
 }
 

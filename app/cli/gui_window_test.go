@@ -85,11 +85,17 @@ type xserver struct {
 // us through -displayfd) and stops it when the test ends.
 func startXvfb(t *testing.T) *xserver {
 	t.Helper()
+	return startXvfbSize(t, 1920, 1200)
+}
+
+// startXvfbSize is startXvfb with a screen of w×h pixels.
+func startXvfbSize(t *testing.T, width, height int) *xserver {
+	t.Helper()
 	r, w, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command("Xvfb", "-displayfd", "3", "-screen", "0", "1920x1200x24", "-nolisten", "tcp", "-noreset")
+	cmd := exec.Command("Xvfb", "-displayfd", "3", "-screen", "0", fmt.Sprintf("%dx%dx24", width, height), "-nolisten", "tcp", "-noreset")
 	cmd.ExtraFiles = []*os.File{w}
 	var log bytes.Buffer
 	cmd.Stderr = &log
@@ -685,6 +691,11 @@ func TestGUIWindowReview(t *testing.T) {
 	g.shot("04-one-click-corrected")
 	paths := g.exportAll()
 	g.shot("05-exported-corrected")
+	// Ctrl+E writes into the study's own folder under CMRSEG_EXPORT_DIR.
+	if filepath.Dir(filepath.Dir(paths[0])) != export {
+		t.Fatalf("exported into %s, want a study folder under %s", filepath.Dir(paths[0]), export)
+	}
+	export = filepath.Dir(paths[0])
 	afterClick := filepath.Join(dir, "after-click")
 	copyDir(t, export, afterClick)
 	if got := readMask(t, filepath.Join(afterClick, "PHANTOM_ED_mask.nii.gz"), s); diffCount(got, corrected) != 0 {
@@ -785,7 +796,6 @@ func TestGUIWindowKillDuringEditing(t *testing.T) {
 	x := startXvfb(t)
 	shots := screensDir(t)
 	dir := t.TempDir()
-	export := filepath.Join(dir, "export")
 	env := appEnv(dir)
 
 	g := launchApp(t, x, shots, env, "gui")
@@ -871,8 +881,8 @@ func TestGUIWindowKillDuringEditing(t *testing.T) {
 	g2.wait(`^cmrseg-debug: segmented `, 10*time.Minute)
 	g2.settle()
 	g2.shot("02-reopened-after-kill")
-	g2.exportAll()
-	if got := readMask(t, filepath.Join(export, "PHANTOM_ED_mask.nii.gz"), s); diffCount(got, journaled) != 0 {
+	exported := g2.exportAll()
+	if got := readMask(t, filepath.Join(filepath.Dir(exported[0]), "PHANTOM_ED_mask.nii.gz"), s); diffCount(got, journaled) != 0 {
 		t.Fatalf("after kill -9 and reopening, the exported ED mask differs from the edits in %d voxels", diffCount(got, journaled))
 	}
 	// Undo still reaches back through the replayed edits.
@@ -880,4 +890,57 @@ func TestGUIWindowKillDuringEditing(t *testing.T) {
 	g2.wait(`^cmrseg-debug: action undo: Undone: brush`, 2*time.Minute)
 	g2.shot("03-undo-after-reopen")
 	g2.quit()
+}
+
+// windowSize is the app window's size on screen.
+func (g *guiApp) windowSize() (int, int) {
+	g.t.Helper()
+	out, err := g.xdo(10*time.Second, "getwindowgeometry", "--shell", g.win)
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	var w, h int
+	for _, l := range strings.Fields(out) {
+		if v, ok := strings.CutPrefix(l, "WIDTH="); ok {
+			w, _ = strconv.Atoi(v)
+		}
+		if v, ok := strings.CutPrefix(l, "HEIGHT="); ok {
+			h, _ = strconv.Atoi(v)
+		}
+	}
+	return w, h
+}
+
+// The window on three common screens, filling each: it must fit (Fyne
+// keeps a window at least as large as its content's minimum, so a window
+// larger than the screen means controls off-screen). CMRSEG_LAYOUT_SHOTS
+// names a folder for the screenshots (docs/screenshots in the README).
+func TestGUIWindowLayoutScreens(t *testing.T) {
+	needTools(t)
+	out := os.Getenv("CMRSEG_LAYOUT_SHOTS")
+	for _, size := range [][2]int{{1366, 768}, {1920, 1080}, {2560, 1440}} {
+		w, h := size[0], size[1]
+		t.Run(fmt.Sprintf("%dx%d", w, h), func(t *testing.T) {
+			x := startXvfbSize(t, w, h)
+			shots := screensDir(t)
+			if out != "" {
+				shots = out
+			}
+			g := launchApp(t, x, shots, appEnv(t.TempDir()), "gui")
+			g.wait(`^cmrseg-debug: segmented `, 10*time.Minute)
+			if gw, gh := g.windowSize(); gw > w || gh > h {
+				t.Fatalf("the window opens at %dx%d on a %dx%d screen", gw, gh, w, h)
+			}
+			// Fill the screen, as a maximised window does (no window
+			// manager here to maximise it).
+			g.do("windowmove", "--sync", g.win, "0", "0")
+			g.do("windowsize", "--sync", g.win, strconv.Itoa(w), strconv.Itoa(h))
+			g.settle()
+			if gw, gh := g.windowSize(); gw != w || gh != h {
+				t.Fatalf("resized to %dx%d, the window is %dx%d: its content does not fit", w, h, gw, gh)
+			}
+			g.shot(fmt.Sprintf("layout-%dx%d", w, h))
+			g.quit()
+		})
+	}
 }
