@@ -289,9 +289,10 @@ func (v *Viewer) build() fyne.CanvasObject {
 	// The panels above the QC list fold and scroll; the split gives the QC
 	// list at least a third of the height whatever the screen.
 	v.panels = widget.NewAccordion(
-		widget.NewAccordionItem("Overlays", v.overlayPanel()),
+		// The report and the inputs behind it first: they matter most.
 		widget.NewAccordionItem("Report (live, ED/ES)", v.reportPanel()),
 		widget.NewAccordionItem("Phases and body size", v.settings.box),
+		widget.NewAccordionItem("Overlays", v.overlayPanel()),
 	)
 	v.panels.MultiOpen = true
 	v.panels.OpenAll()

@@ -944,3 +944,119 @@ func TestGUIWindowLayoutScreens(t *testing.T) {
 		})
 	}
 }
+
+// controls are the dropdowns' latest places in the window.
+func (g *guiApp) controls() map[string]ui.ControlRect {
+	g.t.Helper()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for n := len(g.lines) - 1; n >= 0; n-- {
+		if s, ok := strings.CutPrefix(g.lines[n], "cmrseg-debug: controls "); ok {
+			var c map[string]ui.ControlRect
+			if err := json.Unmarshal([]byte(s), &c); err != nil {
+				g.t.Fatalf("controls %q: %v", s, err)
+			}
+			return c
+		}
+	}
+	g.t.Fatal("no controls printed")
+	return nil
+}
+
+// clickAt clicks window position (x, y).
+func (g *guiApp) clickAt(x, y float64) {
+	g.t.Helper()
+	g.do("mousemove", "--window", g.win, "--sync", strconv.Itoa(int(x)), strconv.Itoa(int(y)))
+	g.do("click", "1")
+}
+
+// alive fails the test when the app has exited.
+func (g *guiApp) alive(what string) {
+	g.t.Helper()
+	select {
+	case <-g.done:
+		g.t.Fatalf("the app died (%v) after %s; log:\n%s", g.err, what, g.log())
+	default:
+	}
+}
+
+// menuBar is where the menu titles lie in the window (Fyne draws the menu
+// bar inside it on Linux), and the File menu's "Open demo study" item.
+var menuBar = map[string][2]float64{"File": {22, 12}, "Edit": {59, 12}, "View": {100, 12}, "Export": {150, 12}, "Help": {198, 12}}
+
+var openDemoItem = [2]float64{66, 141}
+
+// The pop-up crash (fyne-io/fyne#5965) came from tapping a dropdown while
+// the window changed under it. This taps every dropdown and menu, round
+// after round, while the demo study is opened again (closing its session)
+// and segmented, and counts the taps, the pop-ups that opened and the
+// crashes (the test stops at the first).
+func TestGUIWindowStressDropdowns(t *testing.T) {
+	needTools(t)
+	x := startXvfb(t)
+	shots := screensDir(t)
+	g := launchApp(t, x, shots, appEnv(t.TempDir()), "gui")
+	g.wait(`^cmrseg-debug: segmented `, 10*time.Minute)
+	g.do("windowmove", "--sync", g.win, "0", "0")
+	g.do("windowsize", "--sync", g.win, "1920", "1200")
+	g.settle()
+	const rounds = 5
+	taps, opens, menuTaps, studies := 0, 0, 0, 0
+	popup := `^cmrseg-debug: popup (select|fallback) shown (\d+) fallback (\d+)$`
+	neutral := func() { g.clickAt(1700, 1188) } // the research notice: dismisses a pop-up
+	tapSelect := func(name string, pick bool) {
+		t.Helper()
+		c := g.controls()[name]
+		if c.W == 0 {
+			t.Fatalf("no %s dropdown on screen: %+v", name, g.controls())
+		}
+		g.clickAt(c.X+c.W/2, c.Y+c.H/2)
+		taps++
+		g.alive("tapping the " + name + " dropdown")
+		t.Logf("tapped %s at %+v", name, c)
+		g.wait(popup, 30*time.Second)
+		opens++
+		if pick {
+			g.clickAt(c.X+c.W/2, c.Y+c.H+18) // the first option, under the dropdown
+		} else {
+			neutral()
+		}
+		g.alive("closing the " + name + " dropdown")
+	}
+	for r := 0; r < rounds; r++ {
+		// Open the demo study again from the File menu: the session closes
+		// and segmentation starts, changing the window while we tap.
+		g.clickAt(menuBar["File"][0], menuBar["File"][1])
+		g.clickAt(openDemoItem[0], openDemoItem[1])
+		menuTaps++
+		studies++
+		tapSelect("preset", true)
+		// The label dropdown works with the brush; the keys go to the image
+		// once it has the focus (a click on its empty corner).
+		vg := g.geometry()
+		g.clickAt(vg.X+4, vg.Y+4)
+		g.key("b")
+		tapSelect("label", true)
+		g.clickAt(vg.X+4, vg.Y+4)
+		g.key("q")
+		if r%2 == 1 {
+			g.key("ctrl+r") // segment again while the next dropdowns open
+		}
+		tapSelect("ed", false)
+		tapSelect("es", false)
+		for _, m := range []string{"Edit", "View", "Export", "Help", "File"} {
+			g.clickAt(menuBar[m][0], menuBar[m][1])
+			menuTaps++
+			neutral()
+			g.alive("the " + m + " menu")
+		}
+		g.wait(`^cmrseg-debug: segmented `, 10*time.Minute)
+	}
+	g.shot("stress-end")
+	g.quit()
+	t.Logf("%d rounds: %d dropdown taps, %d pop-ups opened, %d menu taps, %d studies opened and segmented, 0 crashes",
+		rounds, taps, opens, menuTaps, studies)
+	if opens != taps {
+		t.Fatalf("%d dropdown taps opened %d pop-ups", taps, opens)
+	}
+}

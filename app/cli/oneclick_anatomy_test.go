@@ -3,9 +3,11 @@ package cli
 import (
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"cmrseg/app/session"
 	"cmrseg/app/shareddata"
@@ -16,7 +18,8 @@ import (
 )
 
 // TestOneClickAnatomyOnValidation clicks every uncertain region of every
-// ED and ES slice of three ACDC validation patients (never trained on),
+// ED and ES slice of three ACDC validation patients (CMRSEG_ANATOMY_PATIENTS
+// lists others) (never trained on),
 // segmented by the bundled ensemble, at its most uncertain voxel, as a
 // reader clicks the brightest spot. It counts the clicks whose result has
 // impossible anatomy (session.Anatomy.Breaks against the prediction): with
@@ -37,7 +40,12 @@ func TestOneClickAnatomyOnValidation(t *testing.T) {
 	defer pred.Close()
 	var total, oldBad, newBad, viaSample, viaCore, refused, alt int
 	reasons := map[string]int{}
-	for _, p := range []string{"patient001", "patient004", "patient009"} {
+	patients := []string{"patient001", "patient004", "patient009"}
+	if s := os.Getenv("CMRSEG_ANATOMY_PATIENTS"); s != "" {
+		patients = strings.Split(s, ",")
+	}
+	for _, p := range patients {
+		t0 := time.Now()
 		st, err := studyio.Open(filepath.Join(acdc, p))
 		if err != nil {
 			t.Fatal(err)
@@ -52,6 +60,7 @@ func TestOneClickAnatomyOnValidation(t *testing.T) {
 		for n, ph := range phases {
 			all[ph] = res[n]
 		}
+		t.Logf("%s segmented in %v", p, time.Since(t0).Round(time.Second))
 		sess, err := session.Open(s, all, session.Options{})
 		if err != nil {
 			t.Fatal(err)
@@ -111,7 +120,7 @@ func TestOneClickAnatomyOnValidation(t *testing.T) {
 		}
 		sess.Close()
 	}
-	t.Logf("%d clicks (every uncertain region of the ED and ES slices of 3 validation patients):", total)
+	t.Logf("%d clicks (every uncertain region of the ED and ES slices of %d validation patients):", total, len(patients))
 	t.Logf("  per-voxel alternative on the whole region (before): %d with impossible anatomy (%.1f %%) %v", oldBad, pct(oldBad, total), reasons)
 	t.Logf("  first click now (after): %d with impossible anatomy; %d per-voxel alternative, %d posterior sample, %d alternative on the core, %d refused (%.1f %%)",
 		newBad, alt, viaSample, viaCore, refused, pct(refused, total))
