@@ -980,7 +980,7 @@ type reportPanel struct {
 func newReportPanel() *reportPanel {
 	p := &reportPanel{}
 	grid := container.New(layout.NewGridLayoutWithColumns(4))
-	for _, h := range []string{"", "Value", "95 % CI", "/ BSA"} {
+	for _, h := range []string{"", "Value", "95 % CI", "per m² BSA"} {
 		l := widget.NewLabelWithStyle(h, fyne.TextAlignTrailing, fyne.TextStyle{Bold: true})
 		grid.Add(l)
 	}
@@ -998,7 +998,12 @@ func newReportPanel() *reportPanel {
 	p.bsa = widget.NewLabel("")
 	p.status = widget.NewLabel("")
 	p.status.Wrapping = fyne.TextWrapWord
-	p.box = container.NewVBox(grid, p.bsa)
+	// The interval comes from the checkpoints' own values, so the value
+	// (from the mean prediction) can sit at its edge.
+	ci := widget.NewLabel("95 % CI: range of the ensemble's checkpoints (posterior samples); the value, from their mean prediction, may lie near an end.")
+	ci.Wrapping = fyne.TextWrapWord
+	ci.SizeName = theme.SizeNameCaptionText
+	p.box = container.NewVBox(grid, p.bsa, ci)
 	return p
 }
 
