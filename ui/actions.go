@@ -12,7 +12,9 @@ import (
 	"fyne.io/fyne/v2/container"
 	"fyne.io/fyne/v2/dialog"
 	"fyne.io/fyne/v2/driver/desktop"
+	"fyne.io/fyne/v2/layout"
 	"fyne.io/fyne/v2/storage"
+	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
 	"cmrseg/app/study"
@@ -20,22 +22,7 @@ import (
 )
 
 func (v *Viewer) menu() *fyne.MainMenu {
-	recent := fyne.NewMenuItem("Open recent", nil)
-	var items []*fyne.MenuItem
-	for _, e := range v.ws.Recent().Entries {
-		e := e
-		label := e.Path
-		if e.Description != "" {
-			label = fmt.Sprintf("%s  (%s)", e.Path, truncate(e.Description, 40))
-		}
-		items = append(items, fyne.NewMenuItem(label, func() { v.openPath(e.Path) }))
-	}
-	if len(items) == 0 {
-		none := fyne.NewMenuItem("No recent studies", nil)
-		none.Disabled = true
-		items = append(items, none)
-	}
-	recent.ChildMenu = fyne.NewMenu("", items...)
+	recent := fyne.NewMenuItem("Open recent…", v.showRecent)
 	openFile := fyne.NewMenuItem("Open file (NIfTI)…", v.openFileDialog)
 	openFile.Shortcut = &desktop.CustomShortcut{KeyName: fyne.KeyO, Modifier: fyne.KeyModifierShortcutDefault}
 	segmentAgain := fyne.NewMenuItem("Segment again", v.logged("segment", func() { v.startSegmentation() }))
@@ -93,6 +80,36 @@ func (v *Viewer) menu() *fyne.MainMenu {
 		fyne.NewMenuItem("About cmrseg", v.showAbout),
 	)
 	return fyne.NewMainMenu(file, edit, view, export, help)
+}
+
+// showRecent lists the recent studies in a dialog; a tap opens one. A
+// dialog, not a submenu, so opening a study never has to rebuild the menu
+// bar: SetMainMenu (and MainMenu.Refresh, which calls it) replaces the
+// menu overlay, and Fyne 2.7 then loses track of which canvas the window's
+// widgets are on until the next paint (see safeSelect).
+func (v *Viewer) showRecent() {
+	entries := v.ws.Recent().Entries
+	if len(entries) == 0 {
+		dialog.ShowInformation("Open recent", "No recent studies yet.", v.win)
+		return
+	}
+	var d dialog.Dialog
+	list := widget.NewList(func() int { return len(entries) },
+		func() fyne.CanvasObject { return widget.NewLabel("") },
+		func(id widget.ListItemID, o fyne.CanvasObject) {
+			e := entries[id]
+			label := e.Path
+			if e.Description != "" {
+				label = fmt.Sprintf("%s  (%s)", e.Path, truncate(e.Description, 40))
+			}
+			o.(*widget.Label).SetText(label)
+		})
+	list.OnSelected = func(id widget.ListItemID) {
+		d.Hide()
+		v.openPath(entries[id].Path)
+	}
+	d = dialog.NewCustom("Open recent", "Cancel", container.NewGridWrap(fyne.NewSize(760, 300), list), v.win)
+	d.Show()
 }
 
 // logged runs f and, under CMRSEG_DEBUG, reports its outcome (the status
@@ -263,7 +280,6 @@ func (v *Viewer) openPath(path string) {
 			if err != nil {
 				if errors.Is(err, os.ErrNotExist) {
 					v.ws.Recent().Remove(path)
-					v.win.SetMainMenu(v.menu())
 				}
 				debugf("open failed: %v", err)
 				v.showError("Could not open "+filepath.Base(path), err)
@@ -282,7 +298,7 @@ func (v *Viewer) setStudy(st *study.Study) {
 		v.showError("Opening the study", err)
 		return
 	}
-	v.win.SetMainMenu(v.menu())
+	v.exportToDir = "" // each study has its own export folder
 	v.afterStudyChange()
 }
 
@@ -411,95 +427,153 @@ const (
 	exportSEGEDES
 )
 
-// exportAll writes everything (masks of ED and ES, report as CSV and JSON,
-// a snapshot) without asking, into the folder of the last export or else
-// $CMRSEG_EXPORT_DIR (created if missing); with neither it asks for one.
+// exportAll (Ctrl+E) writes everything (masks of ED and ES, report as CSV
+// and JSON, a snapshot; DICOM SEG for DICOM studies) without asking into
+// the folder the reader last exported this study to, or else the study's
+// own folder under $CMRSEG_EXPORT_DIR; with neither it opens the save
+// dialog.
 func (v *Viewer) exportAll() {
 	dir := v.exportToDir
-	if dir == "" {
-		dir = os.Getenv("CMRSEG_EXPORT_DIR")
+	if dir == "" && os.Getenv("CMRSEG_EXPORT_DIR") != "" {
+		dir = v.ws.DefaultExportDir(workspace.ExportRoot())
 	}
 	if dir == "" {
 		v.exportDialog(exportAll)
 		return
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		v.showError("Export failed", err)
-		return
-	}
-	if _, err := v.exportTo(dir, exportAll); err != nil {
+	if _, err := v.saveExport(dir, exportAll); err != nil {
 		v.showError("Export failed", err)
 	}
 }
 
-// exportDialog asks for a destination folder, then writes with standard
-// names (atomically, replacing files of the same name).
+// exportDialog is the save dialog of every export: it proposes the study's
+// own folder under the export folder (or the one last used for this
+// study), names every file it will write there, and refuses a folder that
+// holds the study's source files.
 func (v *Viewer) exportDialog(k exportKind) {
-	d := dialog.NewFolderOpen(func(u fyne.ListableURI, err error) {
-		if err != nil {
-			v.showError("Export", err)
-			return
-		}
-		if u == nil {
-			return
-		}
-		paths, err := v.exportTo(u.Path(), k)
-		if err != nil {
-			v.showError("Export failed", err)
-			return
-		}
-		dialog.ShowInformation("Exported", "Written:\n"+strings.Join(paths, "\n"), v.win)
-	}, v.win)
-	if v.exportToDir != "" {
-		if l, err := storage.ListerForURI(storage.NewFileURI(v.exportToDir)); err == nil {
-			d.SetLocation(l)
-		}
+	if v.ws.Series() == nil {
+		v.showError("Export", errors.New("no study is open"))
+		return
 	}
-	d.Resize(fyne.NewSize(900, 600))
+	dir := v.exportToDir
+	if dir == "" {
+		dir = v.ws.DefaultExportDir(workspace.ExportRoot())
+	}
+	folder := widget.NewEntry()
+	files := widget.NewLabel("")
+	files.TextStyle = fyne.TextStyle{Monospace: true}
+	files.Wrapping = fyne.TextWrapBreak
+	problem := widget.NewLabel("")
+	problem.Importance = widget.DangerImportance
+	problem.Wrapping = fyne.TextWrapWord
+	var d *dialog.CustomDialog
+	save := widget.NewButtonWithIcon("Save", theme.DocumentSaveIcon(), func() {
+		paths, err := v.saveExport(folder.Text, k)
+		if err != nil {
+			problem.SetText(err.Error())
+			return
+		}
+		d.Hide()
+		dialog.ShowInformation("Exported", "Written:\n"+strings.Join(paths, "\n"), v.win)
+	})
+	save.Importance = widget.HighImportance
+	update := func(string) {
+		names := v.exportNames(k)
+		lines := make([]string, len(names))
+		for n, name := range names {
+			lines[n] = filepath.Join(folder.Text, name)
+		}
+		files.SetText(fmt.Sprintf("Writes %d file(s), replacing files of the same name:\n%s", len(names), strings.Join(lines, "\n")))
+		if err := v.ws.CheckExportDir(folder.Text); err != nil {
+			problem.SetText(err.Error())
+			save.Disable()
+			return
+		}
+		problem.SetText("")
+		save.Enable()
+	}
+	folder.OnChanged = update
+	folder.SetText(dir)
+	update(dir)
+	choose := widget.NewButtonWithIcon("Choose…", theme.FolderOpenIcon(), func() {
+		fd := dialog.NewFolderOpen(func(u fyne.ListableURI, err error) {
+			if err == nil && u != nil {
+				folder.SetText(u.Path())
+			}
+		}, v.win)
+		for p := folder.Text; p != "" && p != filepath.Dir(p); p = filepath.Dir(p) {
+			if l, err := storage.ListerForURI(storage.NewFileURI(p)); err == nil {
+				fd.SetLocation(l)
+				break
+			}
+		}
+		fd.Resize(fyne.NewSize(900, 600))
+		fd.Show()
+	})
+	cancel := widget.NewButton("Cancel", func() { d.Hide() })
+	content := container.NewVBox(
+		widget.NewLabel("Folder (created if missing)"),
+		container.NewBorder(nil, nil, nil, choose, folder),
+		files, problem,
+		container.NewHBox(layout.NewSpacer(), cancel, save))
+	d = dialog.NewCustomWithoutButtons("Export "+exportTitles[k], container.NewGridWrap(fyne.NewSize(720, 320), container.NewVScroll(content)), v.win)
+	v.exportShown = d
+	v.exportFolder, v.exportSave = folder, save
 	d.Show()
 }
 
-// exportTo writes export k into dir and returns the paths written.
-func (v *Viewer) exportTo(dir string, k exportKind) ([]string, error) {
+var exportTitles = map[exportKind]string{
+	exportMask: "mask of this phase", exportMasksEDES: "masks of ED and ES", exportSEGEDES: "DICOM SEG of ED and ES",
+	exportCSV: "report (CSV)", exportJSON: "report (JSON)", exportPNG: "snapshot", exportAll: "everything",
+}
+
+// saveExport checks dir, creates it and writes export k there.
+func (v *Viewer) saveExport(dir string, k exportKind) ([]string, error) {
+	if err := v.ws.CheckExportDir(dir); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("export: %w", err)
+	}
+	return v.exportTo(dir, k)
+}
+
+// exportFile is one file an export writes.
+type exportFile struct {
+	name  string
+	write func(path string) error
+}
+
+// exportFiles lists what export k writes, by name.
+func (v *Viewer) exportFiles(k exportKind) []exportFile {
 	ws := v.ws
 	vw := ws.View()
 	s := ws.Series()
 	if s == nil {
-		return nil, errors.New("no study is open")
-	}
-	v.exportToDir = dir
-	var out []string
-	write := func(name string, f func(string) error) error {
-		p := filepath.Join(dir, name)
-		if err := f(p); err != nil {
-			return err
-		}
-		out = append(out, p)
 		return nil
 	}
-	var err error
 	switch k {
 	case exportMask:
-		err = write(ws.ExportBaseName(vw.Phase)+"_mask.nii.gz", func(p string) error { return ws.ExportMask(p, vw.Phase) })
+		return []exportFile{{ws.ExportBaseName(vw.Phase) + "_mask.nii.gz", func(p string) error { return ws.ExportMask(p, vw.Phase) }}}
 	case exportMasksEDES:
+		var out []exportFile
 		for _, t := range []int{s.ED, s.ES} {
-			if err = write(ws.ExportBaseName(t)+"_mask.nii.gz", func(p string) error { return ws.ExportMask(p, t) }); err != nil {
-				break
-			}
+			out = append(out, exportFile{ws.ExportBaseName(t) + "_mask.nii.gz", func(p string) error { return ws.ExportMask(p, t) }})
 		}
+		return out
 	case exportSEGEDES:
+		var out []exportFile
 		for _, t := range []int{s.ED, s.ES} {
-			if err = write(ws.ExportBaseName(t)+"_seg.dcm", func(p string) error { return ws.ExportSEG(p, t) }); err != nil {
-				break
-			}
+			out = append(out, exportFile{ws.ExportBaseName(t) + "_seg.dcm", func(p string) error { return ws.ExportSEG(p, t) }})
 		}
+		return out
 	case exportCSV:
-		err = write(ws.ExportBaseName(-1)+"_report.csv", ws.ExportReport)
+		return []exportFile{{ws.ExportBaseName(-1) + "_report.csv", ws.ExportReport}}
 	case exportJSON:
-		err = write(ws.ExportBaseName(-1)+"_report.json", ws.ExportReport)
+		return []exportFile{{ws.ExportBaseName(-1) + "_report.json", ws.ExportReport}}
 	case exportPNG:
 		name := fmt.Sprintf("%s_slice%02d.png", ws.ExportBaseName(vw.Phase), vw.Slice+1)
-		err = write(name, func(p string) error { return workspace.ExportPNG(p, v.Snapshot()) })
+		return []exportFile{{name, func(p string) error { return workspace.ExportPNG(p, v.Snapshot()) }}}
 	case exportAll:
 		kinds := []exportKind{exportMasksEDES, exportCSV, exportJSON, exportPNG}
 		// DICOM inputs also get DICOM SEG objects that PACS can store
@@ -507,15 +581,40 @@ func (v *Viewer) exportTo(dir string, k exportKind) ([]string, error) {
 		if _, ok := s.Source.(*study.DICOMSource); ok {
 			kinds = append(kinds, exportSEGEDES)
 		}
+		var out []exportFile
 		for _, k := range kinds {
-			var p []string
-			if p, err = v.exportTo(dir, k); err != nil {
-				break
-			}
-			out = append(out, p...)
+			out = append(out, v.exportFiles(k)...)
 		}
+		return out
+	}
+	return nil
+}
+
+// exportNames are the names of the files export k writes.
+func (v *Viewer) exportNames(k exportKind) []string {
+	var out []string
+	for _, f := range v.exportFiles(k) {
+		out = append(out, f.name)
+	}
+	return out
+}
+
+// exportTo writes export k into dir and returns the paths written.
+func (v *Viewer) exportTo(dir string, k exportKind) ([]string, error) {
+	if v.ws.Series() == nil {
+		return nil, errors.New("no study is open")
+	}
+	var out []string
+	var err error
+	for _, f := range v.exportFiles(k) {
+		p := filepath.Join(dir, f.name)
+		if err = f.write(p); err != nil {
+			break
+		}
+		out = append(out, p)
 	}
 	if err == nil {
+		v.exportToDir = dir
 		v.setMessage("Exported " + strings.Join(out, ", "))
 		debugf("exported %s", strings.Join(out, "\t"))
 	} else {
@@ -542,7 +641,8 @@ Keyboard
   Ctrl+Z              undo              Ctrl+Shift+Z / Ctrl+Y  redo
   Ctrl+O              open file      Ctrl+R  segment again      Ctrl+Q  quit
   Ctrl+E              export everything (ED/ES masks, report CSV/JSON, snapshot) to the
-                      last export folder, or $CMRSEG_EXPORT_DIR; asks when neither is set
+                      study's last export folder, or its own folder under
+                      $CMRSEG_EXPORT_DIR; asks when neither is set
 
 Report panel
   ED, ES              the phases the volumes come from (default: the study's)

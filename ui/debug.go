@@ -43,6 +43,7 @@ func (iv *imageView) debugGeometry(vp workspace.Viewport) {
 	if !debugOn {
 		return
 	}
+	iv.v.debugControls()
 	c := iv.v.win.Canvas()
 	if c == nil {
 		return
@@ -57,4 +58,44 @@ func (iv *imageView) debugGeometry(vp workspace.Viewport) {
 	iv.lastGeom = g
 	b, _ := json.Marshal(g)
 	debugf("view %s", b)
+}
+
+// ControlRect is a control's place in the window, in window pixels, as
+// printed under CMRSEG_DEBUG=1 in "cmrseg-debug: controls {json}" (the
+// real-window stress test taps them).
+type ControlRect struct {
+	X, Y, W, H float64
+	Enabled    bool
+}
+
+// debugControls prints where the dropdowns are when that has changed.
+func (v *Viewer) debugControls() {
+	if !debugOn {
+		return
+	}
+	c := v.win.Canvas()
+	if c == nil {
+		return
+	}
+	sc := float64(c.Scale())
+	d := v.app.Driver()
+	out := map[string]ControlRect{}
+	for name, s := range map[string]*safeSelect{"preset": v.presetSelect, "label": v.labelSelect, "ed": v.settings.ed, "es": v.settings.es} {
+		if !s.Visible() || v.tabs.SelectedIndex() != 0 {
+			continue
+		}
+		p, z := d.AbsolutePositionForObject(s), s.Size()
+		out[name] = ControlRect{X: float64(p.X) * sc, Y: float64(p.Y) * sc, W: float64(z.Width) * sc, H: float64(z.Height) * sc, Enabled: !s.Disabled()}
+	}
+	b, _ := json.Marshal(out)
+	if string(b) == v.lastControls {
+		return
+	}
+	v.lastControls = string(b)
+	debugf("controls %s", b)
+}
+
+// debugPopUp reports a dropdown's pop-up (the stress test counts them).
+func debugPopUp(how string) {
+	debugf("popup %s shown %d fallback %d", how, popUpStats.shown.Load(), popUpStats.fallback.Load())
 }

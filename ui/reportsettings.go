@@ -21,7 +21,7 @@ import (
 type settingsPanel struct {
 	v       *Viewer
 	box     *fyne.Container
-	ed, es  *widget.Select
+	ed, es  *safeSelect
 	height  *widget.Entry
 	weight  *widget.Entry
 	reset   *widget.Button
@@ -32,8 +32,8 @@ type settingsPanel struct {
 
 func (v *Viewer) newSettingsPanel() *settingsPanel {
 	p := &settingsPanel{v: v}
-	p.ed = widget.NewSelect(nil, func(string) { p.changed() })
-	p.es = widget.NewSelect(nil, func(string) { p.changed() })
+	p.ed = newSafeSelect(v.win, nil, func(string) { p.changed() })
+	p.es = newSafeSelect(v.win, nil, func(string) { p.changed() })
 	p.height = widget.NewEntry()
 	p.height.SetPlaceHolder("unknown")
 	p.height.OnChanged = func(string) { p.changed() }
@@ -64,7 +64,7 @@ func (v *Viewer) newSettingsPanel() *settingsPanel {
 		cell("ED", p.ed, ""), cell("ES", p.es, ""),
 		cell("Height", p.height, "cm"), cell("Weight", p.weight, "kg"),
 	)
-	p.box = container.NewVBox(container.NewBorder(nil, nil, heading("Phases and body size"), p.reset), form, p.hint)
+	p.box = container.NewVBox(container.NewBorder(nil, nil, nil, p.reset), form, p.hint)
 	p.refresh()
 	return p
 }
@@ -181,6 +181,17 @@ func (p *settingsPanel) refresh() {
 	}
 	if m, err := parseAmount(p.weight.Text); err != nil || m != rs.WeightKg {
 		p.weight.SetText(amountText(rs.WeightKg))
+	}
+	if ws.Final() {
+		// A final study's report is locked with its labels.
+		for _, w := range []fyne.Disableable{p.ed, p.es, p.height, p.weight, p.reset} {
+			w.Disable()
+		}
+		p.hint.SetText("Final study: reopen it for editing to change phases or body size.")
+		return
+	}
+	if strings.HasPrefix(p.hint.Text, "Final study") {
+		p.hint.SetText("")
 	}
 	for _, w := range []fyne.Disableable{p.ed, p.es, p.height, p.weight} {
 		w.Enable()

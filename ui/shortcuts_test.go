@@ -14,7 +14,8 @@ import (
 
 // The desktop driver delivers Ctrl+Z and Ctrl+Y as fyne.ShortcutUndo and
 // ShortcutRedo, not as key chords; both must reach undo and redo. Ctrl+E
-// exports everything to $CMRSEG_EXPORT_DIR without a dialog.
+// exports everything to the study's folder under $CMRSEG_EXPORT_DIR
+// without a dialog.
 func TestStandardShortcutsAndExportAll(t *testing.T) {
 	v := newViewer(t)
 	ws := v.ws
@@ -41,6 +42,7 @@ func TestStandardShortcutsAndExportAll(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "new", "exports")
 	t.Setenv("CMRSEG_EXPORT_DIR", dir)
 	typed.TypedShortcut(&desktop.CustomShortcut{KeyName: fyne.KeyE, Modifier: fyne.KeyModifierShortcutDefault})
+	dir = ws.DefaultExportDir(dir) // the study's own folder under it
 	for _, name := range []string{"PHANTOM_ED_mask.nii.gz", "PHANTOM_ES_mask.nii.gz", "PHANTOM_report.csv", "PHANTOM_report.json"} {
 		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
 			t.Fatalf("Ctrl+E: %v (status %q)", err, v.messageText.Text)

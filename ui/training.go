@@ -22,7 +22,6 @@ import (
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
-	"cmrseg/app/session"
 	"cmrseg/app/trainingjob"
 	"cmrseg/app/workspace"
 	"cmrseg/training/config"
@@ -132,10 +131,11 @@ type trainingTab struct {
 	restoreBtn *widget.Button
 	message    *widget.Label
 
-	// corrected-case export of the open session
-	lastFinal   *session.Session
-	lastRecords int
-	exports     int
+	// the open study in the corrected-cases training set
+	caseText      *widget.Label
+	addCaseBtn    *widget.Button
+	removeCaseBtn *widget.Button
+	exports       int
 
 	// mu serialises the tab's hand-offs from background goroutines (see
 	// do); uncontended in the app, where they all run on the GUI thread.
@@ -155,7 +155,6 @@ func newTrainingTab(v *Viewer) *trainingTab {
 	t.content = t.build()
 	t.refreshModels()
 	t.attachLatest()
-	go t.watchFinal()
 	return t
 }
 
@@ -200,7 +199,7 @@ func (t *trainingTab) build() fyne.CanvasObject {
 			t.folder.SetText(t.env.Dirs.Corrected())
 			t.folder.Disable()
 			t.browseBtn.Disable()
-			t.exportOpenFinal(true)
+			t.scan()
 		} else {
 			t.folder.Enable()
 			t.browseBtn.Enable()
@@ -217,11 +216,11 @@ func (t *trainingTab) build() fyne.CanvasObject {
 	t.problems.Importance = widget.DangerImportance
 	dataBox := container.NewVBox(heading("1  Data"), t.source,
 		container.NewBorder(nil, nil, nil, container.NewHBox(t.browseBtn, t.scanBtn), t.folder),
-		t.dataText, t.previewGrid, t.problems)
+		t.dataText, t.previewGrid, t.problems, t.buildCaseBox())
 
 	// Configuration.
 	t.form = trainingjob.NewForm(config.CPUPreset())
-	presets := widget.NewSelect([]string{"Paper (GPU)", "CPU preset", "Tiny (minutes)"}, func(s string) {
+	presets := newSafeSelect(t.v.win, []string{"Paper (GPU)", "CPU preset", "Tiny (minutes)"}, func(s string) {
 		switch s {
 		case "Paper (GPU)":
 			t.loadForm(config.Default())
@@ -261,7 +260,7 @@ func (t *trainingTab) build() fyne.CanvasObject {
 		f := f
 		var in fyne.CanvasObject
 		if len(f.Choices) > 0 {
-			sel := widget.NewSelect(f.Choices, func(s string) { t.fieldChanged(f.Key, s) })
+			sel := newSafeSelect(t.v.win, f.Choices, func(s string) { t.fieldChanged(f.Key, s) })
 			in, t.inputs[f.Key] = sel, sel
 		} else {
 			e := widget.NewEntry()
@@ -296,7 +295,7 @@ func (t *trainingTab) build() fyne.CanvasObject {
 		container.NewHBox(presets, loadBtn, saveBtn), t.lrPlot.object, t.formErr, grid)
 	t.loadForm(t.form.Base)
 
-	left := container.NewVScroll(container.NewPadded(container.NewVBox(dataBox, widget.NewSeparator(), cfgBox)))
+	left := container.NewScroll(container.NewPadded(container.NewVBox(dataBox, widget.NewSeparator(), cfgBox)))
 
 	// Job controls and live plots.
 	t.startBtn = widget.NewButtonWithIcon("Train from scratch", theme.MediaPlayIcon(), func() { t.start(false) })
@@ -336,7 +335,8 @@ func (t *trainingTab) build() fyne.CanvasObject {
 	resBox := container.NewVBox(heading("4  Result"), t.evalText, container.NewHBox(t.useBtn, t.restoreBtn), t.message,
 		heading("Models"), t.modelsBox)
 
-	right := container.NewVScroll(container.NewPadded(container.NewVBox(runBox, widget.NewSeparator(), resBox)))
+	// Both halves scroll both ways, so the tab fits a 1366-pixel screen.
+	right := container.NewScroll(container.NewPadded(container.NewVBox(runBox, widget.NewSeparator(), resBox)))
 	split := container.NewHSplit(left, right)
 	split.Offset = 0.42
 	t.showState(trainingjob.State{})
@@ -353,7 +353,7 @@ func (t *trainingTab) loadForm(c config.Config) {
 		switch in := t.inputs[f.Key].(type) {
 		case *widget.Entry:
 			in.SetText(t.form.Text(f.Key))
-		case *widget.Select:
+		case *safeSelect:
 			in.SetSelected(t.form.Text(f.Key))
 		}
 	}
@@ -498,50 +498,96 @@ func (t *trainingTab) showSummary(dir string, s *trainingjob.Summary, err error)
 	t.refreshButtons()
 }
 
-// exportOpenFinal exports the open study when it is marked final and has
-// changed since the last export; rescan afterwards when asked.
-func (t *trainingTab) exportOpenFinal(rescan bool) {
-	sess := t.v.ws.Session
-	var snap *trainingjob.FinalStudy
-	if sess != nil && sess.Final() && (sess != t.lastFinal || sess.JournalRecords() != t.lastRecords) {
-		var err error
-		if snap, err = trainingjob.Snapshot(sess); err != nil {
-			t.message.SetText(err.Error())
-		}
-		t.lastFinal, t.lastRecords = sess, sess.JournalRecords()
+// The open study joins the corrected-cases training set only when the
+// reader says so (and only once marked final); it can be taken out again.
+
+func (t *trainingTab) buildCaseBox() fyne.CanvasObject {
+	t.caseText = widget.NewLabel("")
+	t.caseText.Wrapping = fyne.TextWrapWord
+	t.addCaseBtn = widget.NewButtonWithIcon("Add open study to training set", theme.ContentAddIcon(), t.addOpenStudy)
+	t.removeCaseBtn = widget.NewButtonWithIcon("Remove it", theme.ContentRemoveIcon(), t.removeOpenStudy)
+	t.refreshCase()
+	return container.NewVBox(heading("Your corrected studies"), t.caseText, container.NewHBox(t.addCaseBtn, t.removeCaseBtn))
+}
+
+// refreshCase says whether the open study is in the training set and
+// enables the buttons that apply.
+func (t *trainingTab) refreshCase() {
+	if t.caseText == nil {
+		return
 	}
+	sess := t.v.ws.Session
+	t.addCaseBtn.Disable()
+	t.removeCaseBtn.Disable()
+	if sess == nil {
+		t.caseText.SetText("No segmented study is open.")
+		return
+	}
+	cs, err := trainingjob.StudyCases(t.env.Dirs.Corrected(), trainingjob.StudyKey(sess))
+	switch {
+	case err != nil:
+		t.caseText.SetText(err.Error())
+	case len(cs) > 0:
+		t.caseText.SetText(fmt.Sprintf("The open study is in the training set: %d frame(s), added %s.", len(cs), cs[0].Created.Local().Format("2 Jan 15:04")))
+		t.removeCaseBtn.Enable()
+		if sess.Final() {
+			t.addCaseBtn.SetText("Update it in the training set")
+			t.addCaseBtn.Enable()
+		}
+		return
+	case !sess.Final():
+		t.caseText.SetText("The open study is not in the training set. Mark it final in the review tab to add it.")
+	default:
+		t.caseText.SetText("The open study is final and not in the training set.")
+		t.addCaseBtn.Enable()
+	}
+	t.addCaseBtn.SetText("Add open study to training set")
+}
+
+// addOpenStudy writes the open final study's corrected frames into the
+// corrected-cases set (in the background), then rescans when that set is
+// the one shown.
+func (t *trainingTab) addOpenStudy() {
+	snap, err := trainingjob.Snapshot(t.v.ws.Session)
+	if err != nil {
+		t.caseText.SetText(capitalise(err.Error()))
+		return
+	}
+	t.addCaseBtn.Disable()
 	root := t.env.Dirs.Corrected()
 	go func() {
-		if snap != nil {
-			cs, err := snap.Export(root)
-			t.do(func() {
-				if err != nil {
-					t.message.SetText("Exporting the final study for training: " + err.Error())
-				} else {
-					t.exports++
-					t.message.SetText(fmt.Sprintf("The final study is now a training case (%d frame(s) in %s).", len(cs), root))
-				}
-				t.notify("export")
-			})
-		}
-		if rescan {
-			t.do(t.scan)
-		}
+		cs, err := snap.Export(root)
+		t.do(func() {
+			if err != nil {
+				t.message.SetText("Adding the study to the training set: " + err.Error())
+			} else {
+				t.exports++
+				t.message.SetText(fmt.Sprintf("The study is now a training case (%d frame(s) in %s).", len(cs), root))
+			}
+			t.refreshCase()
+			if t.source.Selected == sourceCorrected {
+				t.scan()
+			}
+			t.notify("export")
+		})
 	}()
 }
 
-// watchFinal turns studies marked final in the review tab into training
-// pairs: once a second it looks (on the GUI goroutine) whether the open
-// session is final and changed since its last export.
-func (t *trainingTab) watchFinal() {
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
-	for range tick.C {
-		t.do(func() {
-			if s := t.v.ws.Session; s != nil && s.Final() && (s != t.lastFinal || s.JournalRecords() != t.lastRecords) {
-				t.exportOpenFinal(t.source.Selected == sourceCorrected)
-			}
-		})
+// removeOpenStudy takes the open study's frames out of the set.
+func (t *trainingTab) removeOpenStudy() {
+	sess := t.v.ws.Session
+	if sess == nil {
+		return
+	}
+	n, err := trainingjob.RemoveStudy(t.env.Dirs.Corrected(), trainingjob.StudyKey(sess))
+	if err != nil {
+		t.message.SetText(err.Error())
+	} else {
+		t.message.SetText(fmt.Sprintf("The study left the training set (%d frame(s) removed).", n))
+	}
+	t.refreshCase()
+	if t.source.Selected == sourceCorrected {
+		t.scan()
 	}
 }
 

@@ -50,7 +50,7 @@ type Viewer struct {
 
 	// widgets updated by refresh
 	toolRadio    *widget.RadioGroup
-	labelSelect  *widget.Select
+	labelSelect  *safeSelect
 	brushSlider  *widget.Slider
 	brushText    *widget.Label
 	undoBtn      *widget.Button
@@ -58,7 +58,7 @@ type Viewer struct {
 	acceptBtn    *widget.Button
 	finalBtn     *widget.Button
 	fillBtn      *widget.Button
-	presetSelect *widget.Select
+	presetSelect *safeSelect
 
 	phaseSlider *widget.Slider
 	phaseText   *widget.Label
@@ -93,7 +93,12 @@ type Viewer struct {
 	cine        chan struct{} // closed to stop the cine loop; nil when stopped
 	onClosed    []func(sessionErr error)
 	closed      bool
-	exportToDir string // last export folder
+	exportToDir string // the open study's last export folder
+
+	// the last export dialog (tests)
+	exportShown  *dialog.CustomDialog
+	exportFolder *widget.Entry
+	exportSave   *widget.Button
 
 	qcAll bool // QC list over all phases, not only ED and ES
 
@@ -103,6 +108,20 @@ type Viewer struct {
 
 	// errorShown records the last error dialog's text (tests).
 	errorShown string
+
+	// crashNote is the previous run's crash, when Start offered to reopen
+	// its study.
+	crashNote *workspace.CrashNote
+
+	lastControls string // the controls' places last printed (CMRSEG_DEBUG)
+
+	// finalDialog is the last mark-final confirmation shown (tests).
+	finalDialog *dialog.ConfirmDialog
+
+	// panels are the folding sections above the QC list, which the split
+	// sizes against it.
+	panels     *widget.Accordion
+	rightSplit *container.Split
 
 	// tabs holds the review content and the training tab.
 	tabs     *container.AppTabs
@@ -118,7 +137,9 @@ func New(a fyne.App, ws *workspace.Workspace) *Viewer {
 	v.view = newImageView(v)
 	v.win.SetContent(v.build())
 	v.win.SetMainMenu(v.menu())
-	v.win.Resize(fyne.NewSize(1400, 900))
+	// Fits a 1366×768 laptop screen with its panel and title bar; every
+	// side panel scrolls or splits, so the window can also grow or shrink.
+	v.win.Resize(fyne.NewSize(1280, 700))
 	v.bindKeys()
 	v.win.SetOnDropped(func(_ fyne.Position, uris []fyne.URI) {
 		if len(uris) > 0 {
@@ -182,6 +203,7 @@ func (v *Viewer) StartOn(path string) {
 		}
 	}
 	v.afterStudyChange()
+	v.offerReopen()
 }
 
 func (v *Viewer) build() fyne.CanvasObject {
@@ -198,7 +220,7 @@ func (v *Viewer) build() fyne.CanvasObject {
 	v.toolRadio.Horizontal = true
 	v.toolRadio.Required = true
 	v.toolRadio.SetSelected(workspace.ToolNames[0])
-	v.labelSelect = widget.NewSelect([]string{study.ClassNames[1], study.ClassNames[2], study.ClassNames[3]}, func(s string) {
+	v.labelSelect = newSafeSelect(v.win, []string{study.ClassNames[1], study.ClassNames[2], study.ClassNames[3]}, func(s string) {
 		for c, n := range study.ClassNames {
 			if n == s {
 				v.label = uint8(c)
@@ -215,15 +237,17 @@ func (v *Viewer) build() fyne.CanvasObject {
 	}
 	v.brushSlider.SetValue(v.brushMM)
 	v.fillBtn = widget.NewButtonWithIcon("Fill holes", theme.ColorPaletteIcon(), v.fillHoles)
-	v.undoBtn = widget.NewButtonWithIcon("Undo", theme.ContentUndoIcon(), v.undo)
-	v.redoBtn = widget.NewButtonWithIcon("Redo", theme.ContentRedoIcon(), v.redo)
+	// Undo and redo show their icons only (Ctrl+Z, Ctrl+Y; Edit menu):
+	// the toolbar must fit a 1366-pixel screen.
+	v.undoBtn = widget.NewButtonWithIcon("", theme.ContentUndoIcon(), v.undo)
+	v.redoBtn = widget.NewButtonWithIcon("", theme.ContentRedoIcon(), v.redo)
 	v.acceptBtn = widget.NewButtonWithIcon("Accept", theme.ConfirmIcon(), v.toggleAccept)
 	v.finalBtn = widget.NewButtonWithIcon("Mark final", theme.DocumentSaveIcon(), v.toggleFinal)
 	names := make([]string, len(workspace.WindowPresets))
 	for n, p := range workspace.WindowPresets {
 		names[n] = p.Name
 	}
-	v.presetSelect = widget.NewSelect(names, func(s string) {
+	v.presetSelect = newSafeSelect(v.win, names, func(s string) {
 		for _, p := range workspace.WindowPresets {
 			if p.Name == s {
 				v.ws.ApplyPreset(p)
@@ -271,7 +295,19 @@ func (v *Viewer) build() fyne.CanvasObject {
 	left := container.NewBorder(heading("Slices"), nil, nil, nil, v.thumbs.scroll)
 
 	// Right: overlays, report, QC.
-	right := container.NewBorder(container.NewVBox(v.overlayPanel(), widget.NewSeparator(), v.reportPanel(), widget.NewSeparator()), nil, nil, nil, v.qcPanel())
+	// The panels above the QC list fold and scroll; the split gives the QC
+	// list at least a third of the height whatever the screen.
+	v.panels = widget.NewAccordion(
+		// The report and the inputs behind it first: they matter most.
+		widget.NewAccordionItem("Report (live, ED/ES)", v.reportPanel()),
+		widget.NewAccordionItem("Phases and body size", v.settings.box),
+		widget.NewAccordionItem("Overlays", v.overlayPanel()),
+	)
+	v.panels.MultiOpen = true
+	v.panels.OpenAll()
+	v.rightSplit = container.NewVSplit(container.NewVScroll(v.panels), v.qcPanel())
+	v.rightSplit.SetOffset(0.64)
+	right := v.rightSplit
 
 	// Status bar.
 	v.probeText = widget.NewLabel("")
@@ -292,12 +328,15 @@ func (v *Viewer) build() fyne.CanvasObject {
 	notice.TextStyle = fyne.TextStyle{Bold: true}
 	notice.TextSize = 12
 	v.probeText.Truncation = fyne.TextTruncateEllipsis
-	status := container.NewBorder(nil, nil, container.NewGridWrap(fyne.NewSize(520, 30), v.probeText),
-		container.NewHBox(v.progressBox, widget.NewSeparator(), v.deviceText, widget.NewSeparator(), container.NewCenter(notice), fixedSpace(nil)),
+	v.deviceText.Truncation = fyne.TextTruncateEllipsis
+	status := container.NewBorder(nil, nil, container.NewGridWrap(fyne.NewSize(400, 30), v.probeText),
+		container.NewHBox(v.progressBox, widget.NewSeparator(), container.NewGridWrap(fyne.NewSize(200, 30), v.deviceText), widget.NewSeparator(), container.NewCenter(notice), fixedSpace(nil)),
 		v.messageText)
 
 	body := container.NewBorder(nil, nil, sized(left, 126), sized(right, 330), centre)
-	top := container.NewBorder(nil, nil, nil, toolbarRight, toolbar)
+	// On a screen narrower than the toolbar it scrolls rather than
+	// pushing the window off-screen.
+	top := container.NewBorder(nil, nil, nil, toolbarRight, container.NewHScroll(toolbar))
 	review := container.NewBorder(
 		container.NewVBox(top, widget.NewSeparator()),
 		container.NewVBox(widget.NewSeparator(), status),
@@ -383,7 +422,6 @@ func (v *Viewer) overlayPanel() fyne.CanvasObject {
 		container.NewCenter(caption(fmt.Sprintf("│ %.2f", thr))))
 	thrNote := caption(fmt.Sprintf("One click corrects regions above %.2f nats", thr))
 	return container.NewVBox(
-		heading("Overlays"),
 		container.NewHBox(v.labelsCheck, v.fillCheck),
 		container.NewHBox(row...),
 		container.NewBorder(nil, nil, caption("Opacity"), nil, v.labelOpacity),
@@ -440,7 +478,7 @@ func (v *Viewer) qcPanel() fyne.CanvasObject {
 func (v *Viewer) reportPanel() fyne.CanvasObject {
 	v.report = newReportPanel()
 	v.settings = v.newSettingsPanel()
-	return container.NewVBox(v.report.box, v.settings.box)
+	return v.report.box
 }
 
 // refreshAll updates every widget from the workspace.
@@ -760,7 +798,7 @@ func (v *Viewer) redo() {
 func (v *Viewer) afterEdit(c session.Change, err error) {
 	if err != nil {
 		switch {
-		case errors.Is(err, session.ErrNotUncertain), errors.Is(err, session.ErrNothingToUndo),
+		case errors.Is(err, session.ErrNotUncertain), errors.Is(err, session.ErrNoSafeHypothesis), errors.Is(err, session.ErrNothingToUndo),
 			errors.Is(err, session.ErrNothingToRedo), errors.Is(err, workspace.ErrNotSegmented),
 			errors.Is(err, session.ErrFinal):
 			v.setMessage(capitalise(err.Error()))
@@ -801,19 +839,62 @@ func (v *Viewer) toggleAccept() {
 	v.refreshData()
 }
 
+// toggleFinal asks before marking the study final, listing the flagged
+// slices nobody accepted, and before reopening a final study for editing.
 func (v *Viewer) toggleFinal() {
-	f, err := v.ws.ToggleFinal()
+	if v.ws.Session == nil {
+		v.afterEdit(session.Change{}, workspace.ErrNotSegmented)
+		return
+	}
+	if v.ws.Final() {
+		dialog.ShowConfirm("Reopen for editing?",
+			"The labels, ED/ES and body size of this study become editable again,\nand the study is no longer final until you mark it final again.",
+			func(ok bool) {
+				if ok {
+					v.finalChanged(false, v.ws.Reopen())
+				}
+			}, v.win)
+		return
+	}
+	msg := "All flagged ED/ES slices have been reviewed."
+	if un := v.ws.Unreviewed(); len(un) > 0 {
+		lines := make([]string, 0, 12)
+		for n, it := range un {
+			if n == 10 {
+				lines = append(lines, fmt.Sprintf("… and %d more", len(un)-10))
+				break
+			}
+			lines = append(lines, "  "+it.Text)
+		}
+		msg = fmt.Sprintf("%d flagged slice(s) have not been reviewed (accepted):\n%s", len(un), strings.Join(lines, "\n"))
+	}
+	msg += "\n\nA final study's labels, ED/ES and body size are locked until you reopen it.\nAdding it to the training set is a separate choice, in the Training tab."
+	d := dialog.NewConfirm("Mark the study final?", msg, func(ok bool) {
+		if ok {
+			v.finalChanged(true, v.ws.MarkFinal())
+		}
+	}, v.win)
+	d.SetConfirmText("Mark final")
+	d.Show()
+	v.finalDialog = d
+}
+
+// finalChanged reports a finished mark-final or reopen.
+func (v *Viewer) finalChanged(final bool, err error) {
 	if err != nil {
 		v.afterEdit(session.Change{}, err)
 		return
 	}
-	if f {
-		v.setMessage("Study marked final: editing is locked until reopened.")
+	if final {
+		v.setMessage("Study marked final: labels, ED/ES and body size are locked until reopened.")
 	} else {
 		v.setMessage("Study reopened for editing.")
 	}
 	v.refreshView()
 	v.refreshData()
+	if v.training != nil {
+		v.training.refreshCase()
+	}
 }
 
 // Navigation.
@@ -913,7 +994,7 @@ type reportPanel struct {
 func newReportPanel() *reportPanel {
 	p := &reportPanel{}
 	grid := container.New(layout.NewGridLayoutWithColumns(4))
-	for _, h := range []string{"", "Value", "95 % CI", "/ BSA"} {
+	for _, h := range []string{"", "Value", "95 % CI", "per m² BSA"} {
 		l := widget.NewLabelWithStyle(h, fyne.TextAlignTrailing, fyne.TextStyle{Bold: true})
 		grid.Add(l)
 	}
@@ -931,7 +1012,12 @@ func newReportPanel() *reportPanel {
 	p.bsa = widget.NewLabel("")
 	p.status = widget.NewLabel("")
 	p.status.Wrapping = fyne.TextWrapWord
-	p.box = container.NewVBox(heading("Report (live, ED/ES)"), grid, p.bsa)
+	// The interval comes from the checkpoints' own values, so the value
+	// (from the mean prediction) can sit at its edge.
+	ci := widget.NewLabel("95 % CI: range of the ensemble's checkpoints (posterior samples); the value, from their mean prediction, may lie near an end.")
+	ci.Wrapping = fyne.TextWrapWord
+	ci.SizeName = theme.SizeNameCaptionText
+	p.box = container.NewVBox(grid, p.bsa, ci)
 	return p
 }
 

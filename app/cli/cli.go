@@ -13,7 +13,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"sort"
+	"strings"
 
 	_ "cmrseg/ui/startenv" // before Fyne initialises
 )
@@ -42,8 +44,13 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	cmd, ok := commands[name]
+	if !ok && isPath(name) {
+		// "cmrseg PATH…" opens the window on PATH, as "cmrseg gui PATH" does.
+		name, cmd, ok = "gui", commands["gui"], true
+		args = append([]string{"gui"}, args...)
+	}
 	if !ok {
-		fmt.Fprintf(stderr, "cmrseg: unknown command %q\n\n", name)
+		fmt.Fprintf(stderr, "cmrseg: %q is neither a command nor an existing file or folder\n\n", name)
 		usage(stderr)
 		return 2
 	}
@@ -59,8 +66,17 @@ func Run(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
+// isPath reports whether word names an existing file or folder.
+func isPath(word string) bool {
+	if strings.HasPrefix(word, "-") {
+		return false
+	}
+	_, err := os.Stat(word)
+	return err == nil
+}
+
 func usage(w io.Writer) {
-	fmt.Fprintln(w, "usage: cmrseg [command] [arguments]")
+	fmt.Fprintln(w, "usage: cmrseg [command] [arguments]\n       cmrseg PATH      (open the window on a study file or folder)")
 	fmt.Fprintln(w, "\nWithout a command, cmrseg opens on the embedded demo study.\n\nCommands:")
 	names := make([]string, 0, len(commands))
 	for n := range commands {

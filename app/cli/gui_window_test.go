@@ -85,11 +85,17 @@ type xserver struct {
 // us through -displayfd) and stops it when the test ends.
 func startXvfb(t *testing.T) *xserver {
 	t.Helper()
+	return startXvfbSize(t, 1920, 1200)
+}
+
+// startXvfbSize is startXvfb with a screen of w×h pixels.
+func startXvfbSize(t *testing.T, width, height int) *xserver {
+	t.Helper()
 	r, w, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command("Xvfb", "-displayfd", "3", "-screen", "0", "1920x1200x24", "-nolisten", "tcp", "-noreset")
+	cmd := exec.Command("Xvfb", "-displayfd", "3", "-screen", "0", fmt.Sprintf("%dx%dx24", width, height), "-nolisten", "tcp", "-noreset")
 	cmd.ExtraFiles = []*os.File{w}
 	var log bytes.Buffer
 	cmd.Stderr = &log
@@ -685,6 +691,11 @@ func TestGUIWindowReview(t *testing.T) {
 	g.shot("04-one-click-corrected")
 	paths := g.exportAll()
 	g.shot("05-exported-corrected")
+	// Ctrl+E writes into the study's own folder under CMRSEG_EXPORT_DIR.
+	if filepath.Dir(filepath.Dir(paths[0])) != export {
+		t.Fatalf("exported into %s, want a study folder under %s", filepath.Dir(paths[0]), export)
+	}
+	export = filepath.Dir(paths[0])
 	afterClick := filepath.Join(dir, "after-click")
 	copyDir(t, export, afterClick)
 	if got := readMask(t, filepath.Join(afterClick, "PHANTOM_ED_mask.nii.gz"), s); diffCount(got, corrected) != 0 {
@@ -785,7 +796,6 @@ func TestGUIWindowKillDuringEditing(t *testing.T) {
 	x := startXvfb(t)
 	shots := screensDir(t)
 	dir := t.TempDir()
-	export := filepath.Join(dir, "export")
 	env := appEnv(dir)
 
 	g := launchApp(t, x, shots, env, "gui")
@@ -871,8 +881,8 @@ func TestGUIWindowKillDuringEditing(t *testing.T) {
 	g2.wait(`^cmrseg-debug: segmented `, 10*time.Minute)
 	g2.settle()
 	g2.shot("02-reopened-after-kill")
-	g2.exportAll()
-	if got := readMask(t, filepath.Join(export, "PHANTOM_ED_mask.nii.gz"), s); diffCount(got, journaled) != 0 {
+	exported := g2.exportAll()
+	if got := readMask(t, filepath.Join(filepath.Dir(exported[0]), "PHANTOM_ED_mask.nii.gz"), s); diffCount(got, journaled) != 0 {
 		t.Fatalf("after kill -9 and reopening, the exported ED mask differs from the edits in %d voxels", diffCount(got, journaled))
 	}
 	// Undo still reaches back through the replayed edits.
@@ -880,4 +890,173 @@ func TestGUIWindowKillDuringEditing(t *testing.T) {
 	g2.wait(`^cmrseg-debug: action undo: Undone: brush`, 2*time.Minute)
 	g2.shot("03-undo-after-reopen")
 	g2.quit()
+}
+
+// windowSize is the app window's size on screen.
+func (g *guiApp) windowSize() (int, int) {
+	g.t.Helper()
+	out, err := g.xdo(10*time.Second, "getwindowgeometry", "--shell", g.win)
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	var w, h int
+	for _, l := range strings.Fields(out) {
+		if v, ok := strings.CutPrefix(l, "WIDTH="); ok {
+			w, _ = strconv.Atoi(v)
+		}
+		if v, ok := strings.CutPrefix(l, "HEIGHT="); ok {
+			h, _ = strconv.Atoi(v)
+		}
+	}
+	return w, h
+}
+
+// The window on three common screens, filling each: it must fit (Fyne
+// keeps a window at least as large as its content's minimum, so a window
+// larger than the screen means controls off-screen). CMRSEG_LAYOUT_SHOTS
+// names a folder for the screenshots (docs/screenshots in the README).
+func TestGUIWindowLayoutScreens(t *testing.T) {
+	needTools(t)
+	out := os.Getenv("CMRSEG_LAYOUT_SHOTS")
+	for _, size := range [][2]int{{1366, 768}, {1920, 1080}, {2560, 1440}} {
+		w, h := size[0], size[1]
+		t.Run(fmt.Sprintf("%dx%d", w, h), func(t *testing.T) {
+			x := startXvfbSize(t, w, h)
+			shots := screensDir(t)
+			if out != "" {
+				shots = out
+			}
+			g := launchApp(t, x, shots, appEnv(t.TempDir()), "gui")
+			g.wait(`^cmrseg-debug: segmented `, 10*time.Minute)
+			if gw, gh := g.windowSize(); gw > w || gh > h {
+				t.Fatalf("the window opens at %dx%d on a %dx%d screen", gw, gh, w, h)
+			}
+			// Fill the screen, as a maximised window does (no window
+			// manager here to maximise it).
+			g.do("windowmove", "--sync", g.win, "0", "0")
+			g.do("windowsize", "--sync", g.win, strconv.Itoa(w), strconv.Itoa(h))
+			g.settle()
+			if gw, gh := g.windowSize(); gw != w || gh != h {
+				t.Fatalf("resized to %dx%d, the window is %dx%d: its content does not fit", w, h, gw, gh)
+			}
+			g.shot(fmt.Sprintf("layout-%dx%d", w, h))
+			g.quit()
+		})
+	}
+}
+
+// controls are the dropdowns' latest places in the window.
+func (g *guiApp) controls() map[string]ui.ControlRect {
+	g.t.Helper()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for n := len(g.lines) - 1; n >= 0; n-- {
+		if s, ok := strings.CutPrefix(g.lines[n], "cmrseg-debug: controls "); ok {
+			var c map[string]ui.ControlRect
+			if err := json.Unmarshal([]byte(s), &c); err != nil {
+				g.t.Fatalf("controls %q: %v", s, err)
+			}
+			return c
+		}
+	}
+	g.t.Fatal("no controls printed")
+	return nil
+}
+
+// clickAt clicks window position (x, y).
+func (g *guiApp) clickAt(x, y float64) {
+	g.t.Helper()
+	g.do("mousemove", "--window", g.win, "--sync", strconv.Itoa(int(x)), strconv.Itoa(int(y)))
+	g.do("click", "1")
+}
+
+// alive fails the test when the app has exited.
+func (g *guiApp) alive(what string) {
+	g.t.Helper()
+	select {
+	case <-g.done:
+		g.t.Fatalf("the app died (%v) after %s; log:\n%s", g.err, what, g.log())
+	default:
+	}
+}
+
+// menuBar is where the menu titles lie in the window (Fyne draws the menu
+// bar inside it on Linux), and the File menu's "Open demo study" item.
+var menuBar = map[string][2]float64{"File": {22, 12}, "Edit": {59, 12}, "View": {100, 12}, "Export": {150, 12}, "Help": {198, 12}}
+
+var openDemoItem = [2]float64{66, 141}
+
+// The pop-up crash (fyne-io/fyne#5965) came from tapping a dropdown while
+// the window changed under it. This taps every dropdown and menu, round
+// after round, while the demo study is opened again (closing its session)
+// and segmented, and counts the taps, the pop-ups that opened and the
+// crashes (the test stops at the first).
+func TestGUIWindowStressDropdowns(t *testing.T) {
+	needTools(t)
+	x := startXvfb(t)
+	shots := screensDir(t)
+	g := launchApp(t, x, shots, appEnv(t.TempDir()), "gui")
+	g.wait(`^cmrseg-debug: segmented `, 10*time.Minute)
+	g.do("windowmove", "--sync", g.win, "0", "0")
+	g.do("windowsize", "--sync", g.win, "1920", "1200")
+	g.settle()
+	const rounds = 5
+	taps, opens, menuTaps, studies := 0, 0, 0, 0
+	popup := `^cmrseg-debug: popup (select|fallback) shown (\d+) fallback (\d+)$`
+	neutral := func() { g.clickAt(1700, 1188) } // the research notice: dismisses a pop-up
+	tapSelect := func(name string, pick bool) {
+		t.Helper()
+		c := g.controls()[name]
+		if c.W == 0 {
+			t.Fatalf("no %s dropdown on screen: %+v", name, g.controls())
+		}
+		g.clickAt(c.X+c.W/2, c.Y+c.H/2)
+		taps++
+		g.alive("tapping the " + name + " dropdown")
+		t.Logf("tapped %s at %+v", name, c)
+		g.wait(popup, 30*time.Second)
+		opens++
+		if pick {
+			g.clickAt(c.X+c.W/2, c.Y+c.H+18) // the first option, under the dropdown
+		} else {
+			neutral()
+		}
+		g.alive("closing the " + name + " dropdown")
+	}
+	for r := 0; r < rounds; r++ {
+		// Open the demo study again from the File menu: the session closes
+		// and segmentation starts, changing the window while we tap.
+		g.clickAt(menuBar["File"][0], menuBar["File"][1])
+		g.clickAt(openDemoItem[0], openDemoItem[1])
+		menuTaps++
+		studies++
+		tapSelect("preset", true)
+		// The label dropdown works with the brush; the keys go to the image
+		// once it has the focus (a click on its empty corner).
+		vg := g.geometry()
+		g.clickAt(vg.X+4, vg.Y+4)
+		g.key("b")
+		tapSelect("label", true)
+		g.clickAt(vg.X+4, vg.Y+4)
+		g.key("q")
+		if r%2 == 1 {
+			g.key("ctrl+r") // segment again while the next dropdowns open
+		}
+		tapSelect("ed", false)
+		tapSelect("es", false)
+		for _, m := range []string{"Edit", "View", "Export", "Help", "File"} {
+			g.clickAt(menuBar[m][0], menuBar[m][1])
+			menuTaps++
+			neutral()
+			g.alive("the " + m + " menu")
+		}
+		g.wait(`^cmrseg-debug: segmented `, 10*time.Minute)
+	}
+	g.shot("stress-end")
+	g.quit()
+	t.Logf("%d rounds: %d dropdown taps, %d pop-ups opened, %d menu taps, %d studies opened and segmented, 0 crashes",
+		rounds, taps, opens, menuTaps, studies)
+	if opens != taps {
+		t.Fatalf("%d dropdown taps opened %d pop-ups", taps, opens)
+	}
 }

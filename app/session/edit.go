@@ -280,6 +280,15 @@ func (s *Session) inPlane(i, j int) bool {
 //     the prediction in the region, when one differs from both of the
 //     above.
 //
+// No hypothesis may break the slice's anatomy (see Anatomy.Breaks). When
+// the per-voxel alternative would, hypothesis 1 is the posterior sample
+// that differs most from the prediction without breaking it (a whole
+// checkpoint's view of the region is coherent where a voxel-wise mix is
+// not), else the alternative on the region's connected core (the voxels
+// around the click above a higher entropy threshold); a posterior sample
+// that breaks it is never offered. When nothing is left but the
+// prediction the click changes nothing and returns ErrNoSafeHypothesis.
+//
 // Each click moves the region to the hypothesis after the one it shows now;
 // if it shows none of them (it was brushed), the click applies hypothesis 1.
 // A click outside any uncertain region changes nothing and returns an error
@@ -299,36 +308,10 @@ func (s *Session) ClickCorrect(t, k, i, j int) (Change, error) {
 			ErrNotUncertain, i, j, h, thr)
 	}
 	region := s.region(k, at, func(v int) bool { return float64(r.Entropy[v]) > thr })
-
-	hyps := [][]uint8{make([]uint8, len(region)), make([]uint8, len(region))}
-	names := []string{"ensemble prediction", "alternative hypothesis (second most probable class)"}
-	for n, v := range region {
-		hyps[0][n] = r.Labels[v]
-		hyps[1][n], _ = r.Alternative(v)
-	}
-	best, bestDiff := -1, 0
-	for m, sample := range r.SampleLabels {
-		differs := [2]bool{}
-		diff := 0
-		for n, v := range region {
-			for h := range differs {
-				differs[h] = differs[h] || sample[v] != hyps[h][n]
-			}
-			if sample[v] != hyps[0][n] {
-				diff++
-			}
-		}
-		if differs[0] && differs[1] && diff > bestDiff {
-			best, bestDiff = m, diff
-		}
-	}
-	if best >= 0 {
-		h := make([]uint8, len(region))
-		for n, v := range region {
-			h[n] = r.SampleLabels[best][v]
-		}
-		hyps = append(hyps, h)
-		names = append(names, fmt.Sprintf("posterior sample %d (most different checkpoint)", best+1))
+	hyps, names := s.hypotheses(t, k, at, region)
+	if len(hyps) < 2 {
+		return Change{}, fmt.Errorf("%w: every hypothesis for the %d-voxel region at (%d, %d) %s; use the brush here",
+			ErrNoSafeHypothesis, len(region), i, j, names[0])
 	}
 
 	cur := s.labels[t]

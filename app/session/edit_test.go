@@ -109,6 +109,13 @@ func TestClickCorrectThirdHypothesis(t *testing.T) {
 	a := map[int][4]float32{v: {0, 0.1, 0.1, 0.8}}
 	b := map[int][4]float32{v: {0, 0.1, 0.8, 0.1}}
 	c := map[int][4]float32{v: {0, 0.7, 0.2, 0.1}}
+	// Confident myocardium around it, so that every hypothesis is possible
+	// anatomy (an LV voxel in background is not).
+	for _, w := range []int{v - 1, v + 1, v - 4, v + 4} {
+		for _, m := range []map[int][4]float32{a, b, c} {
+			m[w] = [4]float32{0, 0, 1, 0}
+		}
+	}
 	r := handResult(t, s.Geometry, []map[int][4]float32{a, b, c})
 	sess := mustOpen(t, s, []*uncertainty.Result{r}, Options{})
 	want := []uint8{study.LV, study.RV, study.Myocardium, study.LV}

@@ -286,6 +286,18 @@ func TestExportFinalIsATrainingSet(t *testing.T) {
 	if !sum.Usable() || sum.Labelled != 1 {
 		t.Fatalf("scan of corrected cases: %+v", sum)
 	}
+	// Adding is reversible: the study's frames leave the set, files and all.
+	if cs, err := StudyCases(root, StudyKey(sess)); err != nil || len(cs) != 1 {
+		t.Fatalf("study cases %v %v", cs, err)
+	}
+	if n, err := RemoveStudy(root, StudyKey(sess)); err != nil || n != 1 {
+		t.Fatalf("remove: %d %v", n, err)
+	}
+	idx, _ = ReadCorrected(root)
+	imgs, _ = filepath.Glob(filepath.Join(root, "*Tr", "*.nii.gz"))
+	if len(idx) != 0 || len(imgs) != 0 {
+		t.Fatalf("after removal: %d index entries, %d files", len(idx), len(imgs))
+	}
 }
 
 // fakeBundle writes a bundle manifest with one checkpoint file.

@@ -119,6 +119,9 @@ func (rs ReportSettings) Validate(nt int) error {
 // session they are saved (atomically) beside its journal; set before
 // segmentation has finished, they are saved when it has.
 func (w *Workspace) SetReportSettings(rs ReportSettings) error {
+	if err := w.finalLock("report settings"); err != nil {
+		return err
+	}
 	s := w.Series()
 	if s == nil {
 		return errors.New("report settings: no series open")
@@ -138,6 +141,9 @@ func (w *Workspace) SetReportSettings(rs ReportSettings) error {
 // ResetReportSettings goes back to the study's own values and deletes the
 // saved settings.
 func (w *Workspace) ResetReportSettings() error {
+	if err := w.finalLock("report settings"); err != nil {
+		return err
+	}
 	s := w.Series()
 	if s == nil {
 		return errors.New("report settings: no series open")

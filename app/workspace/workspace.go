@@ -310,16 +310,6 @@ func clampInt(v, lo, hi int) int {
 	return v
 }
 
-// AdjustWindow changes window and level by a right-drag of (dx, dy) screen
-// pixels: right widens the window, down raises the level, scaled to the
-// current window so the feel is the same for any intensity range.
-func (w *Workspace) AdjustWindow(dx, dy float64) {
-	v := w.View()
-	f := math.Max(v.Window, 1e-6) / 256
-	v.Window = math.Max(v.Window+dx*f*2, 1e-6)
-	v.Level += dy * f * 2
-}
-
 // WindowPreset is a named window/level relative to the image's intensity
 // distribution (MR has no absolute units).
 type WindowPreset struct {

@@ -8,6 +8,7 @@
 package desktop
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 
@@ -61,5 +62,9 @@ func RunOn(ws *workspace.Workspace, path string, ready func(v *ui.Viewer)) {
 	if ready != nil {
 		ready(v)
 	}
-	v.Window().ShowAndRun()
+	report, crash := v.Guard(v.Window().ShowAndRun)
+	if crash != nil {
+		fmt.Fprintf(os.Stderr, "cmrseg: the window stopped on an internal error (%v); the session was saved; crash report: %s\n", crash, report)
+		os.Exit(3)
+	}
 }

@@ -1,0 +1,38 @@
+package ui
+
+import (
+	"testing"
+
+	"fyne.io/fyne/v2"
+)
+
+// At 1366×768 (less a title bar and a desktop panel) every control of the
+// review tab lies inside the window (the panels above the QC list within
+// their scroll) and the QC list shows several rows; the same at 1920×1080.
+func TestLayoutFitsALaptop(t *testing.T) {
+	v := newViewer(t)
+	if m := v.win.Content().MinSize(); m.Width > 1366 || m.Height > 700 {
+		t.Fatalf("the window cannot shrink below %v", m)
+	}
+	for _, size := range []fyne.Size{{Width: 1366, Height: 700}, {Width: 1920, Height: 1010}} {
+		v.win.Resize(size)
+		c := v.win.Canvas().Size()
+		d := v.app.Driver()
+		objects := map[string]fyne.CanvasObject{
+			"status message": v.messageText, "slice slider": v.sliceSlider, "phase slider": v.phaseSlider,
+			"panels (scroll to ED/ES, body size)": v.rightSplit.Leading, "QC list": v.qcList,
+			"window preset": v.presetSelect, "mark final": v.finalBtn, "research notice": v.deviceText,
+		}
+		for name, o := range objects {
+			p, s := d.AbsolutePositionForObject(o), o.Size()
+			if p.X < 0 || p.Y < 0 || p.X+s.Width > c.Width+1 || p.Y+s.Height > c.Height+1 || s.Width < 1 || s.Height < 1 {
+				t.Errorf("%v: %s at %v size %v lies outside the %v window", size, name, p, s, c)
+			}
+		}
+		rows := v.qcList.Size().Height / v.qcList.CreateItem().MinSize().Height
+		if rows < 5 {
+			t.Errorf("%v: the QC list has room for %.1f rows", size, rows)
+		}
+		t.Logf("%v: QC list %v (%.0f rows)", size, v.qcList.Size(), rows)
+	}
+}
