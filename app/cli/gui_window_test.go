@@ -441,12 +441,12 @@ func screensDir(t *testing.T) string {
 type demoTruth struct {
 	series  *study.Series
 	results []*uncertainty.Result
+	key     string // the segmentation key the window's journal is opened with
 }
 
 // With all false only ED and ES are segmented (enough for clicks, masks
-// and the report, and 12 times faster on a busy machine); the session
-// journal is keyed by the whole segmentation, so reading the window's
-// journal needs all phases.
+// and the report, and 12 times faster on a busy machine); replaying the
+// window's journal here needs all phases.
 func segmentDemo(all bool) (*demoTruth, error) {
 	st, seg := workspace.Demo()
 	s := st.Series[0]
@@ -465,7 +465,7 @@ func segmentDemo(all bool) (*demoTruth, error) {
 	for n, p := range phases {
 		res[p] = out[n]
 	}
-	return &demoTruth{series: s, results: res}, nil
+	return &demoTruth{series: s, results: res, key: seg.Key()}, nil
 }
 
 // memSession is an in-memory review session of the demo's segmentation.
@@ -843,7 +843,7 @@ func TestGUIWindowKillDuringEditing(t *testing.T) {
 
 	// The journal, read by the session package in this process.
 	root := filepath.Join(dir, "data", "cmrseg", "sessions")
-	ses, err := session.Open(s, truth.results, session.Options{Root: root})
+	ses, err := session.Open(s, truth.results, session.Options{Root: root, Key: truth.key})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -212,7 +212,7 @@ func TestCorrectionLoop(t *testing.T) {
 	}
 	corrected := filepath.Join(tmp, "corrected-cases")
 	cs, err := ExportFinal(sess, corrected)
-	if err != nil || len(cs) != 1 || cs[0].Phase != ed {
+	if err != nil || len(cs) != 1 || cs[0].Phase != ed+1 { // Phase counts from 1
 		t.Fatalf("export: %+v %v", cs, err)
 	}
 	correction := append([]uint8(nil), sess.Labels(ed)...)

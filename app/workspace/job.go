@@ -50,6 +50,7 @@ type Job struct {
 	cancel   context.CancelFunc
 	done     chan struct{}
 	onChange func(*Job)
+	opened   bool // ED and ES have reached the session (Sync's goroutine only)
 
 	mu       sync.Mutex
 	samples  map[int]int // per phase, of perPhase
@@ -319,39 +320,47 @@ func (w *Workspace) Sync(j *Job) SyncState {
 	for t, u := range fresh {
 		w.provisional[t] = u
 	}
-	if w.Session == nil {
+	if !j.opened {
 		ready := len(j.leading) > 0
 		for _, t := range j.leading {
 			ready = ready && finals[t] != nil
 		}
-		if ready {
+		if !ready {
+			if st.Done {
+				w.job = nil
+			}
+			return st
+		}
+		// Segmenting again with the same engine (Ctrl+R, a reopened
+		// window's cache) keeps the open session, its edits and undo
+		// history; another engine's results open a new one.
+		if w.Session == nil || j.key == "" || w.sessionKey != j.key {
 			res := make([]*uncertainty.Result, s.NT)
 			for t, r := range finals {
 				res[t] = r
 			}
 			if err := w.openSession(res, j.key); err != nil {
 				w.warning = append(w.warning, err.Error())
+				if st.Done {
+					w.job = nil
+				}
 				return st
 			}
-			st.Opened = true
 			st.Phases = len(finals)
-			for t := range finals {
-				delete(w.provisional, t)
-			}
 		}
-	} else {
-		for t, r := range finals {
-			if w.Session.Segmented(t) {
-				delete(w.provisional, t)
-				continue
-			}
-			if err := w.Session.AddResult(t, r); err != nil {
-				w.warning = append(w.warning, err.Error())
-				continue
-			}
+		j.opened, st.Opened = true, true
+	}
+	for t, r := range finals {
+		if w.Session.Segmented(t) {
 			delete(w.provisional, t)
-			st.Phases++
+			continue
 		}
+		if err := w.Session.AddResult(t, r); err != nil {
+			w.warning = append(w.warning, err.Error())
+			continue
+		}
+		delete(w.provisional, t)
+		st.Phases++
 	}
 	if st.Done {
 		w.job = nil
@@ -372,7 +381,7 @@ func (w *Workspace) openSession(res []*uncertainty.Result, key string) error {
 		return err
 	}
 	ses.View = view
-	w.Session = ses
+	w.Session, w.sessionKey = ses, key
 	w.attachReportSettings()
 	return nil
 }

@@ -124,3 +124,49 @@ func TestESRefinedInWindow(t *testing.T) {
 		w.Close()
 	}
 }
+
+// TestSegmentAgainKeepsSession: segmenting the open series again with the
+// same engine (Ctrl+R) reports ED and ES as opened, keeps the session, its
+// edits and undo history, and runs no forward pass; another engine opens a
+// new session.
+func TestSegmentAgainKeepsSession(t *testing.T) {
+	eng := newCounting()
+	st, _ := Demo()
+	w := New(Config{Segmenter: eng, SessionRoot: t.TempDir()})
+	if err := w.SetStudy(st); err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if err := w.Segment(); err != nil {
+		t.Fatal(err)
+	}
+	s := w.Series()
+	if err := w.Session.Accept(s.ED, 3, true); err != nil {
+		t.Fatal(err)
+	}
+	first, calls, undo := w.Session, eng.calls, w.Session.CanUndo()
+	var opened bool
+	j, err := w.StartSegmentation(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-j.Done()
+	opened = w.Sync(j).Opened
+	if !opened || w.Session != first || !w.Session.Accepted(s.ED, 3) || w.Session.CanUndo() != undo {
+		t.Fatalf("segmenting again: opened %v, same session %v, accept kept %v, undo %v", opened, w.Session == first, w.Session.Accepted(s.ED, 3), w.Session.CanUndo())
+	}
+	if eng.calls != calls {
+		t.Fatalf("segmenting again ran the engine (%d calls, want %d): the cache should answer", eng.calls, calls)
+	}
+
+	// Another engine (another key): a new session for its results.
+	other := newCounting()
+	other.Checkpoints = 7
+	w.SetSegmenter(other)
+	if err := w.Segment(); err != nil {
+		t.Fatal(err)
+	}
+	if w.Session == first || other.calls == 0 {
+		t.Fatalf("another model: same session %v, engine calls %d", w.Session == first, other.calls)
+	}
+}

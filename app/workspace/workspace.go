@@ -44,6 +44,9 @@ type Workspace struct {
 	SeriesIndex int
 	// Session is the review of the chosen series; nil until segmented.
 	Session *session.Session
+	// sessionKey is the segmentation key Session was opened with ("" when
+	// the engine has none): a new job with the same key keeps the session.
+	sessionKey string
 	// Display holds the overlay choices that session.View lacks.
 	Display Display
 
@@ -223,7 +226,7 @@ func (w *Workspace) closeSession() error {
 		return nil
 	}
 	err := w.Session.Close()
-	w.Session = nil
+	w.Session, w.sessionKey = nil, ""
 	return err
 }
 
