@@ -126,6 +126,9 @@ type trainingTab struct {
 	evalText   *widget.Label
 	eval       *trainingjob.Evaluation
 	evaluating bool
+	stopEval   context.CancelFunc // cancels the running evaluation
+	evalShown  int                // progress reports shown for this run's evaluations
+	evalBtn    *widget.Button     // Cancel evaluation, or Evaluate again
 	useBtn     *widget.Button
 	modelsBox  *fyne.Container
 	restoreBtn *widget.Button
@@ -329,10 +332,20 @@ func (t *trainingTab) build() fyne.CanvasObject {
 	t.useBtn.Importance = widget.HighImportance
 	t.useBtn.Disable()
 	t.restoreBtn = widget.NewButtonWithIcon("Restore bundled model", theme.HistoryIcon(), t.restoreBundled)
+	// One button: Cancel while the evaluation runs, Evaluate after a
+	// cancelled or failed one (the model stays usable either way).
+	t.evalBtn = widget.NewButtonWithIcon("Cancel evaluation", theme.CancelIcon(), func() {
+		if t.evaluating {
+			t.stopEval()
+		} else {
+			t.evaluate()
+		}
+	})
+	t.evalBtn.Hide()
 	t.modelsBox = container.NewVBox()
 	t.message = widget.NewLabel("")
 	t.message.Wrapping = fyne.TextWrapWord
-	resBox := container.NewVBox(heading("4  Result"), t.evalText, container.NewHBox(t.useBtn, t.restoreBtn), t.message,
+	resBox := container.NewVBox(heading("4  Result"), t.evalText, container.NewHBox(t.useBtn, t.evalBtn, t.restoreBtn), t.message,
 		heading("Models"), t.modelsBox)
 
 	// Both halves scroll both ways, so the tab fits a 1366-pixel screen.
@@ -635,8 +648,12 @@ func (t *trainingTab) start(fineTune bool) {
 		t.v.showError("Training", err)
 		return
 	}
-	t.job, t.eval = job, nil
+	if t.evaluating {
+		t.stopEval() // the previous run's evaluation
+	}
+	t.job, t.eval, t.evalShown = job, nil, 0
 	t.evalText.SetText("")
+	t.evalBtn.Hide()
 	t.message.SetText("Training runs as a separate process: it continues if this window closes, and the tab reattaches when cmrseg opens again.")
 	t.showState(job.State())
 }
@@ -802,22 +819,57 @@ func phaseText(st trainingjob.State) string {
 
 func (t *trainingTab) evaluate() {
 	job := t.job
-	t.evaluating = true
+	if job == nil {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.evaluating, t.stopEval = true, cancel
 	t.evalText.SetText("Evaluating the new model against the previous one …")
+	t.evalBtn.SetText("Cancel evaluation")
+	t.evalBtn.SetIcon(theme.CancelIcon())
+	t.evalBtn.Show()
+	t.refreshButtons()
 	go func() {
-		ev, err := trainingjob.Evaluate(context.Background(), t.env.Exe, job.RunDir, job.Previous())
+		ev, err := trainingjob.Evaluate(ctx, t.env.Exe, job.RunDir, job.Previous(), func(p trainingjob.EvalProgress) {
+			t.do(func() {
+				if t.evaluating && t.job == job {
+					t.evalText.SetText(evalProgressText(p))
+					t.evalShown++
+				}
+			})
+		})
+		cancel()
 		t.do(func() {
 			t.evaluating = false
-			if err != nil {
-				t.evalText.SetText("Evaluation failed: " + err.Error())
-			} else if t.job == job {
+			switch {
+			case t.job != job:
+			case err != nil:
+				if ctx.Err() != nil {
+					t.evalText.SetText("Evaluation cancelled. The new model can still be used; Evaluate scores it again.")
+				} else {
+					t.evalText.SetText("Evaluation failed: " + err.Error())
+				}
+				t.evalBtn.SetText("Evaluate")
+				t.evalBtn.SetIcon(theme.MediaPlayIcon())
+			default:
 				t.eval = ev
 				t.showEval()
+				t.evalBtn.Hide()
 			}
 			t.refreshButtons()
 			t.notify("evaluation")
 		})
 	}()
+}
+
+// evalProgressText says which model and case the evaluation is at.
+func evalProgressText(p trainingjob.EvalProgress) string {
+	which := "the new model"
+	if p.Model > 1 {
+		which = "the previous model"
+	}
+	return fmt.Sprintf("Evaluating %s (%d of %d): case %d of %d, %s — %.0f %% done",
+		which, p.Model, p.Models, p.Case, p.Cases, p.ID, 100*p.Fraction())
 }
 
 func (t *trainingTab) showEval() {

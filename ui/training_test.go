@@ -175,11 +175,26 @@ func TestTrainingTab(t *testing.T) {
 	})
 
 	t.Logf("%5.1f s", time.Since(t0).Seconds())
-	// Evaluation, then "Use this model".
+	// The evaluation starts by itself; Cancel stops it, Evaluate runs it
+	// again; then "Use this model".
+	until(t, tab, "the evaluation to start", time.Minute, func() bool { return tab.evaluating && tab.evalBtn.Visible() })
+	locked(tab, func() { test.Tap(tab.evalBtn) })
+	until(t, tab, "the evaluation to stop", time.Minute, func() bool { return !tab.evaluating })
+	locked(tab, func() {
+		if tab.eval != nil || !strings.HasPrefix(tab.evalText.Text, "Evaluation cancelled") || tab.evalBtn.Text != "Evaluate" || tab.useBtn.Disabled() {
+			t.Fatalf("after Cancel: %q, button %q, use disabled %v", tab.evalText.Text, tab.evalBtn.Text, tab.useBtn.Disabled())
+		}
+		tab.evalShown = 0
+		test.Tap(tab.evalBtn)
+	})
 	until(t, tab, "the evaluation", 8*time.Minute, func() bool { return tab.eval != nil || strings.HasPrefix(tab.evalText.Text, "Evaluation failed") })
 	locked(tab, func() {
 		if tab.eval == nil || !strings.Contains(tab.evalText.Text, "new") || tab.useBtn.Disabled() {
 			t.Fatalf("evaluation: %q", tab.evalText.Text)
+		}
+		// Each case of each model was announced while it ran.
+		if want := len(tab.eval.Cases) * len(tab.eval.Scores); tab.evalShown != want || tab.evalBtn.Visible() {
+			t.Fatalf("evaluation showed %d progress reports (want %d), its button visible %v", tab.evalShown, want, tab.evalBtn.Visible())
 		}
 		t.Logf("%s", tab.evalText.Text)
 		test.Tap(tab.useBtn)

@@ -1062,6 +1062,9 @@ func (p *reportPanel) show(r *report.Report, err error, s *study.Series) {
 	if r.SinglePhase {
 		text = "ED and ES are the same phase: ESV, SV and EF need two phases.\n" + text
 	}
+	if r.Provisional != "" {
+		text = "Provisional: " + r.Provisional + ".\n" + text
+	}
 	p.bsa.SetText(text)
 }
 

@@ -17,14 +17,14 @@ func (r *Report) CSV() []byte {
 	var b bytes.Buffer
 	w := csv.NewWriter(&b)
 	w.Write([]string{"index", "name", "unit", "value", "ci95_low", "ci95_high",
-		"per_bsa", "per_bsa_ci95_low", "per_bsa_ci95_high", "per_bsa_unit"})
+		"per_bsa", "per_bsa_ci95_low", "per_bsa_ci95_high", "per_bsa_unit", "provisional"})
 	for _, ix := range r.Indices {
 		bsaUnit := ""
 		if !math.IsNaN(ix.PerBSA) {
 			bsaUnit = ix.Unit + "/m2"
 		}
 		w.Write([]string{ix.Key, ix.Name, ix.Unit, num(ix.Value), num(ix.Low), num(ix.High),
-			num(ix.PerBSA), num(ix.PerBSALow), num(ix.PerBSAHigh), bsaUnit})
+			num(ix.PerBSA), num(ix.PerBSALow), num(ix.PerBSAHigh), bsaUnit, r.Provisional})
 	}
 	w.Flush()
 	return b.Bytes()
@@ -62,6 +62,7 @@ type jsonReport struct {
 	BSA         *float64    `json:"bsa_m2"`
 	Checkpoints int         `json:"checkpoints"`
 	SinglePhase bool        `json:"single_phase,omitempty"`
+	Provisional string      `json:"provisional,omitempty"`
 	Indices     []jsonIndex `json:"indices"`
 }
 
@@ -80,7 +81,7 @@ func (r *Report) JSON() ([]byte, error) {
 		Notice: Notice, PatientID: r.PatientID, SeriesInstanceUID: r.SeriesInstanceUID,
 		EDPhase: r.EDPhase + 1, ESPhase: r.ESPhase + 1, VoxelML: r.VoxelML,
 		HeightM: ptr(r.HeightM, true), WeightKg: ptr(r.WeightKg, true), BSA: ptr(r.BSA, true),
-		Checkpoints: r.Checkpoints, SinglePhase: r.SinglePhase, Indices: []jsonIndex{},
+		Checkpoints: r.Checkpoints, SinglePhase: r.SinglePhase, Provisional: r.Provisional, Indices: []jsonIndex{},
 	}
 	for _, ix := range r.Indices {
 		j.Indices = append(j.Indices, jsonIndex{

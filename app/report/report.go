@@ -74,6 +74,10 @@ type Report struct {
 	// SinglePhase: ED and ES are the same phase (a single-frame study, or
 	// the reader chose so), so ESV, SV and EF are undefined (NaN), not 0.
 	SinglePhase bool
+	// Provisional, when not empty, says why the numbers may still change
+	// (e.g. an end-systole guessed from timing while phases are still
+	// being segmented); exports carry it so an early export says so.
+	Provisional string
 	Indices     []Index
 }
 

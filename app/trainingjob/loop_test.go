@@ -249,9 +249,14 @@ func TestCorrectionLoop(t *testing.T) {
 	}
 
 	// 4. The tab's summary: new vs previous on the (training) case.
-	ev, err := Evaluate(ctx, exe, ftRun, base)
+	var seen []EvalProgress
+	ev, err := Evaluate(ctx, exe, ftRun, base, func(p EvalProgress) { seen = append(seen, p) })
 	if err != nil {
 		t.Fatal(err)
+	}
+	// One progress report per case and model, in order, the new model first.
+	if len(seen) != 2*len(ev.Cases) || seen[0].Model != 1 || seen[len(seen)-1].Model != 2 || seen[len(seen)-1].Case != len(ev.Cases) {
+		t.Fatalf("evaluation progress %+v for %d case(s) and 2 models", seen, len(ev.Cases))
 	}
 	if len(ev.Scores) != 2 || !strings.Contains(ev.Note, "training case") || !(ev.Scores[0].MeanDice() > ev.Scores[1].MeanDice()) {
 		t.Fatalf("evaluation %+v", ev)

@@ -3,6 +3,7 @@ package workspace
 import (
 	"context"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -168,5 +169,64 @@ func TestSegmentAgainKeepsSession(t *testing.T) {
 	}
 	if w.Session == first || other.calls == 0 {
 		t.Fatalf("another model: same session %v, engine calls %d", w.Session == first, other.calls)
+	}
+}
+
+// gatedEngine delivers the leading phases (ED, ES), then waits for open
+// before the others, so a test sees the window between the two.
+type gatedEngine struct {
+	*PhantomSegmenter
+	open chan struct{}
+}
+
+func (g *gatedEngine) Stream(ctx context.Context, s *study.Series, phases []int, leading int, update func(PhaseUpdate)) error {
+	if err := g.PhantomSegmenter.Stream(ctx, s, phases[:leading], leading, update); err != nil {
+		return err
+	}
+	select {
+	case <-g.open:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return g.PhantomSegmenter.Stream(ctx, s, phases[leading:], 0, update)
+}
+
+// TestReportProvisionalUntilESRefined: while an ES guessed from timing
+// waits for the other phases, the report and its exports say they are
+// provisional; once ES is refined they no longer do.
+func TestReportProvisionalUntilESRefined(t *testing.T) {
+	st, seg := Demo()
+	s := st.Series[0]
+	eng := &gatedEngine{PhantomSegmenter: seg, open: make(chan struct{})}
+	w := New(Config{Segmenter: eng, SessionRoot: t.TempDir()})
+	if err := w.SetStudy(st); err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	s.ESProvisional = true
+	changed := make(chan struct{}, 100)
+	j, err := w.StartSegmentation(func(*Job) { changed <- struct{}{} })
+	if err != nil {
+		t.Fatal(err)
+	}
+	for w.Session == nil {
+		<-changed
+		w.Sync(j)
+	}
+	r, err := w.Report()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := r.JSON()
+	if !strings.Contains(r.Provisional, "estimated from timing") || !strings.Contains(string(b), `"provisional"`) || !strings.Contains(string(r.CSV()), "estimated from timing") {
+		t.Fatalf("report before the other phases: provisional %q\n%s", r.Provisional, b)
+	}
+	close(eng.open)
+	<-j.Done()
+	if st := w.Sync(j); !st.ESRefined {
+		t.Fatalf("ES not refined: %+v", st)
+	}
+	if r, _ = w.Report(); r.Provisional != "" {
+		t.Fatalf("report after ES was refined still provisional: %q", r.Provisional)
 	}
 }

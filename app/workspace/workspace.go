@@ -383,7 +383,33 @@ func (w *Workspace) Report() (*report.Report, error) {
 	if w.Session == nil {
 		return nil, errors.New("not segmented yet")
 	}
-	return report.FromSession(w.Session)
+	r, err := report.FromSession(w.Session)
+	if err != nil {
+		return nil, err
+	}
+	r.Provisional = w.provisionalReason()
+	return r, nil
+}
+
+// provisionalReason says why the report may still change: an end-systole
+// guessed from timing (the source did not say; it becomes the phase of
+// smallest LV volume once every phase is in). "" when the report is final.
+func (w *Workspace) provisionalReason() string {
+	s := w.Series()
+	if s == nil || !s.ESProvisional {
+		return ""
+	}
+	done := 0
+	for t := 0; t < s.NT; t++ {
+		if w.Session.Segmented(t) {
+			done++
+		}
+	}
+	why := fmt.Sprintf("end-systole (phase %d) is estimated from timing; %d of %d phases segmented", s.ES+1, done, s.NT)
+	if w.job != nil {
+		return why + ", the smallest LV volume replaces it when all are in"
+	}
+	return why + "; segment all phases or choose ES in the report"
 }
 
 // SliceScore is the QC score of slice k of the current phase (NaN when not
