@@ -333,7 +333,10 @@ func (v *Viewer) build() fyne.CanvasObject {
 		container.NewHBox(v.progressBox, widget.NewSeparator(), container.NewGridWrap(fyne.NewSize(200, 30), v.deviceText), widget.NewSeparator(), container.NewCenter(notice), fixedSpace(nil)),
 		v.messageText)
 
-	body := container.NewBorder(nil, nil, sized(left, 126), sized(right, 330), centre)
+	// The side panel keeps one width: sized by its content it widened
+	// when the report filled with numbers and narrowed again, moving every
+	// control under the reader's pointer.
+	body := container.NewBorder(nil, nil, sized(left, 126), fixedWidth(right, sidePanelWidth), centre)
 	// On a screen narrower than the toolbar it scrolls rather than
 	// pushing the window off-screen.
 	top := container.NewBorder(nil, nil, nil, toolbarRight, container.NewHScroll(toolbar))
@@ -344,6 +347,34 @@ func (v *Viewer) build() fyne.CanvasObject {
 	v.training = newTrainingTab(v)
 	v.tabs = container.NewAppTabs(container.NewTabItem("Review", review), container.NewTabItem("Training", v.training.content))
 	return v.tabs
+}
+
+// sidePanelWidth fits the report table with four-digit values and their
+// intervals.
+const sidePanelWidth = 400
+
+// fixedWidth gives obj exactly width w inside a border layout, whatever
+// its content asks for.
+func fixedWidth(obj fyne.CanvasObject, w float32) fyne.CanvasObject {
+	r := canvas.NewRectangle(colPanel)
+	return container.New(fixedWidthLayout{w}, r, obj)
+}
+
+type fixedWidthLayout struct{ w float32 }
+
+func (l fixedWidthLayout) MinSize(objs []fyne.CanvasObject) fyne.Size {
+	h := float32(0)
+	for _, o := range objs {
+		h = max(h, o.MinSize().Height)
+	}
+	return fyne.NewSize(l.w, h)
+}
+
+func (l fixedWidthLayout) Layout(objs []fyne.CanvasObject, size fyne.Size) {
+	for _, o := range objs {
+		o.Move(fyne.NewPos(0, 0))
+		o.Resize(size)
+	}
 }
 
 // sized gives obj a fixed minimum width inside a border layout.
@@ -1010,6 +1041,7 @@ func newReportPanel() *reportPanel {
 		p.cells = append(p.cells, row)
 	}
 	p.bsa = widget.NewLabel("")
+	p.bsa.Wrapping = fyne.TextWrapWord
 	p.status = widget.NewLabel("")
 	p.status.Wrapping = fyne.TextWrapWord
 	// The interval comes from the checkpoints' own values, so the value

@@ -277,6 +277,39 @@ func (g *guiApp) wait(re string, timeout time.Duration) []string {
 	}
 }
 
+// count is the number of log lines so far that match re, wherever wait's
+// cursor is (an event may come before or after the lines a test waits
+// for in between).
+func (g *guiApp) count(re string) int {
+	rx := regexp.MustCompile(re)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	n := 0
+	for _, l := range g.lines {
+		if rx.MatchString(l) {
+			n++
+		}
+	}
+	return n
+}
+
+// waitCount waits until n log lines match re.
+func (g *guiApp) waitCount(re string, n int, timeout time.Duration) {
+	g.t.Helper()
+	end := time.Now().Add(timeout)
+	for g.count(re) < n {
+		select {
+		case <-g.done:
+			g.t.Fatalf("the app exited (%v) before printing /%s/ %d times; log:\n%s", g.err, re, n, g.log())
+		default:
+		}
+		if time.Now().After(end) {
+			g.t.Fatalf("/%s/ printed %d times within %v, want %d; log:\n%s", re, g.count(re), timeout, n, g.log())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // geometry is the image view's latest geometry (printed on each redraw).
 func (g *guiApp) geometry() ui.ViewGeometry {
 	g.t.Helper()
@@ -1025,7 +1058,9 @@ func TestGUIWindowStressDropdowns(t *testing.T) {
 	}
 	for r := 0; r < rounds; r++ {
 		// Open the demo study again from the File menu: the session closes
-		// and segmentation starts, changing the window while we tap.
+		// and segmentation starts, changing the window while we tap. From
+		// the result cache it may be done before the first pop-up opens.
+		segmented := g.count(`^cmrseg-debug: segmented `)
 		g.clickAt(menuBar["File"][0], menuBar["File"][1])
 		g.clickAt(openDemoItem[0], openDemoItem[1])
 		menuTaps++
@@ -1050,7 +1085,7 @@ func TestGUIWindowStressDropdowns(t *testing.T) {
 			neutral()
 			g.alive("the " + m + " menu")
 		}
-		g.wait(`^cmrseg-debug: segmented `, 10*time.Minute)
+		g.waitCount(`^cmrseg-debug: segmented `, segmented+1, 10*time.Minute)
 	}
 	g.shot("stress-end")
 	g.quit()
