@@ -25,6 +25,9 @@ type thumbStrip struct {
 	scroll *container.Scroll
 	items  []*thumb
 	key    string // what the thumbnails show, to skip redundant redraws
+	// legend explains the frame colours with the current threshold.
+	legend               *fyne.Container
+	legendBad, legendMid *canvas.Text
 }
 
 type thumb struct {
@@ -39,7 +42,69 @@ type thumb struct {
 func newThumbStrip(v *Viewer) *thumbStrip {
 	t := &thumbStrip{v: v, box: container.NewVBox()}
 	t.scroll = container.NewVScroll(t.box)
+	chip := func(c color.Color) fyne.CanvasObject {
+		r := canvas.NewRectangle(color.Transparent)
+		r.StrokeColor, r.StrokeWidth = c, 2
+		r.SetMinSize(fyne.NewSize(10, 10))
+		return container.NewCenter(r)
+	}
+	t.legendBad, t.legendMid = caption(""), caption("")
+	t.legend = container.NewVBox(
+		container.NewHBox(chip(colBad), t.legendBad),
+		container.NewHBox(chip(colAmber), t.legendMid),
+		container.NewHBox(chip(colGood), caption("confident")),
+		caption("✓ accepted · nats"))
+	t.setLegend(0.25)
 	return t
+}
+
+// setLegend writes the colour bands for slice-flag threshold thr.
+func (t *thumbStrip) setLegend(thr float64) {
+	t.legendBad.Text = fmt.Sprintf("> %.2f review", thr)
+	t.legendMid.Text = fmt.Sprintf("> %.2f", thr/2)
+	t.legendBad.Refresh()
+	t.legendMid.Refresh()
+}
+
+// basalEnd tells which end of the stack is the base, from the labels of
+// the phase: the end slice with the larger blood pool (LV + RV cavity;
+// the ventricles taper to the apex). ok is false without labels or when
+// the ends are equal.
+func basalEnd(labels []uint8, nx, ny, nz int) (first, ok bool) {
+	if len(labels) != nx*ny*nz || nz < 2 {
+		return false, false
+	}
+	// The ends of the stretch of slices that hold any cavity.
+	area := make([]int, nz)
+	for k := range area {
+		for _, l := range labels[k*nx*ny : (k+1)*nx*ny] {
+			if l == 1 || l == 3 { // RV and LV cavity
+				area[k]++
+			}
+		}
+	}
+	lo, hi := 0, nz-1
+	for lo < nz && area[lo] == 0 {
+		lo++
+	}
+	for hi >= 0 && area[hi] == 0 {
+		hi--
+	}
+	if lo >= hi {
+		return false, false
+	}
+	// Average over the outer quarter on each side: one odd end slice
+	// (outflow tract, partial volume) does not decide it.
+	n := max(1, (hi-lo+1)/4)
+	a, b := 0, 0
+	for i := 0; i < n; i++ {
+		a += area[lo+i]
+		b += area[hi-i]
+	}
+	if a == b {
+		return false, false
+	}
+	return a > b, true
 }
 
 func (t *thumbStrip) refresh() {
@@ -83,6 +148,15 @@ func (t *thumbStrip) refresh() {
 	if ses != nil {
 		thr = ses.Options().QCThreshold
 	}
+	t.setLegend(thr)
+	// Which end of the stack is the base (marked on its end thumbnails).
+	base, apex := -1, -1
+	if first, ok := basalEnd(labels, s.Dims[0], s.Dims[1], s.Dims[2]); ok {
+		base, apex = 0, s.Dims[2]-1
+		if !first {
+			base, apex = apex, base
+		}
+	}
 	for _, th := range t.items {
 		th.img.Image = workspace.Thumbnail(s, vw.Phase, th.k, *vw, labels, thumbSize)
 		th.img.Refresh()
@@ -102,6 +176,12 @@ func (t *thumbStrip) refresh() {
 			if ses.Accepted(vw.Phase, th.k) {
 				txt += " ✓"
 			}
+		}
+		switch th.k {
+		case base:
+			txt += " base"
+		case apex:
+			txt += " apex"
 		}
 		th.frame.StrokeColor = col
 		th.text.Text = txt

@@ -73,6 +73,8 @@ type Viewer struct {
 	labelOpacity *widget.Slider
 	uncCheck     *widget.Check
 	uncRadio     *widget.RadioGroup
+	scaleTop     *canvas.Text // the top of the uncertainty colour scale
+	scaleMark    *canvas.Text // the one-click threshold, or the map's name
 	uncOpacity   *widget.Slider
 
 	thumbs   *thumbStrip
@@ -292,7 +294,7 @@ func (v *Viewer) build() fyne.CanvasObject {
 
 	// Left: slice thumbnails.
 	v.thumbs = newThumbStrip(v)
-	left := container.NewBorder(heading("Slices"), nil, nil, nil, v.thumbs.scroll)
+	left := container.NewBorder(heading("Slices"), v.thumbs.legend, nil, nil, v.thumbs.scroll)
 
 	// Right: overlays, report, QC.
 	// The panels above the QC list fold and scroll; the split gives the QC
@@ -347,6 +349,22 @@ func (v *Viewer) build() fyne.CanvasObject {
 	v.training = newTrainingTab(v)
 	v.tabs = container.NewAppTabs(container.NewTabItem("Review", review), container.NewTabItem("Training", v.training.content))
 	return v.tabs
+}
+
+// refreshScale labels the colour scale of the chosen uncertainty map; the
+// one-click threshold is an entropy, so it is marked on that scale only.
+func (v *Viewer) refreshScale() {
+	if v.scaleTop == nil {
+		return
+	}
+	o := v.ws.View().Overlay
+	v.scaleTop.Text = fmt.Sprintf("≥ %.2f", workspace.ScaleMax(o))
+	v.scaleMark.Text = fmt.Sprintf("│ %.2f", session.DefaultUncertainThreshold)
+	if o == session.OverlayMutualInfo {
+		v.scaleMark.Text = "mutual information"
+	}
+	v.scaleTop.Refresh()
+	v.scaleMark.Refresh()
 }
 
 // sidePanelWidth fits the report table with four-digit values and their
@@ -432,6 +450,7 @@ func (v *Viewer) overlayPanel() fyne.CanvasObject {
 		} else {
 			v.ws.View().Overlay = session.OverlayEntropy
 		}
+		v.refreshScale()
 		v.refreshView()
 	})
 	v.uncRadio.Horizontal = true
@@ -449,8 +468,9 @@ func (v *Viewer) overlayPanel() fyne.CanvasObject {
 	})
 	bar.SetMinSize(fyne.NewSize(200, 12))
 	thr := session.DefaultUncertainThreshold
-	scale := container.NewBorder(nil, nil, caption("0 nats"), caption(fmt.Sprintf("≥ %.2f", workspace.HeatMax)),
-		container.NewCenter(caption(fmt.Sprintf("│ %.2f", thr))))
+	// The scale's top and the click threshold follow the chosen map.
+	v.scaleTop, v.scaleMark = caption(""), caption("")
+	scale := container.NewBorder(nil, nil, caption("0 nats"), v.scaleTop, container.NewCenter(v.scaleMark))
 	thrNote := caption(fmt.Sprintf("One click corrects regions above %.2f nats", thr))
 	return container.NewVBox(
 		container.NewHBox(v.labelsCheck, v.fillCheck),
@@ -587,6 +607,7 @@ func (v *Viewer) refreshView() {
 	} else {
 		v.uncRadio.SetSelected("Entropy")
 	}
+	v.refreshScale()
 	v.uncOpacity.SetValue(vw.UncertaintyOpacity)
 	v.thumbs.refresh()
 	v.win.SetTitle(fmt.Sprintf("cmrseg — %s — %s", orDash(m.PatientID), orDash(m.SeriesDescription)))

@@ -11,19 +11,22 @@ import (
 	"cmrseg/app/atomicfile"
 )
 
-// CSV returns one row per index with a header row; undefined numbers are
-// empty cells.
+// CSV returns one row per index with a header row, each row naming the
+// patient and the phases so rows pasted into a cohort sheet stay
+// attributable; numbers have one decimal, as the window shows them (the
+// JSON keeps full precision); undefined numbers are empty cells.
 func (r *Report) CSV() []byte {
 	var b bytes.Buffer
 	w := csv.NewWriter(&b)
-	w.Write([]string{"index", "name", "unit", "value", "ci95_low", "ci95_high",
+	w.Write([]string{"patient_id", "ed_phase_1based", "es_phase_1based", "index", "name", "unit", "value", "ci95_low", "ci95_high",
 		"per_bsa", "per_bsa_ci95_low", "per_bsa_ci95_high", "per_bsa_unit", "provisional"})
+	ed, es := strconv.Itoa(r.EDPhase+1), strconv.Itoa(r.ESPhase+1)
 	for _, ix := range r.Indices {
 		bsaUnit := ""
 		if !math.IsNaN(ix.PerBSA) {
 			bsaUnit = ix.Unit + "/m2"
 		}
-		w.Write([]string{ix.Key, ix.Name, ix.Unit, num(ix.Value), num(ix.Low), num(ix.High),
+		w.Write([]string{r.PatientID, ed, es, ix.Key, ix.Name, ix.Unit, num(ix.Value), num(ix.Low), num(ix.High),
 			num(ix.PerBSA), num(ix.PerBSALow), num(ix.PerBSAHigh), bsaUnit, r.Provisional})
 	}
 	w.Flush()
@@ -34,7 +37,7 @@ func num(v float64) string {
 	if math.IsNaN(v) || math.IsInf(v, 0) {
 		return ""
 	}
-	return strconv.FormatFloat(v, 'f', -1, 64)
+	return strconv.FormatFloat(v, 'f', 1, 64)
 }
 
 type jsonIndex struct {

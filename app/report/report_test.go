@@ -302,18 +302,22 @@ func TestExport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rows) != 1+len(r.Indices) || rows[0][0] != "index" {
+	if len(rows) != 1+len(r.Indices) || rows[0][0] != "patient_id" || rows[0][3] != "index" {
 		t.Fatalf("CSV has %d rows, header %v", len(rows), rows[0])
 	}
+	// Every row names the patient and the 1-based phases.
 	byKey := map[string][]string{}
 	for _, row := range rows[1:] {
-		byKey[row[0]] = row
+		if row[0] != r.PatientID || row[1] != strconv.Itoa(r.EDPhase+1) || row[2] != strconv.Itoa(r.ESPhase+1) {
+			t.Fatalf("CSV row %v does not name patient %q, ED %d, ES %d", row, r.PatientID, r.EDPhase+1, r.ESPhase+1)
+		}
+		byKey[row[3]] = row[3:]
 	}
-	if v := byKey[LVEF]; v[3] != "60" || v[4] != "" || v[6] != "" {
-		t.Errorf("CSV LV EF row %v, want value 60 and empty interval and per-BSA", v)
+	if v := byKey[LVEF]; v[3] != "60.0" || v[4] != "" || v[6] != "" {
+		t.Errorf("CSV LV EF row %v, want value 60.0 and empty interval and per-BSA", v)
 	}
-	if v := byKey[LVEDV]; v[6] != "5" || v[9] != "ml/m2" {
-		t.Errorf("CSV LV EDV row %v, want 5 ml/m2 per BSA", v)
+	if v := byKey[LVEDV]; v[6] != "5.0" || v[9] != "ml/m2" {
+		t.Errorf("CSV LV EDV row %v, want 5.0 ml/m2 per BSA", v)
 	}
 	if v := byKey[RVEF]; v[3] != "" {
 		t.Errorf("CSV RV EF of empty RV = %q, want empty", v[3])

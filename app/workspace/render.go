@@ -23,6 +23,19 @@ var LabelColors = [study.NumClasses]color.RGBA{
 // entropy of an even split between two classes. Larger values saturate.
 var HeatMax = math.Ln2
 
+// MIHeatMax is the top of the mutual-information scale. Mutual information
+// (the checkpoints' disagreement) is a fraction of the entropy, mostly below
+// 0.1 nats on real slices; on the entropy scale it was nearly invisible.
+const MIHeatMax = 0.25
+
+// ScaleMax is the top of the colour scale of overlay o, in nats.
+func ScaleMax(o session.Overlay) float64 {
+	if o == session.OverlayMutualInfo {
+		return MIHeatMax
+	}
+	return HeatMax
+}
+
 // The heat map fades in from heatFloor (fraction of HeatMax, where it is
 // transparent) to heatFull (fully at the chosen opacity), so confident
 // tissue stays unobscured.
@@ -133,6 +146,7 @@ func Render(f Frame, vp Viewport, w, h int) *image.RGBA {
 	lo := f.View.Level - win/2
 	uop := clamp01(f.View.UncertaintyOpacity)
 	lop := clamp01(f.View.LabelOpacity)
+	heatMax := ScaleMax(f.View.Overlay)
 	labelAt := func(x, y int) int {
 		if x < 0 || y < 0 || x >= w || y >= h || cols[x] < 0 || rows[y] < 0 {
 			return -1
@@ -158,7 +172,7 @@ func Render(f Frame, vp Viewport, w, h int) *image.RGBA {
 			g := (float64(vol[v]) - lo) / win
 			r, gg, b := grey(g), grey(g), grey(g)
 			if unc != nil {
-				u := float64(unc[v]) / HeatMax
+				u := float64(unc[v]) / heatMax
 				if u > heatFloor {
 					c := Heat(u)
 					a := uop * math.Min(1, (u-heatFloor)/(heatFull-heatFloor))

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"cmrseg/app/nifti"
+	"cmrseg/app/session"
 	"cmrseg/app/study"
 )
 
@@ -352,5 +353,39 @@ func TestRenderOverlays(t *testing.T) {
 	w.Display.Hidden[study.LV] = true
 	if n := count(Render(w.Frame(), vp, 192, 192), [3]uint8{lv.R, lv.G, lv.B}); n != 0 {
 		t.Fatalf("hidden LV still drawn (%d pixels)", n)
+	}
+}
+
+// TestMutualInfoOwnScale: mutual information is drawn on its own scale, so
+// a voxel with 0.1 nats of it is coloured as strongly as 0.28 nats of
+// entropy (same fraction of each scale), not at a seventh of the scale.
+func TestMutualInfoOwnScale(t *testing.T) {
+	st, _ := Demo()
+	s := st.Series[0]
+	flat := func(v float32) []float32 {
+		out := make([]float32, s.N())
+		for i := range out {
+			out[i] = v
+		}
+		return out
+	}
+	vp := Viewport{W: 32, H: 32, Cols: s.Dims[0], Rows: s.Dims[1], SpacingI: s.Spacing[0], SpacingJ: s.Spacing[1], Zoom: 1}
+	frame := func(o session.Overlay, u float32) *image.RGBA {
+		f := Frame{Series: s, Phase: 0, Slice: 3, Uncertainty: flat(u),
+			View: session.View{Phase: 0, Slice: 3, Window: 1e9, Level: 0, ShowUncertainty: true, UncertaintyOpacity: 1, Overlay: o}}
+		return Render(f, vp, 32, 32)
+	}
+	mi := frame(session.OverlayMutualInfo, 0.1)
+	en := frame(session.OverlayEntropy, float32(0.1*HeatMax/MIHeatMax))
+	enSame := frame(session.OverlayEntropy, 0.1)
+	at := func(img *image.RGBA) [3]uint8 {
+		p := img.PixOffset(16, 16)
+		return [3]uint8{img.Pix[p], img.Pix[p+1], img.Pix[p+2]}
+	}
+	if at(mi) != at(en) {
+		t.Fatalf("0.1 nats of mutual information drawn %v, the same share of the entropy scale %v", at(mi), at(en))
+	}
+	if at(mi) == at(enSame) {
+		t.Fatalf("mutual information drawn on the entropy scale (%v)", at(mi))
 	}
 }
