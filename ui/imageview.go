@@ -28,6 +28,8 @@ type imageView struct {
 	orient  [4]*canvas.Text // top, bottom, left, right
 	corners [4]*widget.RichText
 	cursor  *canvas.Circle // brush outline
+	// The texts shown, for snapshots.
+	orientText, cornerText [4]string
 
 	last   *image.RGBA
 	lastVP workspace.Viewport
@@ -162,6 +164,7 @@ func (r *imageViewRenderer) Destroy()                     {}
 
 // setAnnotations updates the orientation letters and corner texts.
 func (iv *imageView) setAnnotations(orient [4]string, corners [4]string) {
+	iv.orientText, iv.cornerText = orient, corners
 	for n, t := range iv.orient {
 		t.Text = orient[n]
 		t.Refresh()

@@ -1025,7 +1025,9 @@ func (v *Viewer) Snapshot() image.Image {
 	}
 	w := int(math.Round(float64(sz.Width) * v.view.ratio))
 	h := int(math.Round(float64(sz.Height) * v.view.ratio))
-	return workspace.Render(v.ws.Frame(), v.ws.Viewport(float64(w), float64(h)), w, h)
+	img := workspace.Render(v.ws.Frame(), v.ws.Viewport(float64(w), float64(h)), w, h)
+	workspace.Annotate(img, v.view.cornerText, v.view.orientText)
+	return img
 }
 
 // report panel

@@ -1,6 +1,7 @@
 package workspace
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"image"
@@ -387,5 +388,40 @@ func TestMutualInfoOwnScale(t *testing.T) {
 	}
 	if at(mi) == at(enSame) {
 		t.Fatalf("mutual information drawn on the entropy scale (%v)", at(mi))
+	}
+}
+
+// TestAnnotateSnapshot: an exported snapshot carries the corner texts and
+// orientation letters in their places; the image centre is untouched.
+func TestAnnotateSnapshot(t *testing.T) {
+	st, _ := Demo()
+	s := st.Series[0]
+	vp := Viewport{W: 320, H: 240, Cols: s.Dims[0], Rows: s.Dims[1], SpacingI: s.Spacing[0], SpacingJ: s.Spacing[1], Zoom: 1}
+	f := Frame{Series: s, Phase: 0, Slice: 3, View: session.View{Phase: 0, Slice: 3, Window: 600, Level: 300}}
+	img := Render(f, vp, 320, 240)
+	plain := Render(f, vp, 320, 240)
+	Annotate(img, [4]string{"PHANTOM\nID 1", "Phase 1 / 25 ED · 0 ms", "W 600  L 300", "Slice uncertainty 0.09 nats"}, [4]string{"A", "P", "R", "L"})
+	yellow := func(r image.Rectangle) int {
+		n := 0
+		for y := r.Min.Y; y < r.Max.Y; y++ {
+			for x := r.Min.X; x < r.Max.X; x++ {
+				if c := img.RGBAAt(x, y); c.R == 255 && c.G == 204 && c.B == 64 {
+					n++
+				}
+			}
+		}
+		return n
+	}
+	for name, r := range map[string]image.Rectangle{
+		"top left": image.Rect(0, 0, 100, 35), "top right": image.Rect(160, 0, 320, 20),
+		"bottom left": image.Rect(0, 220, 100, 240), "bottom right": image.Rect(120, 220, 320, 240),
+		"top letter": image.Rect(150, 0, 170, 20), "left letter": image.Rect(0, 110, 20, 130),
+	} {
+		if yellow(r) == 0 {
+			t.Errorf("no text in the %s", name)
+		}
+	}
+	if c := image.Rect(120, 80, 200, 160); yellow(c) != 0 || !bytes.Equal(img.Pix[img.PixOffset(160, 120):img.PixOffset(161, 120)], plain.Pix[plain.PixOffset(160, 120):plain.PixOffset(161, 120)]) {
+		t.Error("annotation drawn over the image centre")
 	}
 }
