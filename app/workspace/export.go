@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"cmrseg/app/atomicfile"
 	"cmrseg/app/nifti"
 	"cmrseg/app/study"
 )
@@ -57,7 +58,7 @@ func ExportPNG(path string, img image.Image) error {
 	if err := png.Encode(&buf, img); err != nil {
 		return fmt.Errorf("export %s: %w", path, err)
 	}
-	return WriteFileAtomic(path, buf.Bytes())
+	return atomicfile.Write(path, buf.Bytes())
 }
 
 // ExportBaseName suggests a file name stem for exports of the current

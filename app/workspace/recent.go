@@ -96,8 +96,5 @@ func (r *Recent) save() error {
 	if err != nil {
 		return fmt.Errorf("recent studies: %w", err)
 	}
-	return WriteFileAtomic(filepath.Join(r.dir, RecentFile), append(b, '\n'))
+	return atomicfile.Write(filepath.Join(r.dir, RecentFile), append(b, '\n'))
 }
-
-// WriteFileAtomic writes user data atomically; see package atomicfile.
-func WriteFileAtomic(path string, data []byte) error { return atomicfile.Write(path, data) }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"cmrseg/app/atomicfile"
 	"cmrseg/app/study"
 )
 
@@ -185,7 +186,7 @@ func (w *Workspace) saveReportSettings() error {
 	if err != nil {
 		return fmt.Errorf("report settings: %w", err)
 	}
-	if err := WriteFileAtomic(p, append(b, '\n')); err != nil {
+	if err := atomicfile.Write(p, append(b, '\n')); err != nil {
 		return fmt.Errorf("report settings: %w", err)
 	}
 	return nil

@@ -15,6 +15,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"cmrseg/app/atomicfile"
 	"cmrseg/app/membudget"
 	"cmrseg/inference/bundle/manifest"
 	"cmrseg/inference/bundle/provenance"
@@ -208,7 +209,7 @@ func WriteManifest(dir string, m *Manifest) error {
 	if err := toml.NewEncoder(&buf).Encode(m); err != nil {
 		return err
 	}
-	return weights.WriteFileAtomic(filepath.Join(dir, ManifestName), buf.Bytes())
+	return atomicfile.Write(filepath.Join(dir, ManifestName), buf.Bytes())
 }
 
 // DefaultLabels are the ACDC classes.

@@ -187,12 +187,6 @@ func Parse(name string, b []byte) ([]Tensor, map[string]string, error) {
 	return out, meta, nil
 }
 
-// WriteFileAtomic writes user data atomically; see package atomicfile.
-//
-// Deprecated: import app/atomicfile and call atomicfile.Write; inference/bundle
-// is the last caller.
-func WriteFileAtomic(path string, data []byte) error { return atomicfile.Write(path, data) }
-
 // Float32ToHalf converts to IEEE 754 binary16, rounding to nearest even.
 func Float32ToHalf(f float32) uint16 {
 	b := math.Float32bits(f)
