@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/container"
@@ -350,6 +351,8 @@ func (v *Viewer) startSegmentation() *workspace.Job {
 	if v.ws.Series() == nil {
 		return nil
 	}
+	// The study has just been drawn (or segmenting again starts now).
+	v.shownAt, v.contourShown = time.Now(), false
 	j, err := v.ws.StartSegmentation(func(j *workspace.Job) { fyne.Do(func() { v.syncJob(j) }) })
 	if err != nil {
 		v.showError("Segmentation", err)
@@ -367,7 +370,12 @@ func (v *Viewer) syncJob(j *workspace.Job) {
 		return
 	}
 	st := v.ws.Sync(j)
+	if !v.contourShown && v.ws.Frame().Labels != nil {
+		v.contourShown = true
+		debugf("first contour %.2f s after the study was shown", time.Since(v.shownAt).Seconds())
+	}
 	if st.Opened {
+		debugf("ED and ES final %.2f s after the study was shown", time.Since(v.shownAt).Seconds())
 		debugf("segmented ED and ES of %s on %s", v.ws.Series().Meta.SeriesDescription, v.ws.Device())
 		n := len(v.ws.QC(false))
 		v.setMessage(fmt.Sprintf("ED and ES segmented: %d slice%s flagged for review; the other phases continue in the background. Click inside an uncertain (bright) region to correct it.", n, map[bool]string{true: "", false: "s"}[n == 1]))

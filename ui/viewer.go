@@ -42,6 +42,11 @@ type Viewer struct {
 	win fyne.Window
 	ws  *workspace.Workspace
 
+	// shownAt is when the current series was first drawn; the debug log
+	// times the first contour and final ED/ES against it.
+	shownAt      time.Time
+	contourShown bool
+
 	view *imageView
 
 	tool    workspace.Tool

@@ -23,6 +23,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -1094,4 +1095,34 @@ func TestGUIWindowStressDropdowns(t *testing.T) {
 	if opens != taps {
 		t.Fatalf("%d dropdown taps opened %d pop-ups", taps, opens)
 	}
+}
+
+// TestGUIWindowFirstContour opens ACDC patient001 from the command line
+// with the bundled model, as a reader would, and records how long after
+// the study appears the first (partial-ensemble) contour is drawn and ED
+// and ES are final. These are figures for the README, not thresholds: a
+// shared CI machine would make a threshold flaky.
+func TestGUIWindowFirstContour(t *testing.T) {
+	needTools(t)
+	model, err := filepath.Abs("../../assets/model")
+	if err != nil {
+		t.Fatal(err)
+	}
+	acdc := shareddata.Require(t, "acdc/training/patient001")
+	x := startXvfb(t)
+	shots := screensDir(t)
+	dir := t.TempDir()
+	g := launchApp(t, x, shots, appEnv(dir, "CMRSEG_MODEL="+model), "gui", acdc)
+	first := g.wait(`^cmrseg-debug: first contour ([0-9.]+) s after the study was shown`, 10*time.Minute)
+	final := g.wait(`^cmrseg-debug: ED and ES final ([0-9.]+) s after the study was shown`, 10*time.Minute)
+	g.wait(`^cmrseg-debug: segmented ED and ES of .* on `, time.Minute)
+	f1, _ := strconv.ParseFloat(first[1], 64)
+	f2, _ := strconv.ParseFloat(final[1], 64)
+	if !(f1 > 0 && f1 <= f2) {
+		t.Fatalf("first contour after %s s, ED and ES final after %s s", first[1], final[1])
+	}
+	t.Logf("patient001, bundled model, %d CPU cores: first contour %.2f s, ED and ES final %.2f s after the study was shown", runtime.NumCPU(), f1, f2)
+	g.settle()
+	g.shot("acdc-ed-es-final")
+	g.quit()
 }
