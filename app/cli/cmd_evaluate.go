@@ -174,7 +174,7 @@ func printFailure(w io.Writer, r *evaluation.MethodScore) {
 	}
 	fmt.Fprintf(w, "\nFailure analysis %s: Dice RV/MYO/LV by slice position from the base (thirds of the reference's slices), post-processed [raw];\n", r.Name)
 	fmt.Fprintf(w, "islands: raw 26-connected components beyond the largest, mean per volume (ml)\n")
-	fmt.Fprintf(w, "%-5s %-5s %3s  %-26s %-26s %-26s  %s\n", "group", "phase", "n", "basal", "mid", "apical", "islands RV/MYO/LV")
+	fmt.Fprintf(w, "%-5s %-5s %3s  %-31s %-31s %-31s  %s\n", "group", "phase", "n", "basal", "mid", "apical", "islands RV/MYO/LV")
 	for _, is := range fa.Islands {
 		fmt.Fprintf(w, "%-5s %-5s %3d ", is.Group, is.Phase, is.Volumes)
 		for _, pos := range evaluation.PositionNames[:3] {

@@ -78,6 +78,9 @@ type PositionScore struct {
 type Islands struct {
 	Count [3]int `json:"count"` // per class RV, MYO, LV
 	ML    Scores `json:"ml"`    // their total volume per class
+	// CorrectML is the part of ML where the reference has the same class:
+	// true structure that post-processing would remove.
+	CorrectML Scores `json:"ml_correct"`
 	// Foreground counts the components of the whole foreground (all
 	// classes together) beyond the largest.
 	Foreground   int     `json:"foreground_count"`
@@ -123,9 +126,12 @@ type GroupIslands struct {
 	Group   string `json:"group"`
 	Phase   string `json:"phase"`
 	Volumes int    `json:"volumes"`
-	Count   Scores `json:"mean_count"`   // mean islands per volume, per class
-	ML      Scores `json:"mean_ml"`      // mean island volume per volume, per class
-	With    [3]int `json:"volumes_with"` // volumes with at least one island, per class
+	Count   Scores `json:"mean_count"`      // mean islands per volume, per class
+	ML      Scores `json:"mean_ml"`         // mean island volume per volume, per class
+	Correct Scores `json:"mean_ml_correct"` // the part of ML the reference labels the same
+	// RefCount is the mean number of islands of the reference labels.
+	RefCount Scores `json:"mean_reference_count"`
+	With     [3]int `json:"volumes_with"` // volumes with at least one island, per class
 	// ForegroundCount is the mean number of whole-foreground islands.
 	ForegroundCount float64 `json:"mean_foreground_count"`
 }
@@ -202,8 +208,9 @@ func positionOverlaps(ref study.Labels, pred []uint8, pos []int) (out [4][3]Over
 }
 
 // countIslands measures the components of labels beyond the largest, per
-// class and for the whole foreground.
-func countIslands(labels []uint8, g study.Geometry, pos []int) Islands {
+// class and for the whole foreground; ref (same grid) tells which island
+// voxels are right.
+func countIslands(labels, ref []uint8, g study.Geometry, pos []int) Islands {
 	var is Islands
 	ml := g.VoxelVolumeML()
 	plane := g.Dims[0] * g.Dims[1]
@@ -216,6 +223,9 @@ func countIslands(labels []uint8, g study.Geometry, pos []int) Islands {
 		for v, id := range comp {
 			if id != 0 && id != keep {
 				is.ML[c] += ml
+				if ref[v] == cl {
+					is.CorrectML[c] += ml
+				}
 				is.ByPosition[pos[v/plane]][c] += ml
 			}
 		}
@@ -259,8 +269,8 @@ func analyseVolume(ref study.Labels, raw, post []uint8) (VolumeFailure, error) {
 	for c := range 3 {
 		vf.OutsideML[c] = float64(postO[Outside][c].Pred) * ref.VoxelVolumeML()
 	}
-	vf.Islands = countIslands(raw, ref.Geometry, pos)
-	vf.RefIslands = countIslands(ref.Data, ref.Geometry, pos)
+	vf.Islands = countIslands(raw, ref.Data, ref.Geometry, pos)
+	vf.RefIslands = countIslands(ref.Data, ref.Data, ref.Geometry, pos)
 	return vf, nil
 }
 
@@ -331,6 +341,8 @@ func (fa *FailureAnalysis) aggregate() {
 				for c := range 3 {
 					gi.Count[c] += float64(v.Islands.Count[c]) / n
 					gi.ML[c] += v.Islands.ML[c] / n
+					gi.Correct[c] += v.Islands.CorrectML[c] / n
+					gi.RefCount[c] += float64(v.RefIslands.Count[c]) / n
 					if v.Islands.Count[c] > 0 {
 						gi.With[c]++
 					}

@@ -92,12 +92,17 @@ func TestCountIslands(t *testing.T) {
 	set(l, 0, 5, 0, study.LV)         // LV island: 1 voxel, alone in the foreground too
 	set(l, 5, 5, 2, study.Myocardium) // a lone MYO voxel is its own largest component
 	pos := []int{Basal, Mid, Apical, Outside}
-	is := countIslands(l.Data, l.Geometry, pos)
+	ref := labels(10, 10, 4)
+	set(ref, 9, 0, 3, study.RV) // one voxel of island 2 is right
+	is := countIslands(l.Data, ref.Data, l.Geometry, pos)
 	if is.Count != [3]int{2, 0, 1} {
 		t.Errorf("island counts RV/MYO/LV %v, want [2 0 1]", is.Count)
 	}
 	if !near(is.ML[0], 0.06) || is.ML[1] != 0 || !near(is.ML[2], 0.02) {
 		t.Errorf("island ml %v, want [0.06 0 0.02]", is.ML)
+	}
+	if !near(is.CorrectML[0], 0.02) || is.CorrectML[2] != 0 {
+		t.Errorf("correct island ml %v, want [0.02 0 0]", is.CorrectML)
 	}
 	if !near(is.ByPosition[Basal][0], 0.02) || !near(is.ByPosition[Outside][0], 0.04) || !near(is.ByPosition[Basal][2], 0.02) {
 		t.Errorf("island ml by position %v", is.ByPosition)
@@ -250,7 +255,7 @@ func TestFailureAnalysisOnACDC(t *testing.T) {
 				t.Errorf("%s phase %d: basal slices hold less cavity than apical ones (%v over %v slices)", c.ID, i, area, n)
 			}
 			if c.ID != "patient001" {
-				is := countIslands(ref.Data, ref.Geometry, pos)
+				is := countIslands(ref.Data, ref.Data, ref.Geometry, pos)
 				for cl, k := range is.Count {
 					refIslands += k
 					if k > 0 {
