@@ -1,6 +1,7 @@
 // Package evaluation scores model bundles on labelled cases, running the
 // ensemble as `cmrseg segment` runs it: Dice with and without the bundle's
-// post-processing, ECE, failure-detection AUROC and the QC operating point.
+// post-processing, ECE, failure-detection AUROC, the QC operating point and
+// a failure analysis (Dice by group, ED/ES and slice position; islands).
 // On request it stores what it chose on these cases (the largest-component
 // post-processing, the slice-flag threshold) in the bundle's model.toml.
 // `cmrseg evaluate` parses flags, calls Bundle and prints.
