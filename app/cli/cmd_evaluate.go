@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -122,6 +123,9 @@ func runEvaluate(args []string, stdout, stderr io.Writer) error {
 		results = append(results, ms)
 	}
 	printTables(stdout, results)
+	for _, r := range results {
+		printFailure(stdout, r)
+	}
 	if *jsonOut != "" {
 		b, err := json.MarshalIndent(struct {
 			Data    []string                  `json:"data"`
@@ -159,6 +163,39 @@ func printTables(w io.Writer, rs []*evaluation.MethodScore) {
 			fmt.Fprintf(w, "QC flag threshold %-22s %.3f nats: sensitivity %.3f, specificity %.3f (best Youden J)\n", r.Name, r.QC.Threshold, r.QC.Sensitivity, r.QC.Specificity)
 		}
 	}
+}
+
+// printFailure prints the failure analysis compactly: Dice per group ×
+// phase × slice position, and the raw prediction's islands.
+func printFailure(w io.Writer, r *evaluation.MethodScore) {
+	fa := r.Failure
+	if fa == nil || len(fa.Groups) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "\nFailure analysis %s: Dice RV/MYO/LV by slice position from the base (thirds of the reference's slices), post-processed [raw];\n", r.Name)
+	fmt.Fprintf(w, "islands: raw 26-connected components beyond the largest, mean per volume (ml)\n")
+	fmt.Fprintf(w, "%-5s %-5s %3s  %-31s %-31s %-31s  %s\n", "group", "phase", "n", "basal", "mid", "apical", "islands RV/MYO/LV")
+	for _, is := range fa.Islands {
+		fmt.Fprintf(w, "%-5s %-5s %3d ", is.Group, is.Phase, is.Volumes)
+		for _, pos := range evaluation.PositionNames[:3] {
+			c := fa.Cell(is.Group, is.Phase, pos)
+			fmt.Fprintf(w, " %s [%s]", dice3(c.Dice), dice3(c.RawDice))
+		}
+		fmt.Fprintf(w, "  %.1f/%.1f/%.1f (%.1f/%.1f/%.1f ml)\n", is.Count[0], is.Count[1], is.Count[2], is.ML[0], is.ML[1], is.ML[2])
+	}
+}
+
+// dice3 formats three Dice values as .xx, "  -" where undefined.
+func dice3(d evaluation.Scores) string {
+	parts := make([]string, 3)
+	for i, x := range d {
+		if math.IsNaN(x) {
+			parts[i] = "   -"
+		} else {
+			parts[i] = fmt.Sprintf("%4s", strings.TrimPrefix(fmt.Sprintf("%.2f", x), "0"))
+		}
+	}
+	return strings.Join(parts, " ")
 }
 
 func caseIDs(cs []data.Case) []string {

@@ -88,7 +88,7 @@ func TestTrainBaselineEvaluateCLI(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("evaluate: %s%s", out, errs)
 	}
-	if !strings.Contains(out, "Table 1") || !strings.Contains(out, "multi-modal (run)") || !strings.Contains(out, "swa (swa)") {
+	if !strings.Contains(out, "Table 1") || !strings.Contains(out, "multi-modal (run)") || !strings.Contains(out, "swa (swa)") || !strings.Contains(out, "Failure analysis swa (swa)") {
 		t.Errorf("evaluate output:\n%s", out)
 	}
 	var res struct {
@@ -103,6 +103,13 @@ func TestTrainBaselineEvaluateCLI(t *testing.T) {
 			Slices      int
 			Reliability string `json:"reliability_png"`
 			Volumes     []json.RawMessage
+			Failure     struct {
+				Volumes []struct {
+					Case, Group, Phase string
+					Positions          []json.RawMessage
+				}
+				Groups []struct{ Group, Phase, Position string }
+			} `json:"failure_analysis"`
 		}
 	}
 	raw, _ := os.ReadFile(js)
@@ -119,6 +126,12 @@ func TestTrainBaselineEvaluateCLI(t *testing.T) {
 		// These bundles have no post-processing: both Dice rows are the same.
 		if m.Postprocess != "none" || len(m.RawDice) != 3 || fmt.Sprint(deref(m.RawDice)) != fmt.Sprint(deref(m.Dice)) {
 			t.Errorf("%s: post-processing %q, Dice %v, raw %v", m.Kind, m.Postprocess, deref(m.Dice), deref(m.RawDice))
+		}
+		// The failure analysis: ED and ES of the one case in three positions,
+		// averaged for its group and for all.
+		fv, fg := m.Failure.Volumes, m.Failure.Groups
+		if len(fv) != 2 || fv[0].Group == "" || fv[0].Phase+fv[1].Phase != "EDES" || len(fv[0].Positions) != 3 || len(fg) != 2*2*3 || fg[0].Group != fv[0].Group || fg[6].Group != "all" {
+			t.Errorf("%s: failure analysis %+v", m.Kind, m.Failure)
 		}
 		f, err := os.Open(m.Reliability)
 		if err != nil {

@@ -79,19 +79,38 @@ func (s Spec) Apply(labels []uint8, dims [3]int) int {
 }
 
 // keepLargest sets to 0 every voxel in a member component other than the
-// largest. Components are 26-connected: the myocardium is a thin ring whose
-// pixels often touch only diagonally, and with 4- or 6-connectivity such a
-// ring falls apart into pieces of which all but one would be erased. Ties
-// keep the component found first in memory order, so results are
-// deterministic.
+// largest (Largest) and returns how many it set.
 func keepLargest(labels []uint8, dims [3]int, member func(uint8) bool) int {
+	comp, sizes := Components(labels, dims, member)
+	if len(sizes) < 2 {
+		return 0
+	}
+	keep := Largest(sizes)
+	removed := 0
+	for v, c := range comp {
+		if c != 0 && c != keep {
+			labels[v] = 0
+			removed++
+		}
+	}
+	return removed
+}
+
+// Components labels the connected components of the voxels whose label
+// satisfies member (i fastest, then j, then k, dims voxels): comp[v] is 0
+// for other voxels and the component's number (from 1, in memory order of
+// each component's first voxel) for members; sizes[c-1] is component c's
+// voxel count. Components are 26-connected: the myocardium is a thin ring
+// whose pixels often touch only diagonally, and with 4- or 6-connectivity
+// such a ring falls apart into pieces of which all but one would be erased.
+// A labels slice that does not match dims has no components.
+func Components(labels []uint8, dims [3]int, member func(uint8) bool) (comp []int32, sizes []int) {
 	nx, ny, nz := dims[0], dims[1], dims[2]
 	n := nx * ny * nz
 	if n <= 0 || len(labels) != n {
-		return 0
+		return nil, nil
 	}
-	comp := make([]int32, n) // 0: not labelled yet; c > 0: component c
-	var sizes []int          // sizes[c-1]
+	comp = make([]int32, n)
 	stack := make([]int, 0, 1024)
 	for start := range n {
 		if comp[start] != 0 || !member(labels[start]) {
@@ -132,18 +151,17 @@ func keepLargest(labels []uint8, dims [3]int, member func(uint8) bool) int {
 		}
 		sizes = append(sizes, size)
 	}
-	if len(sizes) < 2 {
+	return comp, sizes
+}
+
+// Largest is the number of the component that post-processing keeps: the
+// largest; ties keep the one found first in memory order, so results are
+// deterministic. It is 0 when there are no components.
+func Largest(sizes []int) int32 {
+	if len(sizes) == 0 {
 		return 0
 	}
-	keep := int32(slices.Index(sizes, slices.Max(sizes)) + 1)
-	removed := 0
-	for v, c := range comp {
-		if c != 0 && c != keep {
-			labels[v] = 0
-			removed++
-		}
-	}
-	return removed
+	return int32(slices.Index(sizes, slices.Max(sizes)) + 1)
 }
 
 // Volume is one validation volume for Choose: a raw (not post-processed)

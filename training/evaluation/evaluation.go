@@ -1,6 +1,7 @@
 // Package evaluation scores model bundles on labelled cases, running the
 // ensemble as `cmrseg segment` runs it: Dice with and without the bundle's
-// post-processing, ECE, failure-detection AUROC and the QC operating point.
+// post-processing, ECE, failure-detection AUROC, the QC operating point and
+// a failure analysis (Dice by group, ED/ES and slice position; islands).
 // On request it stores what it chose on these cases (the largest-component
 // post-processing, the slice-flag threshold) in the bundle's model.toml.
 // `cmrseg evaluate` parses flags, calls Bundle and prints.
@@ -87,7 +88,10 @@ type MethodScore struct {
 	Reliability  string                    `json:"reliability_png,omitempty"`
 	QC           *metrics.QCOperatingPoint `json:"qc_calibration,omitempty"`
 	Volumes      []VolumeScore             `json:"volumes"`
-	Warnings     []string                  `json:"warnings,omitempty"`
+	// Failure breaks the Dice down by group, ED/ES and slice position and
+	// counts the raw prediction's islands.
+	Failure  *FailureAnalysis `json:"failure_analysis,omitempty"`
+	Warnings []string         `json:"warnings,omitempty"`
 }
 
 // Options are the ensemble's settings and what to store and report.
@@ -115,7 +119,9 @@ type Options struct {
 // predicted is one labelled volume's raw prediction.
 type predicted struct {
 	id     string
+	group  string
 	phase  int
+	name   string // ED, ES or other
 	ref    study.Labels
 	raw    []uint8
 	ece    float64
@@ -210,7 +216,7 @@ func predict(ctx context.Context, w *torch.Worker, b *bundle.Bundle, cases []Cas
 			if _, err := cal.AddVolume(probs, ref); err != nil {
 				return nil, nil, err
 			}
-			preds = append(preds, predicted{v.ID, v.Phases[i], ref, r.Labels, ece, r.SliceScores})
+			preds = append(preds, predicted{v.ID, v.Series.Meta.Group, v.Phases[i], phaseName(v.Series, v.Phases[i]), ref, r.Labels, ece, r.SliceScores})
 		}
 	}
 	if opt.OnPredicted != nil {
@@ -250,6 +256,7 @@ func choosePostprocessing(b *bundle.Bundle, preds []predicted, nCases int) (post
 func score(ms *MethodScore, preds []predicted, spec postprocess.Spec) (sliceDice, sliceScore []float64, err error) {
 	var dice, rawDice [3][]float64
 	var eces []float64
+	fa := &FailureAnalysis{Rule: PositionRule}
 	for _, pr := range preds {
 		rd, err := metrics.VolumeDice(pr.ref, study.Labels{Geometry: pr.ref.Geometry, Data: pr.raw})
 		if err != nil {
@@ -266,6 +273,12 @@ func score(ms *MethodScore, preds []predicted, spec postprocess.Spec) (sliceDice
 		if err != nil {
 			return nil, nil, err
 		}
+		vf, err := analyseVolume(pr.ref, pr.raw, labels)
+		if err != nil {
+			return nil, nil, fmt.Errorf("case %s phase %d: %w", pr.id, pr.phase+1, err)
+		}
+		vf.Case, vf.Group, vf.Phase, vf.PhaseNumber = pr.id, pr.group, pr.name, pr.phase+1
+		fa.Volumes = append(fa.Volumes, vf)
 		sliceDice = append(sliceDice, sd...)
 		sliceScore = append(sliceScore, pr.scores...)
 		for c := range d {
@@ -280,6 +293,8 @@ func score(ms *MethodScore, preds []predicted, spec postprocess.Spec) (sliceDice
 		ms.RawDice[c] = metrics.Mean(rawDice[c])
 	}
 	ms.ECE = metrics.Mean(eces)
+	fa.aggregate()
+	ms.Failure = fa
 	return sliceDice, sliceScore, nil
 }
 
