@@ -346,7 +346,7 @@ func TestProgressTerminalLess(t *testing.T) {
 	p.Begin(Study{ID: "c"})
 	clock = clock.Add(2 * time.Second)
 	p.End(&Status{Study: Study{ID: "c"}, State: StateFailed, Error: "c.nii: bad"})
-	want := "[1/3] a: skipped (done)\n[2/3] b: done in 10.0 s  (ETA 10s)\n[3/3] c: failed in 2.0 s: c.nii: bad\n"
+	want := "[1/3] a: skipped (done)\n[2/3] b: done in 10.0 s (open 0.0, predict 0.0, write 0.0)  (ETA 10s)\n[3/3] c: failed in 2.0 s: c.nii: bad\n"
 	if b.String() != want {
 		t.Errorf("got\n%q\nwant\n%q", b.String(), want)
 	}

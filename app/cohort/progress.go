@@ -61,6 +61,8 @@ func (p *Progress) End(st *Status) {
 	line := fmt.Sprintf("[%d/%d] %s: %s in %.1f s", p.n, p.total, st.ID, st.State, d.Seconds())
 	if st.Error != "" {
 		line += ": " + st.Error
+	} else {
+		line += fmt.Sprintf(" (open %.1f, predict %.1f, write %.1f)", st.Timings.Open, st.Timings.Predict, st.Timings.Write)
 	}
 	switch {
 	case !p.tty:

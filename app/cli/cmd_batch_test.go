@@ -1,0 +1,209 @@
+package cli
+
+import (
+	"bytes"
+	"encoding/csv"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"cmrseg/app/cohort"
+	"cmrseg/app/shareddata"
+	"cmrseg/inference/unet"
+)
+
+// batchArchive links three real ACDC patients into a folder tree and adds
+// one file that is not NIfTI.
+func batchArchive(t *testing.T) string {
+	t.Helper()
+	acdc := shareddata.Require(t, "acdc/training")
+	root := filepath.Join(t.TempDir(), "archive")
+	os.MkdirAll(filepath.Join(root, "site-a"), 0o755)
+	for _, p := range []string{"patient001", "patient042", "patient083"} {
+		if err := os.Symlink(filepath.Join(acdc, p), filepath.Join(root, "site-a", p)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(root, "broken.nii.gz"), []byte("\x1f\x8b\x08 this is not gzip"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return root
+}
+
+func runBatchCLI(t *testing.T, args ...string) string {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	if code := Run(append([]string{"batch"}, args...), &stdout, &stderr); code != 0 {
+		t.Fatalf("cmrseg batch %v: exit %d\n%s\n%s", args, code, stdout.String(), stderr.String())
+	}
+	t.Logf("cmrseg batch %s\n%s%s", strings.Join(args, " "), stdout.String(), stderr.String())
+	return stdout.String()
+}
+
+var summaryLine = regexp.MustCompile(`(\d+) done, (\d+) skipped \(done before\), (\d+) failed; (\d+) network evaluations`)
+
+func summary(t *testing.T, out string) []string {
+	t.Helper()
+	m := summaryLine.FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("no summary line in\n%s", out)
+	}
+	return m[1:]
+}
+
+// readTable reads cohort.csv without the columns that differ between runs.
+func readTable(t *testing.T, dir string) [][]string {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(dir, cohort.TableCSV))
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, err := csv.NewReader(bytes.NewReader(raw)).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keep []int
+	for i, c := range recs[0] {
+		if !slices.Contains(cohort.TimingColumns, c) && c != "path" {
+			keep = append(keep, i)
+		}
+	}
+	var out [][]string
+	for _, r := range recs {
+		var row []string
+		for _, i := range keep {
+			row = append(row, r[i])
+		}
+		out = append(out, row)
+	}
+	return out
+}
+
+// TestBatchACDC runs `cmrseg batch` over real ACDC patients and a broken
+// file with a small random-weights model: the first run segments and
+// records everything, a rerun does no forward pass, another option
+// reruns, a study killed mid-run is redone, and two shards merged give
+// the single run's table.
+func TestBatchACDC(t *testing.T) {
+	root := batchArchive(t)
+	model := randomModel(t, unet.Config{InChannels: 1, Classes: 4, Stages: 3, BaseFeatures: 4, MaxFeatures: 16, ConvsPerStage: 1}, 2)
+	tmp := t.TempDir()
+	single := filepath.Join(tmp, "single")
+	// One forward pass per slice keeps it quick (a random model's "heart"
+	// is everywhere, so heart-region tiling would tile the whole slice).
+	common := []string{"--model", model, "--device", "cpu", "--threads", "2", "--tiling", "whole", "--in", root}
+
+	out := runBatchCLI(t, append(common, "--out", single)...)
+	if s := summary(t, out); s[0] != "3" || s[1] != "0" || s[2] != "1" || s[3] == "0" {
+		t.Fatalf("first run: %v", s)
+	}
+	st, err := cohort.ReadStatus(filepath.Join(single, "site-a", "patient001"))
+	if err != nil || st == nil {
+		t.Fatalf("status of patient001: %v", err)
+	}
+	if st.State != cohort.StateDone || st.Group != "DCM" || st.Results == nil || st.Results.EDPhase1Based != 1 || st.Results.ESPhase1Based != 2 ||
+		st.Evaluations == 0 || st.Timings.Predict <= 0 || st.Results.Checkpoints != 2 {
+		t.Errorf("patient001: %+v %+v", st, st.Results)
+	}
+	for _, f := range []string{"patient001_frame01_seg.nii.gz", "patient001_frame01_entropy.nii.gz", "patient001_frame12_seg.nii.gz", "report.json", "report.csv"} {
+		if !slices.Contains(st.Outputs, f) {
+			t.Errorf("outputs %v lack %s", st.Outputs, f)
+		}
+		if _, err := os.Stat(filepath.Join(single, "site-a", "patient001", f)); err != nil {
+			t.Error(err)
+		}
+	}
+	broken, _ := cohort.ReadStatus(filepath.Join(single, "broken"))
+	if broken == nil || broken.State != cohort.StateFailed || !strings.Contains(broken.Error, filepath.Join(root, "broken.nii.gz")) {
+		t.Fatalf("broken study: %+v", broken)
+	}
+	first := readTable(t, single)
+	if len(first) != 5 {
+		t.Fatalf("table has %d lines, want header + 4", len(first))
+	}
+	col := func(name string) int { return slices.Index(first[0], name) }
+	for _, r := range first[2:] {
+		if r[col("status")] != "done" || r[col("lv_edv")] == "" || r[col("lv_edv_low")] == "" || r[col("lv_mass")] == "" || r[col("qc_threshold")] == "" || r[col("qc_slices")] == "0" {
+			t.Errorf("row %v lacks values", r)
+		}
+	}
+
+	// Rerun: nothing done again (no network evaluation), the broken one retried.
+	out = runBatchCLI(t, append(common, "--out", single)...)
+	if s := summary(t, out); s[0] != "0" || s[1] != "3" || s[2] != "1" || s[3] != "0" {
+		t.Fatalf("rerun: %v", s)
+	}
+	if again, _ := cohort.ReadStatus(filepath.Join(single, "site-a", "patient001")); !again.Started.Equal(st.Started) {
+		t.Error("rerun rewrote a done study's status")
+	}
+	if !slices.EqualFunc(readTable(t, single), first, slices.Equal) {
+		t.Error("rerun changed the table")
+	}
+
+	// A study left "running" by a killed run is redone, alone.
+	st.State = cohort.StateRunning
+	if err := cohort.WriteStatus(filepath.Join(single, "site-a", "patient001"), st); err != nil {
+		t.Fatal(err)
+	}
+	if s := summary(t, runBatchCLI(t, append(common, "--out", single)...)); s[0] != "1" || s[1] != "2" {
+		t.Fatalf("after an interrupted study: %v", s)
+	}
+
+	// Two shards, merged, equal the single run.
+	for _, sh := range []string{"1/2", "2/2"} {
+		runBatchCLI(t, append(common, "--shard", sh, "--out", filepath.Join(tmp, "shard"+sh[:1]))...)
+	}
+	merged := filepath.Join(tmp, "merged")
+	var stdout, stderr bytes.Buffer
+	if code := Run([]string{"batch", "--merge", "--out", merged, filepath.Join(tmp, "shard1"), filepath.Join(tmp, "shard2")}, &stdout, &stderr); code != 0 {
+		t.Fatalf("merge: exit %d %s", code, stderr.String())
+	}
+	if !strings.Contains(stdout.String(), "4 studies from 2 folder(s): 3 done, 1 failed") {
+		t.Errorf("merge said %q", stdout.String())
+	}
+	if got := readTable(t, merged); !slices.EqualFunc(got, readTable(t, single), slices.Equal) {
+		t.Errorf("merged shards differ from the single run:\n%v\n%v", got, readTable(t, single))
+	}
+
+	// Another option reruns every study (for ACDC frame files all phases
+	// are the same two, so this costs what the first run did).
+	if s := summary(t, runBatchCLI(t, append(common, "--out", single, "--phases", "all")...)); s[0] != "3" || s[1] != "0" {
+		t.Fatalf("changed option: %v", s)
+	}
+}
+
+// TestBatchUsage: bad flags and inputs are clear errors naming what is wrong.
+func TestBatchUsage(t *testing.T) {
+	model := randomModel(t, unet.Config{InChannels: 1, Classes: 4, Stages: 3, BaseFeatures: 4, MaxFeatures: 16, ConvsPerStage: 1}, 1)
+	dir := t.TempDir()
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--out", dir}, "usage"},
+		{[]string{"--in", filepath.Join(dir, "nope"), "--out", dir, "--model", model}, filepath.Join(dir, "nope")},
+		{[]string{"--in", dir, "--out", dir, "--shard", "3/2", "--model", model}, "1 ≤ I ≤ N"},
+		{[]string{"--in", dir, "--out", dir, "--phases", "es", "--model", model}, "--phases"},
+		{[]string{"--merge", filepath.Join(dir, "none")}, "not an output folder"},
+	} {
+		var stdout, stderr bytes.Buffer
+		if code := Run(append([]string{"batch"}, c.args...), &stdout, &stderr); code == 0 || !strings.Contains(stderr.String(), c.want) {
+			t.Errorf("batch %v: exit %d, stderr %q, want %q", c.args, code, stderr.String(), c.want)
+		}
+	}
+}
+
+// TestVersionMatchesFyneApp keeps the version in batch fingerprints equal
+// to the packaged one.
+func TestVersionMatchesFyneApp(t *testing.T) {
+	raw, err := os.ReadFile("../../FyneApp.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(raw), `Version = "`+cmrsegVersion+`"`) {
+		t.Errorf("FyneApp.toml's Version is not %s", cmrsegVersion)
+	}
+}
