@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/csv"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -205,5 +206,32 @@ func TestVersionMatchesFyneApp(t *testing.T) {
 	}
 	if !strings.Contains(string(raw), `Version = "`+cmrsegVersion+`"`) {
 		t.Errorf("FyneApp.toml's Version is not %s", cmrsegVersion)
+	}
+}
+
+// TestSlurmScripts runs the job-array script as Slurm would start it
+// (with `echo` for cmrseg): array task IDs become 1-based shards, also
+// for arrays that start at 0. The scripts have not run under a real Slurm.
+func TestSlurmScripts(t *testing.T) {
+	script := "../../packaging/slurm/cmrseg-batch.sbatch"
+	for _, c := range []struct{ id, min, want string }{{"1", "1", "--shard 1/4"}, {"4", "1", "--shard 4/4"}, {"0", "0", "--shard 1/4"}, {"3", "0", "--shard 4/4"}} {
+		cmd := exec.Command("bash", script, "--tta")
+		cmd.Env = append(os.Environ(), "CMRSEG=echo", "CMRSEG_IN=/archive", "CMRSEG_OUT=/out", "SLURM_ARRAY_TASK_ID="+c.id,
+			"SLURM_ARRAY_TASK_MIN="+c.min, "SLURM_ARRAY_TASK_COUNT=4", "SLURM_CPUS_PER_TASK=3")
+		got, err := cmd.CombinedOutput()
+		want := "batch --in /archive --out /out " + c.want + " --threads 3 --tta\n"
+		if err != nil || string(got) != want {
+			t.Errorf("task %s of an array from %s: %q, %v; want %q", c.id, c.min, got, err, want)
+		}
+	}
+	cmd := exec.Command("bash", "../../packaging/slurm/cmrseg-merge.sbatch")
+	cmd.Env = append(os.Environ(), "CMRSEG=echo", "CMRSEG_OUT=/out")
+	if got, err := cmd.CombinedOutput(); err != nil || string(got) != "batch --merge /out\n" {
+		t.Errorf("merge script: %q, %v", got, err)
+	}
+	cmd = exec.Command("bash", script)
+	cmd.Env = append(os.Environ(), "CMRSEG=echo", "CMRSEG_IN=/archive", "CMRSEG_OUT=/out")
+	if got, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(got), "job array") {
+		t.Errorf("outside an array: %q, %v", got, err)
 	}
 }
