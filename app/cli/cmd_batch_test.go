@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"cmrseg/app/cohort"
 	"cmrseg/app/shareddata"
@@ -233,5 +234,55 @@ func TestSlurmScripts(t *testing.T) {
 	cmd.Env = append(os.Environ(), "CMRSEG=echo", "CMRSEG_IN=/archive", "CMRSEG_OUT=/out")
 	if got, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(got), "job array") {
 		t.Errorf("outside an array: %q, %v", got, err)
+	}
+}
+
+// TestBatchKill9 kills a real `cmrseg batch` process (SIGKILL) while it
+// segments a study; the next run redoes that study and leaves no
+// temporary files.
+func TestBatchKill9(t *testing.T) {
+	if args := os.Getenv("CMRSEG_BATCH_CHILD"); args != "" {
+		os.Exit(Run(append([]string{"batch"}, strings.Split(args, "\x1f")...), os.Stdout, os.Stderr))
+	}
+	acdc := shareddata.Require(t, "acdc/training")
+	root := filepath.Join(t.TempDir(), "archive")
+	os.MkdirAll(root, 0o755)
+	os.Symlink(filepath.Join(acdc, "patient007"), filepath.Join(root, "patient007"))
+	model := randomModel(t, unet.Config{InChannels: 1, Classes: 4, Stages: 3, BaseFeatures: 4, MaxFeatures: 16, ConvsPerStage: 1}, 2)
+	out := filepath.Join(t.TempDir(), "out")
+	args := []string{"--model", model, "--device", "cpu", "--threads", "2", "--tiling", "whole", "--in", root, "--out", out}
+	child := exec.Command(os.Args[0], "-test.run=^TestBatchKill9$")
+	child.Env = append(os.Environ(), "CMRSEG_BATCH_CHILD="+strings.Join(args, "\x1f"))
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(out, "patient007")
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		st, _ := cohort.ReadStatus(dir)
+		if st != nil && st.State == cohort.StateRunning {
+			break
+		}
+		if st != nil || time.Now().After(deadline) {
+			child.Process.Kill()
+			child.Wait()
+			t.Fatalf("never saw the study running (status %+v)", st)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	child.Process.Kill() // SIGKILL
+	child.Wait()
+	if st, _ := cohort.ReadStatus(dir); st.State != cohort.StateRunning {
+		t.Fatalf("the study finished before the kill (%s); nothing was interrupted", st.State)
+	}
+	if s := summary(t, runBatchCLI(t, args...)); s[0] != "1" || s[1] != "0" || s[2] != "0" {
+		t.Fatalf("after kill -9: %v", s)
+	}
+	st, _ := cohort.ReadStatus(dir)
+	if st.State != cohort.StateDone || len(st.Outputs) == 0 {
+		t.Fatalf("redone study: %+v", st)
+	}
+	if tmp, _ := filepath.Glob(filepath.Join(dir, ".*")); len(tmp) > 0 {
+		t.Errorf("temporary files left: %v", tmp)
 	}
 }

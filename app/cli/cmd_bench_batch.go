@@ -29,6 +29,7 @@ func init() {
 // benchBatchResult is what `cmrseg bench batch` measures.
 type benchBatchResult struct {
 	Studies        int       `json:"studies"`
+	Slices         int       `json:"slices_per_study"`
 	Warmup         int       `json:"warmup"`
 	Window         int       `json:"window"`
 	Model          string    `json:"model"`
@@ -48,6 +49,7 @@ func runBenchBatch(args []string, stdout, stderr io.Writer) error {
 	warmup := fs.Int("warmup", 20, "studies before the first window (allocator and caches settle)")
 	window := fs.Int("window", 100, "studies per compared window: the first after warm-up and the last")
 	random := fs.Bool("random-model", false, "use a small random-weights bundle (base 8, 4 stages, 3 checkpoints) instead of the active model: same code path, a fraction of the compute")
+	slicesFlag := fs.Int("slices", 10, "slices per synthetic study (the phantom has 10)")
 	keep := fs.String("keep", "", "build the archive and outputs here instead of a temporary folder")
 	jsonOut := fs.String("json", "", "also write the result as JSON here")
 	var o batchOptions
@@ -56,6 +58,9 @@ func runBenchBatch(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	finish()
+	if *slicesFlag < 1 || *slicesFlag > 10 {
+		return fmt.Errorf("--slices %d: 1 to 10", *slicesFlag)
+	}
 	if *n < *warmup+*window || *window < 1 || *warmup < 0 {
 		return fmt.Errorf("--studies %d must be at least --warmup %d + --window %d", *n, *warmup, *window)
 	}
@@ -83,7 +88,7 @@ func runBenchBatch(args []string, stdout, stderr io.Writer) error {
 		o.model = dir
 	}
 	archive := filepath.Join(work, "archive")
-	if err := syntheticArchive(archive, *n); err != nil {
+	if err := syntheticArchive(archive, *n, *slicesFlag); err != nil {
 		return err
 	}
 	studies, err := cohort.Discover(archive)
@@ -128,7 +133,7 @@ func runBenchBatch(args []string, stdout, stderr io.Writer) error {
 		}
 		return s / float64(len(xs))
 	}
-	r := benchBatchResult{Studies: *n, Warmup: *warmup, Window: *window, Model: b.dir, Options: b.fp.Options,
+	r := benchBatchResult{Studies: *n, Slices: *slicesFlag, Warmup: *warmup, Window: *window, Model: b.dir, Options: b.fp.Options,
 		FirstMeanMB: mean(rss[*warmup : *warmup+*window]), LastMeanMB: mean(rss[len(rss)-*window:]),
 		PeakMB: slices.Max(rss), WallS: wall, StudiesPerHour: float64(*n) / wall * 3600, RSSMB: rss}
 	r.Ratio = r.LastMeanMB / r.FirstMeanMB
@@ -136,7 +141,7 @@ func runBenchBatch(args []string, stdout, stderr io.Writer) error {
 	if r.Ratio > 1.05 {
 		verdict = "GROWS by more than 5 %"
 	}
-	fmt.Fprintf(stdout, "%d studies (%s), %.0f s, %.0f studies/hour\n", *n, b.fp.Options, wall, r.StudiesPerHour)
+	fmt.Fprintf(stdout, "%d studies of 2 × %d slices (%s), %.0f s, %.0f studies/hour\n", *n, *slicesFlag, b.fp.Options, wall, r.StudiesPerHour)
 	fmt.Fprintf(stdout, "RSS mean of studies %d–%d: %.1f MB; of the last %d: %.1f MB; ratio %.4f: %s; peak %.1f MB\n",
 		*warmup+1, *warmup+*window, r.FirstMeanMB, *window, r.LastMeanMB, r.Ratio, verdict, r.PeakMB)
 	if *jsonOut != "" {
@@ -148,11 +153,12 @@ func runBenchBatch(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// syntheticArchive writes n two-phase (ED, ES) phantom studies: four
+// syntheticArchive writes n two-phase (ED, ES) phantom studies of nz
+// slices (from the base): four
 // distinct noise realisations, the rest hard links to them (each study
 // is still read, segmented and written on its own; the links only save
 // disk).
-func syntheticArchive(dir string, n int) error {
+func syntheticArchive(dir string, n, nz int) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
@@ -165,7 +171,10 @@ func syntheticArchive(dir string, n int) error {
 		}
 		if i < 4 {
 			s, _, truth := phantom.Generate(phantom.Options{Seed: uint64(i + 1)})
-			pair := &study.Series{Geometry: s.Geometry, NT: 2, Data: append(slices.Clone(s.Phase(truth.ED)), s.Phase(truth.ES)...), ED: 0, ES: 1,
+			g := s.Geometry
+			g.Dims[2] = nz
+			data := append(slices.Clone(s.Phase(truth.ED)[:g.N()]), s.Phase(truth.ES)[:g.N()]...)
+			pair := &study.Series{Geometry: g, NT: 2, Data: data, ED: 0, ES: 1,
 				Meta: study.Metadata{SeriesDescription: "cmrseg synthetic ED+ES"}}
 			if err := nifti.Write(path, pair, nifti.Float32); err != nil {
 				return err
