@@ -286,3 +286,25 @@ func TestBatchKill9(t *testing.T) {
 		t.Errorf("temporary files left: %v", tmp)
 	}
 }
+
+// TestBenchBatchSmall runs the memory benchmark's code path on a few tiny
+// synthetic studies (its numbers come from `cmrseg bench batch` runs).
+func TestBenchBatchSmall(t *testing.T) {
+	dir := t.TempDir()
+	js := filepath.Join(dir, "r.json")
+	var stdout, stderr bytes.Buffer
+	code := Run([]string{"bench", "batch", "--random-model", "--studies", "4", "--warmup", "1", "--window", "2", "--slices", "1",
+		"--tiling", "whole", "--device", "cpu", "--threads", "2", "--keep", dir, "--json", js}, &stdout, &stderr)
+	t.Log("\n" + stdout.String() + stderr.String())
+	if code != 0 || !strings.Contains(stdout.String(), "ratio") {
+		t.Fatalf("exit %d", code)
+	}
+	raw, err := os.ReadFile(js)
+	if err != nil || !strings.Contains(string(raw), `"rss_mb_after_each_study"`) {
+		t.Fatalf("JSON result: %v\n%s", err, raw)
+	}
+	var stderr2 bytes.Buffer
+	if code := Run([]string{"bench", "batch", "--studies", "5", "--warmup", "20"}, &stdout, &stderr2); code == 0 || !strings.Contains(stderr2.String(), "at least") {
+		t.Errorf("too few studies: exit %d %q", code, stderr2.String())
+	}
+}
