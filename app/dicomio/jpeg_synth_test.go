@@ -11,8 +11,8 @@ import (
 // llParams describes a synthetic lossless JPEG stream.
 type llParams struct {
 	w, h, comps, prec, psv, pt int
-	restartRows              int  // 0: no restart markers
-	separateScans            bool // one scan per component instead of one interleaved scan
+	restartRows                int  // 0: no restart markers
+	separateScans              bool // one scan per component instead of one interleaved scan
 }
 
 // encodeLossless is a minimal T.81 Annex H encoder for tests: one Huffman
