@@ -48,8 +48,9 @@ func inflateFile(data []byte, h header) ([]byte, error) {
 			if int64(len(out)) >= limit {
 				return nil, fmt.Errorf("deflated data set inflates to more than %d bytes", limit)
 			}
+			// The old buffer lives while the new one fills: budget both.
 			c := min(2*int64(cap(out)), limit)
-			if err := membudget.Check("inflated data set", c); err != nil {
+			if err := membudget.Check("inflated data set", membudget.Add(int64(cap(out)), c)); err != nil {
 				return nil, err
 			}
 			grown := make([]byte, len(out), c)
