@@ -334,6 +334,9 @@ func (dec *llDecoder) readDHT(s []byte) error {
 			t.valptr[l] = int32(k)
 			t.mincode[l] = code
 			t.maxcode[l] = -1
+			if int(code)+n > 1<<l {
+				return fmt.Errorf("JPEG Huffman table %d is over-subscribed at length %d", id, l)
+			}
 			if n > 0 {
 				for i := 0; i < n; i++ {
 					if l <= fastBits {
@@ -347,9 +350,6 @@ func (dec *llDecoder) readDHT(s []byte) error {
 					k++
 				}
 				t.maxcode[l] = code - 1
-			}
-			if code > 1<<l {
-				return fmt.Errorf("JPEG Huffman table %d is over-subscribed at length %d", id, l)
 			}
 			code <<= 1
 		}
