@@ -271,3 +271,48 @@ func TestLosslessRejects(t *testing.T) {
 		}
 	}
 }
+
+func TestSplitFrames(t *testing.T) {
+	soi := func(s string) []byte { return append([]byte{0xFF, 0xD8}, s...) }
+	frags := [][]byte{soi("ab"), []byte("cd"), soi("e"), []byte("f")}
+	bot := func(v ...uint32) []byte {
+		var b []byte
+		for _, x := range v {
+			b = binary.LittleEndian.AppendUint32(b, x)
+		}
+		return b
+	}
+	cases := []struct {
+		name   string
+		bot    []byte
+		frames int
+		want   []string
+		err    string
+	}{
+		{"offset table", bot(0, 8+4+8+2), 2, []string{"\xff\xd8abcd", "\xff\xd8ef"}, ""},
+		{"SOI markers", nil, 2, []string{"\xff\xd8abcd", "\xff\xd8ef"}, ""},
+		{"one frame", nil, 1, []string{"\xff\xd8abcd\xff\xd8ef"}, ""},
+		{"offset between fragments", bot(0, 9), 2, nil, "does not start a fragment"},
+		{"offsets out of order", bot(8+4+8+2, 0), 2, nil, "does not start a fragment"},
+		{"table size", bot(0), 2, nil, "basic offset table of 4 bytes"},
+		{"too few SOI", nil, 3, nil, "holds 2 JPEG frames"},
+	}
+	for _, c := range cases {
+		got, err := splitFrames(frags, c.bot, c.frames)
+		if c.err != "" {
+			if err == nil || !strings.Contains(err.Error(), c.err) {
+				t.Errorf("%s: err %v, want %q", c.name, err, c.err)
+			}
+			continue
+		}
+		if err != nil || len(got) != len(c.want) {
+			t.Errorf("%s: %q, %v", c.name, got, err)
+			continue
+		}
+		for i := range got {
+			if string(got[i]) != c.want[i] {
+				t.Errorf("%s: frame %d is %q, want %q", c.name, i, got[i], c.want[i])
+			}
+		}
+	}
+}
