@@ -85,6 +85,8 @@ func TestGuardRejectsForgedHeaders(t *testing.T) {
 			el{g: 0x7FE0, e: 0x10, vr: "OW", val: make([]byte, 8)})...), "need"},
 		{"RLE frames beyond file", file(rleLossles, with(elUS(0x28, 0x10, 2), elUS(0x28, 0x11, 2), elStr(0x28, 8, "IS", "99999999"),
 			forgedLong(0x7FE0, 0x10, "OB", 0xFFFFFFFF), el{raw: []byte{0xFE, 0xFF, 0, 0xE0, 0, 0, 0, 0, 0xFE, 0xFF, 0xDD, 0xE0, 0, 0, 0, 0}})...), "cannot fit"},
+		{"JPEG size beyond file", file(jpegSV1, with(elUS(0x28, 0x10, 60000), elUS(0x28, 0x11, 60000),
+			forgedLong(0x7FE0, 0x10, "OB", 0xFFFFFFFF), el{raw: []byte{0xFE, 0xFF, 0, 0xE0, 0, 0, 0, 0, 0xFE, 0xFF, 0, 0xE0, 2, 0, 0, 0, 0xFF, 0xD8, 0xFE, 0xFF, 0xDD, 0xE0, 0, 0, 0, 0}})...), "cannot be JPEG-coded"},
 		{"huge fragment", file(rleLossles, with(forgedLong(0x7FE0, 0x10, "OB", 0xFFFFFFFF),
 			el{raw: []byte{0xFE, 0xFF, 0, 0xE0, 0, 0, 0, 0, 0xFE, 0xFF, 0, 0xE0, 0xF0, 0xFF, 0xFF, 0x7F}})...), "fragment"},
 		{"deep nesting", file(explicitLE, append(with(), el{raw: nest(200)})...), "nested deeper"},

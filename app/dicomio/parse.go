@@ -250,6 +250,12 @@ func (in *instance) checkFormat(pixelLen uint32, fileSize int) error {
 		if in.syn.rle && int64(in.frameBytes())*int64(in.nFrames) > 64*int64(fileSize) {
 			return fmt.Errorf("%d×%d pixels × %d frames cannot be RLE-coded in a %d-byte file", in.cols, in.rows, in.nFrames, fileSize)
 		}
+		// A JPEG frame needs at least 1 bit per lossless sample and 2 bits
+		// per 8×8 DCT block: 256 pixels per byte bounds both, so a forged
+		// size is refused before any frame buffer is allocated.
+		if in.syn.jpeg && int64(in.rows)*int64(in.cols)*int64(in.samples)*int64(in.nFrames) > 256*int64(fileSize) {
+			return fmt.Errorf("%d×%d pixels × %d samples × %d frames cannot be JPEG-coded in a %d-byte file", in.cols, in.rows, in.samples, in.nFrames, fileSize)
+		}
 		return nil
 	}
 	if need := int64(in.frameBytes()) * int64(in.nFrames); int64(pixelLen) < need {
