@@ -12,6 +12,7 @@ type syntax struct {
 	implicit  bool
 	rle       bool   // encapsulated RLE Lossless, decoded here
 	jpeg      bool   // encapsulated JPEG (lossless or 8-bit DCT), decoded here
+	jpegls    bool   // encapsulated lossless JPEG-LS, decoded here
 	deflated  bool   // the data set after the file meta group is deflated
 	lossy     bool   // the syntax itself is lossy
 	unsupport string // non-empty: why it cannot be read, and how to convert
@@ -26,6 +27,7 @@ const (
 	jpegBase   = "1.2.840.10008.1.2.4.50"
 	jpegP14    = "1.2.840.10008.1.2.4.57"
 	jpegSV1    = "1.2.840.10008.1.2.4.70"
+	jpegLS     = "1.2.840.10008.1.2.4.80"
 )
 
 const (
@@ -43,9 +45,9 @@ var syntaxes = map[string]syntax{
 	deflatedLE:                {name: "Deflated Explicit VR Little Endian", order: binary.LittleEndian, deflated: true},
 	jpegBase:                  {name: "JPEG Baseline (Process 1)", order: binary.LittleEndian, jpeg: true, lossy: true},
 	jpegP14:                   {name: "JPEG Lossless, Non-Hierarchical (Process 14)", order: binary.LittleEndian, jpeg: true},
+	jpegLS:                    {name: "JPEG-LS Lossless", order: binary.LittleEndian, jpegls: true},
 	jpegSV1:                   {name: "JPEG Lossless, Non-Hierarchical, First-Order Prediction (Process 14, SV1)", order: binary.LittleEndian, jpeg: true},
 	"1.2.840.10008.1.2.4.51":  {name: "JPEG Extended (Process 2 & 4)", unsupport: jpegHint},
-	"1.2.840.10008.1.2.4.80":  {name: "JPEG-LS Lossless", unsupport: jplsHint},
 	"1.2.840.10008.1.2.4.81":  {name: "JPEG-LS Lossy (Near-Lossless)", unsupport: jplsHint},
 	"1.2.840.10008.1.2.4.90":  {name: "JPEG 2000 Lossless", unsupport: j2kHint},
 	"1.2.840.10008.1.2.4.91":  {name: "JPEG 2000", unsupport: j2kHint},
