@@ -11,7 +11,7 @@ import (
 // "read" the whole per-file work of loadPixels (parse + decode) from
 // bytes in memory. The compressed copies are made by dcmtk.
 func BenchmarkDecodeFrame(b *testing.B) {
-	needTools(b, "dcmcjpeg", "dcmconv")
+	needTools(b, "dcmcjpeg", "dcmconv", "dcmcjpls")
 	src := sunnybrookFiles(b)[0]
 	files := map[string]string{
 		"native":      src,
@@ -19,8 +19,9 @@ func BenchmarkDecodeFrame(b *testing.B) {
 		"jpeg-p14sv7": filepath.Join(convert(b, []string{src}, "dcmcjpeg", "+el", "+sv", "7"), filepath.Base(src)),
 		"deflated":    filepath.Join(convert(b, []string{src}, "dcmconv", "+td"), filepath.Base(src)),
 		"baseline":    filepath.Join(convert(b, []string{src}, "dcmcjpeg", "+eb"), filepath.Base(src)),
+		"jpeg-ls":     filepath.Join(convert(b, []string{src}, "dcmcjpls"), filepath.Base(src)),
 	}
-	for _, name := range []string{"native", "jpeg-sv1", "jpeg-p14sv7", "deflated", "baseline"} {
+	for _, name := range []string{"native", "jpeg-sv1", "jpeg-p14sv7", "jpeg-ls", "deflated", "baseline"} {
 		data, err := os.ReadFile(files[name])
 		if err != nil {
 			b.Fatal(err)
