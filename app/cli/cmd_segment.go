@@ -13,6 +13,7 @@ import (
 
 	"cmrseg/app/atomicfile"
 	"cmrseg/app/dataset"
+	"cmrseg/app/dicomio"
 	"cmrseg/app/nifti"
 	"cmrseg/app/study"
 	"cmrseg/app/studyio"
@@ -275,6 +276,13 @@ func (sg *segmenter) series(in, name string, s *study.Series, t0 time.Time) erro
 		desc = name
 	}
 	fmt.Fprintf(sg.stdout, "%s: %q, %d×%d×%d, %d phase(s), %s, %.1f s\n", in, desc, s.Dims[0], s.Dims[1], s.Dims[2], s.NT, sg.p.Device(), time.Since(t0).Seconds())
+	if src, ok := s.Source.(*study.DICOMSource); ok {
+		for _, n := range src.Notes {
+			if n == dicomio.LossyNote {
+				fmt.Fprintf(sg.stdout, "  %s\n", n)
+			}
+		}
+	}
 	score := 0.0
 	for _, r := range rs {
 		score = max(score, r.VolumeScore)

@@ -380,6 +380,11 @@ func parseDate(da, tm string) time.Time {
 	return d
 }
 
+// LossyNote is the DICOMSource note for a series decoded from lossy JPEG:
+// its pixel values are not the scanner's, so segmentation and uncertainty
+// measured on it are less trustworthy than on the original images.
+const LossyNote = "WARNING: pixels decoded from lossy JPEG (baseline/DCT): values differ from the scanner's; segmentation of lossy images is less reliable"
+
 // maxVoxels bounds one series in memory (2 GiB of float32).
 const maxVoxels = 1 << 29
 
@@ -404,6 +409,7 @@ func loadPixels(s *study.Series, g []*instance) error {
 		byPath[fr.Path] = append(byPath[fr.Path], i)
 	}
 	s.Data = make([]float32, total)
+	lossy := false
 	for _, p := range order {
 		data, err := readDICOM(p)
 		if err != nil {
@@ -422,6 +428,10 @@ func loadPixels(s *study.Series, g []*instance) error {
 				return err
 			}
 		}
+		lossy = lossy || in.lossy
+	}
+	if lossy {
+		src.Notes = append(src.Notes, LossyNote)
 	}
 	return s.Validate()
 }

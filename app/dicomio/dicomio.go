@@ -283,11 +283,15 @@ func groupSeries(insts []*instance) [][]*instance {
 	return out
 }
 
-// sortSeries puts cine series first, then more slices, more phases, and
+// sortSeries puts series with the scanner's own pixel values before lossy
+// JPEG ones, then cine series first, then more slices, more phases, and
 // the scanner's series order.
 func sortSeries(ss []*study.Series) {
 	sort.SliceStable(ss, func(a, b int) bool {
 		sa, sb := ss[a].Source.(*study.DICOMSource), ss[b].Source.(*study.DICOMSource)
+		if la, lb := isLossy(sa), isLossy(sb); la != lb {
+			return lb
+		}
 		if sa.Cine != sb.Cine {
 			return sa.Cine
 		}
@@ -299,4 +303,14 @@ func sortSeries(ss []*study.Series) {
 		}
 		return sa.SeriesNumber < sb.SeriesNumber
 	})
+}
+
+// isLossy says whether a series was decoded from lossy JPEG.
+func isLossy(src *study.DICOMSource) bool {
+	for _, n := range src.Notes {
+		if n == LossyNote {
+			return true
+		}
+	}
+	return false
 }

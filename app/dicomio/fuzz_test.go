@@ -14,6 +14,7 @@ import (
 func fuzzSeeds() map[string][]byte {
 	rle8 := rleFrame([]byte{1, 2, 3, 4, 5, 6})
 	rle16 := rleFrame([]byte{0, 0, 1, 1, 0xFF, 0x80}, []byte{1, 2, 3, 4, 5, 6})
+	jll := encodeLossless([]uint16{1, 2, 3, 4000, 5, 6}, llParams{w: 3, h: 2, comps: 1, prec: 12, psv: 1})
 	frag := func(frames ...[]byte) el {
 		b := encode([]el{forgedLong(0x7FE0, 0x10, "OB", 0xFFFFFFFF)})
 		b = append(b, 0xFE, 0xFF, 0, 0xE0, 0, 0, 0, 0) // empty offset table
@@ -45,6 +46,10 @@ func fuzzSeeds() map[string][]byte {
 			frag(rle8))...),
 		"rle16_2frames": file(rleLossles, append(base, elUS(0x28, 0x100, 16), elUS(0x28, 0x101, 16), elUS(0x28, 0x103, 1),
 			elStr(0x28, 8, "IS", "2"), frag(rle16, rle16))...),
+		"jpegll_2frames": file(jpegSV1, append(base, elUS(0x28, 0x100, 16), elUS(0x28, 0x101, 12), elStr(0x28, 8, "IS", "2"),
+			frag(jll, jll))...),
+		"jpegll_split": file(jpegP14, append(base, elUS(0x28, 0x100, 16), elUS(0x28, 0x101, 12), elStr(0x28, 8, "IS", "2"),
+			frag(jll[:9], jll[9:], jll))...),
 		"legacy_cine": file(explicitLE, append(base, elUS(0x28, 0x100, 8), elStr(0x28, 8, "IS", "3"),
 			el{g: 0x28, e: 9, vr: "AT", val: []byte{0x18, 0, 0x63, 0x10}}, elDS(0x18, 0x1063, 33.3),
 			el{g: 0x7FE0, e: 0x10, vr: "OB", val: make([]byte, 18)})...),

@@ -30,12 +30,19 @@ type guard struct {
 	pos      int
 	order    binary.ByteOrder
 	implicit bool
-	valStart int // where the last element's value began
+	valStart int    // where the last element's value began
+	bot      []byte // the top-level pixel data's basic offset table
 }
 
 // header is what the guard learned from the file meta group.
 type header struct {
 	syntaxUID string // "" when the meta group has none
+	// metaEnd is where the data set begins; tsStart..tsEnd is the
+	// TransferSyntaxUID element (both 0 when absent).
+	metaEnd, tsStart, tsEnd int
+	// bot is the basic offset table of encapsulated pixel data (nil when
+	// empty or native).
+	bot []byte
 }
 
 // checkStructure validates data (a whole Part 10 file) and returns its
@@ -72,9 +79,11 @@ func checkStructure(data []byte) (header, syntax, error) {
 		}
 		if t == tag.TransferSyntaxUID {
 			h.syntaxUID = valueString(data[g.valStart:g.pos])
+			h.tsStart, h.tsEnd = start, g.pos
 		}
 	}
 	g.pos = metaEnd
+	h.metaEnd = metaEnd
 
 	// Like the library, assume Implicit VR Little Endian when the meta group
 	// does not name a syntax.
@@ -86,6 +95,9 @@ func checkStructure(data []byte) (header, syntax, error) {
 	if err != nil {
 		return h, syn, err
 	}
+	if syn.deflated {
+		return h, syn, nil // the caller inflates the data set and checks again
+	}
 	g.order, g.implicit = syn.order, syn.implicit
 	for g.pos < len(data) {
 		if _, err := g.element(len(data), 0); err != nil {
@@ -95,6 +107,7 @@ func checkStructure(data []byte) (header, syntax, error) {
 			return h, syn, err
 		}
 	}
+	h.bot = g.bot
 	return h, syn, nil
 }
 
@@ -223,7 +236,7 @@ func (g *guard) element(end, depth int) (tag.Tag, error) {
 		if vl != tag.VLUndefinedLength {
 			return t, fits()
 		}
-		return t, g.fragments(end, start)
+		return t, g.fragments(end, start, depth == 0 && t == tPixelData)
 	case tag.VRBytes:
 		if vr == "OW" && vl%2 != 0 {
 			return t, errStop
@@ -238,7 +251,7 @@ func (g *guard) element(end, depth int) (tag.Tag, error) {
 // readRawItem loop reads them. Its first call (the basic offset table)
 // ignores a sequence delimiter and carries on with the next item, so the
 // guard does the same.
-func (g *guard) fragments(end, start int) error {
+func (g *guard) fragments(end, start int, top bool) error {
 	for first := true; g.pos < end; first = false {
 		if end-g.pos < 8 {
 			return errStop
@@ -253,6 +266,9 @@ func (g *guard) fragments(end, start int) error {
 		}
 		if int64(vl) > int64(end-g.pos) {
 			return fmt.Errorf("pixel data (byte %d): fragment at byte %d declares %d bytes but only %d remain (truncated or corrupt file)", start, g.pos-8, vl, end-g.pos)
+		}
+		if first && top && vl > 0 {
+			g.bot = g.b[g.pos : g.pos+int(vl)]
 		}
 		g.pos += int(vl)
 	}

@@ -39,6 +39,8 @@ type instance struct {
 	frames                           []frameInfo
 	native                           []byte   // native pixel data, when read
 	fragments                        [][]byte // encapsulated frames, when read
+	bot                              []byte   // basic offset table, when not empty
+	lossy                            bool     // a frame was decoded from lossy JPEG
 }
 
 // frameInfo is the geometry and value mapping of one frame.
@@ -123,6 +125,12 @@ var (
 // error names the file; nothing the library does escapes as a panic.
 func parseFile(path string, data []byte, pixels bool) (in *instance, err error) {
 	h, syn, err := checkStructure(data)
+	if err == nil && syn.deflated {
+		if data, err = inflateFile(data, h); err == nil {
+			h, _, err = checkStructure(data)
+			h.syntaxUID = deflatedLE
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
@@ -139,7 +147,7 @@ func parseFile(path string, data []byte, pixels bool) (in *instance, err error) 
 	if err != nil {
 		return nil, fmt.Errorf("%s: %v", path, err)
 	}
-	in = &instance{path: path, syntaxUID: h.syntaxUID, syn: syn}
+	in = &instance{path: path, syntaxUID: h.syntaxUID, syn: syn, bot: h.bot}
 	if err := in.fill(elems(ds.Elements), pixels, len(data)); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
@@ -242,6 +250,15 @@ func (in *instance) checkFormat(pixelLen uint32, fileSize int) error {
 		if in.syn.rle && int64(in.frameBytes())*int64(in.nFrames) > 64*int64(fileSize) {
 			return fmt.Errorf("%d×%d pixels × %d frames cannot be RLE-coded in a %d-byte file", in.cols, in.rows, in.nFrames, fileSize)
 		}
+		// A JPEG frame needs at least 1 bit per lossless sample and 2 bits
+		// per 8×8 DCT block: 256 pixels per byte bounds both, so a forged
+		// size is refused before any frame buffer is allocated.
+		if in.syn.jpeg && int64(in.rows)*int64(in.cols)*int64(in.samples)*int64(in.nFrames) > 256*int64(fileSize) {
+			return fmt.Errorf("%d×%d pixels × %d samples × %d frames cannot be JPEG-coded in a %d-byte file", in.cols, in.rows, in.samples, in.nFrames, fileSize)
+		}
+		if in.syn.jpegls && int64(in.rows)*int64(in.cols)*int64(in.samples) > 1024*int64(fileSize)+1<<20 {
+			return fmt.Errorf("%d×%d pixels × %d samples cannot be JPEG-LS-coded in a %d-byte file", in.cols, in.rows, in.samples, fileSize)
+		}
 		return nil
 	}
 	if need := int64(in.frameBytes()) * int64(in.nFrames); int64(pixelLen) < need {
@@ -266,19 +283,29 @@ func (in *instance) keepPixels(pd *dicom.Element) error {
 		return fmt.Errorf("unreadable pixel data")
 	}
 	if info.IsEncapsulated {
-		if !in.syn.rle {
+		if !in.syn.rle && !in.syn.jpeg && !in.syn.jpegls {
 			return fmt.Errorf("encapsulated pixel data in a native transfer syntax %s", in.syntaxUID)
 		}
-		for _, f := range info.Frames {
-			in.fragments = append(in.fragments, f.EncapsulatedData.Data)
+		var frags [][]byte
+		for i, f := range info.Frames {
+			if f.EncapsulatedData.Data == nil {
+				return fmt.Errorf("pixel data item %d is not a defined-length Item", i+1)
+			}
+			frags = append(frags, f.EncapsulatedData.Data)
 		}
-		if len(in.fragments) != in.nFrames {
-			return fmt.Errorf("RLE pixel data has %d fragments for %d frames (RLE needs exactly one per frame)", len(in.fragments), in.nFrames)
+		if in.syn.rle {
+			if len(frags) != in.nFrames {
+				return fmt.Errorf("RLE pixel data has %d fragments for %d frames (RLE needs exactly one per frame)", len(frags), in.nFrames)
+			}
+			in.fragments = frags
+			return nil
 		}
-		return nil
+		var err error
+		in.fragments, err = splitFrames(frags, in.bot, in.nFrames)
+		return err
 	}
-	if in.syn.rle {
-		return fmt.Errorf("RLE Lossless file with native (unencapsulated) pixel data")
+	if in.syn.rle || in.syn.jpeg || in.syn.jpegls {
+		return fmt.Errorf("%s file with native (unencapsulated) pixel data", in.syn.name)
 	}
 	in.native = info.UnprocessedValueData
 	if need := int64(in.frameBytes()) * int64(in.nFrames); int64(len(in.native)) < need {

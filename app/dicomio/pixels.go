@@ -29,6 +29,26 @@ func (in *instance) decodeFrame(f int, out []float32) error {
 		if err != nil {
 			return fmt.Errorf("%s: frame %d: %w", in.path, f+1, err)
 		}
+	case in.syn.jpeg:
+		if f >= len(in.fragments) {
+			return fmt.Errorf("%s: frame %d of %d missing", in.path, f+1, len(in.fragments))
+		}
+		var lossy bool
+		var err error
+		raw, lossy, err = decodeJPEG(in.fragments[f], in.rows, in.cols, in.samples, in.bitsAlloc)
+		if err != nil {
+			return fmt.Errorf("%s: frame %d: %w", in.path, f+1, err)
+		}
+		in.lossy = in.lossy || lossy
+	case in.syn.jpegls:
+		if f >= len(in.fragments) {
+			return fmt.Errorf("%s: frame %d of %d missing", in.path, f+1, len(in.fragments))
+		}
+		var err error
+		raw, err = decodeJPEGLS(in.fragments[f], in.rows, in.cols, in.samples, in.bitsAlloc)
+		if err != nil {
+			return fmt.Errorf("%s: frame %d: %w", in.path, f+1, err)
+		}
 	default:
 		fb := in.frameBytes()
 		if (f+1)*fb > len(in.native) {

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"cmrseg/app/study"
 )
 
 const pydicomTestFiles = "/usr/lib/python3/dist-packages/pydicom/data/test_files"
@@ -36,8 +38,22 @@ func TestPydicomFiles(t *testing.T) {
 			continue
 		}
 		for _, s := range r.Study.Series {
-			compareWithPydicom(t, s, py)
 			opened++
+			switch s.Source.(*study.DICOMSource).TransferSyntaxUID {
+			case jpegLS, jpegSV1, jpegP14, jpegBase:
+			default:
+				compareWithPydicom(t, s, py)
+				t.Logf("%-40s opened: %v × %d, pydicom ok", base, s.Dims, s.NT)
+				continue
+			}
+			if py[f].Error != "" {
+				// Compressed files pydicom has no decoder for here
+				// (JPEG-LS): compressed_test.go and jpegls_test.go check
+				// them against dcmtk.
+				t.Logf("%-40s opened: %v × %d, pydicom cannot decode it: %.60s", base, s.Dims, s.NT, py[f].Error)
+				continue
+			}
+			compareWithPydicom(t, s, py)
 			t.Logf("%-40s opened: %v × %d, pydicom ok", base, s.Dims, s.NT)
 		}
 		var reasons []error
@@ -56,7 +72,7 @@ func TestPydicomFiles(t *testing.T) {
 			// Where pydicom can decode the file, the only acceptable
 			// refusals are the formats this reader does not take.
 			if py[f].Error == "" && !strings.Contains(msg, "colour images are not supported") &&
-				!strings.Contains(msg, "BitsAllocated 1 ") && !strings.Contains(msg, "(1.2.840.10008.1.2.1.99) is not supported") {
+				!strings.Contains(msg, "BitsAllocated 1 ") {
 				t.Errorf("%s: refused although pydicom decodes it: %v", base, msg)
 			}
 			t.Logf("%-40s refused: %v (pydicom: %s)", base, msg, py[f].Error)

@@ -11,6 +11,10 @@ type syntax struct {
 	order     binary.ByteOrder
 	implicit  bool
 	rle       bool   // encapsulated RLE Lossless, decoded here
+	jpeg      bool   // encapsulated JPEG (lossless or 8-bit DCT), decoded here
+	jpegls    bool   // encapsulated lossless JPEG-LS, decoded here
+	deflated  bool   // the data set after the file meta group is deflated
+	lossy     bool   // the syntax itself is lossy
 	unsupport string // non-empty: why it cannot be read, and how to convert
 }
 
@@ -19,13 +23,17 @@ const (
 	explicitLE = "1.2.840.10008.1.2.1"
 	explicitBE = "1.2.840.10008.1.2.2"
 	rleLossles = "1.2.840.10008.1.2.5"
+	deflatedLE = "1.2.840.10008.1.2.1.99"
+	jpegBase   = "1.2.840.10008.1.2.4.50"
+	jpegP14    = "1.2.840.10008.1.2.4.57"
+	jpegSV1    = "1.2.840.10008.1.2.4.70"
+	jpegLS     = "1.2.840.10008.1.2.4.80"
 )
 
 const (
-	jpegHint    = "decompress it first, e.g. `dcmdjpeg IN OUT` (dcmtk) or `gdcmconv --raw IN OUT` (GDCM)"
-	jplsHint    = "decompress it first, e.g. `dcmdjpls IN OUT` (dcmtk) or `gdcmconv --raw IN OUT` (GDCM)"
-	j2kHint     = "decompress it first, e.g. `gdcmconv --raw IN OUT` (GDCM) or `dcmdjp2k IN OUT` (dcmtk with its JPEG 2000 module)"
-	deflateHint = "inflate it first, e.g. `dcmconv +te IN OUT` (dcmtk) or `gdcmconv --raw IN OUT` (GDCM)"
+	jpegHint = "decompress it first, e.g. `dcmdjpeg IN OUT` (dcmtk) or `gdcmconv --raw IN OUT` (GDCM)"
+	jplsHint = "decompress it first, e.g. `dcmdjpls IN OUT` (dcmtk) or `gdcmconv --raw IN OUT` (GDCM)"
+	j2kHint  = "decompress it first, e.g. `gdcmconv --raw IN OUT` (GDCM) or `dcmdjp2k IN OUT` (dcmtk with its JPEG 2000 module)"
 )
 
 var syntaxes = map[string]syntax{
@@ -34,12 +42,12 @@ var syntaxes = map[string]syntax{
 	explicitBE: {name: "Explicit VR Big Endian", order: binary.BigEndian},
 	rleLossles: {name: "RLE Lossless", order: binary.LittleEndian, rle: true},
 
-	"1.2.840.10008.1.2.1.99":  {name: "Deflated Explicit VR Little Endian", unsupport: deflateHint},
-	"1.2.840.10008.1.2.4.50":  {name: "JPEG Baseline (Process 1)", unsupport: jpegHint},
+	deflatedLE:                {name: "Deflated Explicit VR Little Endian", order: binary.LittleEndian, deflated: true},
+	jpegBase:                  {name: "JPEG Baseline (Process 1)", order: binary.LittleEndian, jpeg: true, lossy: true},
+	jpegP14:                   {name: "JPEG Lossless, Non-Hierarchical (Process 14)", order: binary.LittleEndian, jpeg: true},
+	jpegLS:                    {name: "JPEG-LS Lossless", order: binary.LittleEndian, jpegls: true},
+	jpegSV1:                   {name: "JPEG Lossless, Non-Hierarchical, First-Order Prediction (Process 14, SV1)", order: binary.LittleEndian, jpeg: true},
 	"1.2.840.10008.1.2.4.51":  {name: "JPEG Extended (Process 2 & 4)", unsupport: jpegHint},
-	"1.2.840.10008.1.2.4.57":  {name: "JPEG Lossless, Non-Hierarchical (Process 14)", unsupport: jpegHint},
-	"1.2.840.10008.1.2.4.70":  {name: "JPEG Lossless, Non-Hierarchical, First-Order Prediction (Process 14, SV1)", unsupport: jpegHint},
-	"1.2.840.10008.1.2.4.80":  {name: "JPEG-LS Lossless", unsupport: jplsHint},
 	"1.2.840.10008.1.2.4.81":  {name: "JPEG-LS Lossy (Near-Lossless)", unsupport: jplsHint},
 	"1.2.840.10008.1.2.4.90":  {name: "JPEG 2000 Lossless", unsupport: j2kHint},
 	"1.2.840.10008.1.2.4.91":  {name: "JPEG 2000", unsupport: j2kHint},
