@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"strings"
 
+	"cmrseg/app/atomicfile"
 	"cmrseg/app/study"
 	"cmrseg/inference/ensemble"
 	"cmrseg/inference/torch"
@@ -26,7 +27,10 @@ type anytimeRow struct {
 	Samples int        `json:"samples"`
 	Dice    [3]float64 `json:"dice_rv_myo_lv"`
 	ESLV    float64    `json:"dice_lv_es"`
-	ECE     float64    `json:"ece"`
+	// ECE as evaluate reports it (percent, per volume in the reference
+	// foreground box, mean over volumes), and pooled over all volumes.
+	ECE       float64 `json:"ece_percent"`
+	ECEPooled float64 `json:"ece_pooled_percent"`
 }
 
 // runBenchAnytime segments labelled cases as the window does (ED and ES
@@ -94,6 +98,7 @@ func runBenchAnytime(args []string, stdout, stderr io.Writer) error {
 	type acc struct {
 		dice [3][]float64
 		esLV []float64
+		ece  []float64
 		cal  *metrics.Calibration
 	}
 	per := make([]acc, k)
@@ -118,8 +123,15 @@ func runBenchAnytime(args []string, stdout, stderr io.Writer) error {
 			ref := *refs[u.Index]
 			a := &per[u.Samples-1]
 			d, err := metrics.VolumeDice(ref, study.Labels{Geometry: ref.Geometry, Data: u.Result.Labels})
+			probs := metrics.Probs{Dims: u.Result.Dims, Classes: u.Result.Classes, Data: u.Result.Prob}
 			if err == nil {
-				_, err = a.cal.AddVolume(metrics.Probs{Dims: u.Result.Dims, Classes: u.Result.Classes, Data: u.Result.Prob}, ref)
+				_, err = a.cal.AddVolume(probs, ref)
+			}
+			if err == nil {
+				var e float64
+				if e, err = metrics.VolumeECE(probs, ref, evaluation.ECEBins); err == nil {
+					a.ece = append(a.ece, e)
+				}
 			}
 			if err != nil && scoreErr == nil {
 				scoreErr = fmt.Errorf("case %s phase %d: %w", c.ID, u.Phase+1, err)
@@ -140,19 +152,20 @@ func runBenchAnytime(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stderr, "\r%s\r", strings.Repeat(" ", 60))
 	fmt.Fprintf(stdout, "cmrseg bench anytime: %s, %d cases (ED and ES), tiling %s; partial ensembles in sample order %v\n\n", dir, len(cases), *tiling, p.Order())
-	fmt.Fprintf(stdout, "%-8s %8s %8s %8s %10s %7s\n", "samples", "Dice RV", "MYO", "LV", "LV at ES", "ECE %")
+	fmt.Fprintf(stdout, "%-8s %8s %8s %8s %10s %7s %9s\n", "samples", "Dice RV", "MYO", "LV", "LV at ES", "ECE %", "pooled %")
 	rows := make([]anytimeRow, k)
 	for i, a := range per {
-		r := anytimeRow{Samples: i + 1, ESLV: metrics.Mean(a.esLV), ECE: a.cal.ECE()}
+		// ECE() is already in percent.
+		r := anytimeRow{Samples: i + 1, ESLV: metrics.Mean(a.esLV), ECE: metrics.Mean(a.ece), ECEPooled: a.cal.ECE()}
 		for s := range r.Dice {
 			r.Dice[s] = metrics.Mean(a.dice[s])
 		}
 		rows[i] = r
-		fmt.Fprintf(stdout, "%-8d %8.3f %8.3f %8.3f %10.3f %7.2f\n", r.Samples, r.Dice[0], r.Dice[1], r.Dice[2], r.ESLV, 100*r.ECE)
+		fmt.Fprintf(stdout, "%-8d %8.3f %8.3f %8.3f %10.3f %7.2f %9.2f\n", r.Samples, r.Dice[0], r.Dice[1], r.Dice[2], r.ESLV, r.ECE, r.ECEPooled)
 	}
 	if *jsonOut != "" {
 		j, _ := json.MarshalIndent(rows, "", "  ")
-		if err := os.WriteFile(*jsonOut, append(j, '\n'), 0o644); err != nil {
+		if err := atomicfile.Write(*jsonOut, append(j, '\n')); err != nil {
 			return err
 		}
 	}

@@ -118,13 +118,6 @@ func encodeLossless(pix []uint16, p llParams) []byte {
 	return out.Bytes()
 }
 
-func abs(v int) int {
-	if v < 0 {
-		return -v
-	}
-	return v
-}
-
 type bitWriter struct {
 	out *bytes.Buffer
 	acc uint32

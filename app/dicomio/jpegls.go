@@ -482,3 +482,10 @@ func golombK(n, a int) (int, error) {
 	}
 	return k, nil
 }
+
+func abs(v int) int {
+	if v < 0 {
+		return -v
+	}
+	return v
+}
