@@ -41,6 +41,13 @@ type Input struct {
 	Geometry study.Geometry
 	Meta     study.Metadata
 	ED, ES   Phase
+	// Phases are the other segmented phases, for the volume–time curves
+	// (ED and ES need not be repeated); phases not segmented are absent.
+	Phases []Phase
+	// NT is the series' number of phases; TriggerTimes (ms, one per
+	// phase, nil when unknown) give the curves their time axis.
+	NT           int
+	TriggerTimes []float64
 }
 
 // Index is one reported quantity. Undefined values (an ejection fraction of
@@ -75,6 +82,9 @@ type Report struct {
 	// the reader chose so), so ESV, SV and EF are undefined (NaN), not 0.
 	SinglePhase bool
 	Indices     []Index
+	// Curves are the LV and RV volume–time curves over the segmented
+	// phases with the LV peak ejection and filling rates.
+	Curves *Curves
 }
 
 // Keys of the indices, in report order.
@@ -168,6 +178,11 @@ func Compute(in Input) (*Report, error) {
 		}
 		r.Indices = append(r.Indices, ix)
 	}
+	c, err := curves(in, r.VoxelML, r.SinglePhase)
+	if err != nil {
+		return nil, err
+	}
+	r.Curves = c
 	return r, nil
 }
 

@@ -8,7 +8,8 @@ import (
 
 // FromSession computes the report of a review session from its current,
 // corrected labels at the series' ED and ES phases; call it again after
-// each correction. Intervals come from the ensemble's posterior samples,
+// each correction. The volume–time curves take every phase segmented so
+// far. Intervals come from the ensemble's posterior samples,
 // with the reviewer's corrections and accepted slices taken as known.
 func FromSession(s *session.Session) (*Report, error) {
 	se := s.Series
@@ -30,5 +31,15 @@ func FromSession(s *session.Session) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	return Compute(Input{Geometry: se.Geometry, Meta: se.Meta, ED: ed, ES: es})
+	in := Input{Geometry: se.Geometry, Meta: se.Meta, ED: ed, ES: es, NT: se.NT, TriggerTimes: se.TriggerTimes}
+	for t := 0; t < se.NT; t++ {
+		if t != se.ED && t != se.ES && s.Result(t) != nil {
+			p, err := phase("", t)
+			if err != nil {
+				return nil, err
+			}
+			in.Phases = append(in.Phases, p)
+		}
+	}
+	return Compute(in)
 }
