@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"cmrseg/app/aha"
 	"cmrseg/app/phantom"
 	"cmrseg/app/study"
 )
@@ -175,4 +176,61 @@ func minMax(v []float64) (lo, hi float64) {
 		lo, hi = math.Min(lo, x), math.Max(hi, x)
 	}
 	return lo, hi
+}
+
+// TestPhantomSegmentIntervals: the AHA thickness interval of a segment
+// spans what the posterior samples say. ED labels are the intact phantom;
+// three "checkpoints" see the wall intact, 2 mm thinner and 4 mm thinner
+// in the mid inferolateral sector, each paired with its own ES. The
+// interval of segment 11 must be the type-7 percentiles of the three
+// samples' thicknesses, each measured independently here, and the untouched
+// segments' intervals collapse onto their value.
+func TestPhantomSegmentIntervals(t *testing.T) {
+	th := phantom.Thinning{FromDeg: 0, ToDeg: 60, FirstSlice: 4, LastSlice: 6}
+	var ed, es [][]uint8
+	var s *study.Series
+	var truth phantom.Truth
+	for _, mm := range []float64{0, 2, 4} {
+		th.MM = mm
+		ser, labels, tr := phantom.Generate(phantom.Options{Seed: 1, Thin: th})
+		ed, es = append(ed, labels[tr.ED].Data), append(es, labels[tr.ES].Data)
+		s, truth = ser, tr
+	}
+	r, err := Compute(Input{Geometry: s.Geometry, Meta: s.Meta,
+		ED: Phase{Index: truth.ED, Labels: ed[0], Samples: ed},
+		ES: Phase{Index: truth.ES, Labels: es[0], Samples: es}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.AHA == nil || r.AHA.Samples != 3 {
+		t.Fatalf("AHA %+v (%s)", r.AHA, r.AHANote)
+	}
+	var edT, thick []float64
+	for k := range ed {
+		a, errA := aha.Analyze(s.Geometry, ed[k])
+		b, errB := aha.Analyze(s.Geometry, es[k])
+		if errA != nil || errB != nil {
+			t.Fatal(errA, errB)
+		}
+		edT = append(edT, a.ThicknessMM[10])
+		thick = append(thick, 100*(b.ThicknessMM[10]-a.ThicknessMM[10])/a.ThicknessMM[10])
+	}
+	seg := r.AHA.Segments[10]
+	if seg.Number != 11 || !near(seg.EDThickness.Value, edT[0]) ||
+		!near(seg.EDThickness.Low, Percentile(edT, 2.5)) || !near(seg.EDThickness.High, Percentile(edT, 97.5)) ||
+		!near(seg.Thickening.Low, Percentile(thick, 2.5)) || !near(seg.Thickening.High, Percentile(thick, 97.5)) {
+		t.Errorf("segment 11: %+v; samples ED %v, thickening %v", seg, edT, thick)
+	}
+	if seg.EDThickness.High-seg.EDThickness.Low < 2.5 {
+		t.Errorf("segment 11 ED interval [%.2f, %.2f] does not show the 4 mm spread", seg.EDThickness.Low, seg.EDThickness.High)
+	}
+	for _, n := range []int{1, 7, 9, 14} {
+		sg := r.AHA.Segments[n-1]
+		if !near(sg.EDThickness.Low, sg.EDThickness.Value) || !near(sg.EDThickness.High, sg.EDThickness.Value) ||
+			!(sg.Thickening.Value > 20) {
+			t.Errorf("segment %d untouched by the samples: %+v", n, sg)
+		}
+	}
+	t.Logf("segment 11 ED %.2f mm [%.2f, %.2f], thickening %.1f %% [%.1f, %.1f]", seg.EDThickness.Value,
+		seg.EDThickness.Low, seg.EDThickness.High, seg.Thickening.Value, seg.Thickening.Low, seg.Thickening.High)
 }

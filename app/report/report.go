@@ -85,6 +85,10 @@ type Report struct {
 	// Curves are the LV and RV volume–time curves over the segmented
 	// phases with the LV peak ejection and filling rates.
 	Curves *Curves
+	// AHA is the 17-segment wall thickness and thickening; nil when the
+	// labels do not allow it, and then AHANote says why.
+	AHA     *Segments
+	AHANote string
 }
 
 // Keys of the indices, in report order.
@@ -183,6 +187,11 @@ func Compute(in Input) (*Report, error) {
 		return nil, err
 	}
 	r.Curves = c
+	if a, err := segments(in, r.SinglePhase); err != nil {
+		r.AHANote = err.Error()
+	} else {
+		r.AHA = a
+	}
 	return r, nil
 }
 

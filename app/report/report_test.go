@@ -302,12 +302,25 @@ func TestExport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rows) != 1+len(r.Indices) || rows[0][0] != "index" {
-		t.Fatalf("CSV has %d rows, header %v", len(rows), rows[0])
+	// Indices, the two rates, LV and RV volume of the two phases; the
+	// cube's labels have no RV against myocardium, so no AHA rows.
+	if len(rows) != 1+len(r.Indices)+2+2*2 || rows[0][0] != "index" || r.AHA != nil || r.AHANote == "" {
+		t.Fatalf("CSV has %d rows, header %v; AHA %v (%s)", len(rows), rows[0], r.AHA, r.AHANote)
 	}
 	byKey := map[string][]string{}
 	for _, row := range rows[1:] {
+		if row[0] == "lv_volume" {
+			byKey[row[0]+row[10]] = row
+			continue
+		}
 		byKey[row[0]] = row
+	}
+	// Volume rows name their phase (1-based); no trigger times: no time.
+	if v := byKey["lv_volume6"]; len(v) != 13 || v[3] != "4" || v[11] != "" || byKey["lv_volume1"][3] != "10" {
+		t.Errorf("CSV LV volume rows %v / %v", byKey["lv_volume1"], v)
+	}
+	if v := byKey[LVPeakEjection]; v[2] != "ml/s" || v[3] != "" {
+		t.Errorf("CSV peak ejection without timing %v, want an empty value", v)
 	}
 	if v := byKey[LVEF]; v[3] != "60" || v[4] != "" || v[6] != "" {
 		t.Errorf("CSV LV EF row %v, want value 60 and empty interval and per-BSA", v)
@@ -334,6 +347,15 @@ func TestExport(t *testing.T) {
 			Value *float64 `json:"value"`
 			Low   *float64 `json:"ci95_low"`
 		} `json:"indices"`
+		Curves struct {
+			Timing string `json:"timing"`
+			Points []struct {
+				Phase  int      `json:"phase_1based"`
+				TimeMS *float64 `json:"time_ms"`
+				LV     float64  `json:"lv_ml"`
+			} `json:"points"`
+		} `json:"curves"`
+		AHANote string `json:"aha_note"`
 	}
 	if err := json.Unmarshal(b, &j); err != nil {
 		t.Fatalf("JSON does not parse: %v\n%s", err, b)
@@ -344,6 +366,10 @@ func TestExport(t *testing.T) {
 	// Phase numbers in exports count from 1, as the window shows them.
 	if j.ED != 1 || j.ES != 6 {
 		t.Errorf("JSON phases ED %d ES %d, want 1 and 6 (1-based)", j.ED, j.ES)
+	}
+	if p := j.Curves.Points; len(p) != 2 || p[0].Phase != 1 || p[1].Phase != 6 || p[1].LV != 4 || p[0].TimeMS != nil ||
+		!strings.Contains(j.Curves.Timing, "unknown") || !strings.Contains(j.AHANote, "RV") {
+		t.Errorf("JSON curves %+v, AHA note %q", j.Curves, j.AHANote)
 	}
 	for _, ix := range j.Indices {
 		switch ix.Key {
