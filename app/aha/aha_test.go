@@ -3,9 +3,12 @@ package aha
 import (
 	"fmt"
 	"math"
+	"path/filepath"
 	"testing"
 
+	"cmrseg/app/dataset"
 	"cmrseg/app/phantom"
+	"cmrseg/app/shareddata"
 	"cmrseg/app/study"
 )
 
@@ -191,4 +194,92 @@ func TestApexCapAndBadInput(t *testing.T) {
 	if _, err := Analyze(g, make([]uint8, g.N())); err == nil {
 		t.Error("empty label map accepted")
 	}
+}
+
+// TestACDCPatient001GroundTruth: on the expert labels of a real patient
+// (ACDC patient001, dilated cardiomyopathy, LV EF ≈ 30 %) the model gives
+// plausible anatomy: base at slice 1, insertions on the slices with RV,
+// the anterior insertion more anterior than the inferior one, ED wall
+// 5–13 mm in every segment, low thickening (DCM). Independently of the
+// chords, each slice's mean chord is checked against the thickness of the
+// annulus with the slice's cavity and myocardium areas,
+// A_myo / (π (R_epi + R_endo)).
+func TestACDCPatient001GroundTruth(t *testing.T) {
+	c, err := dataset.ReadPatient(filepath.Join(shareddata.Require(t, "acdc/training"), "patient001"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	smp, err := c.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := smp.Series
+	g := s.Geometry
+	ed, err := Analyze(g, smp.Labels[s.ED].Data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	es, err := Analyze(g, smp.Labels[s.ES].Data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !ed.BaseFirst || !es.BaseFirst {
+		t.Errorf("base first: ED %v ES %v; ACDC stacks start at the base", ed.BaseFirst, es.BaseFirst)
+	}
+	ant := anterior(g)
+	for _, sl := range ed.Slices {
+		if !sl.Insertions {
+			continue
+		}
+		dir := func(d float64) float64 {
+			return math.Cos(d*math.Pi/180)*ant[0] + math.Sin(d*math.Pi/180)*ant[1]
+		}
+		if dir(sl.AnteriorDeg) < dir(sl.InferiorDeg) {
+			t.Errorf("slice %d: anterior insertion %.0f° lies below the inferior %.0f°", sl.K+1, sl.AnteriorDeg, sl.InferiorDeg)
+		}
+	}
+	// Per slice: mean chord against the equivalent annulus.
+	nx, ny := g.Dims[0], g.Dims[1]
+	plane := nx * ny
+	lab := smp.Labels[s.ED].Data
+	for _, sl := range ed.Slices {
+		if sl.Level == Apex {
+			continue
+		}
+		var cav, myo int
+		for _, l := range lab[sl.K*plane : (sl.K+1)*plane] {
+			switch l {
+			case study.LV:
+				cav++
+			case study.Myocardium:
+				myo++
+			}
+		}
+		px := g.Spacing[0] * g.Spacing[1]
+		ri, re := math.Sqrt(float64(cav)*px/math.Pi), math.Sqrt(float64(cav+myo)*px/math.Pi)
+		annulus := float64(myo) * px / (math.Pi * (re + ri))
+		var sum float64
+		n := 0
+		for deg := 0; deg < 360; deg++ {
+			if ch := chord(lab[sl.K*plane:(sl.K+1)*plane], nx, ny, g.Spacing[0], g.Spacing[1], sl.Centroid, float64(deg)); ch > 0 {
+				sum += ch
+				n++
+			}
+		}
+		mean := sum / float64(n)
+		if math.Abs(mean-annulus) > 0.1*annulus {
+			t.Errorf("slice %d: mean chord %.2f mm, annulus %.2f mm", sl.K+1, mean, annulus)
+		}
+		t.Logf("slice %d (level %d): mean chord %.2f mm over %d rays, equivalent annulus %.2f mm", sl.K+1, sl.Level, mean, n, annulus)
+	}
+	line := ""
+	for n := 0; n < 16; n++ {
+		e := ed.ThicknessMM[n]
+		th := 100 * (es.ThicknessMM[n] - e) / e
+		if !(e >= 5 && e <= 13) || !(th > -30 && th < 80) {
+			t.Errorf("segment %d (%s): ED %.2f mm, thickening %.1f %%", n+1, Names[n], e, th)
+		}
+		line += fmt.Sprintf("\n  %2d %-20s ED %5.2f mm  ES %5.2f mm  thickening %5.1f %%", n+1, Names[n], e, es.ThicknessMM[n], th)
+	}
+	t.Logf("patient001 expert labels:%s", line)
 }

@@ -123,6 +123,38 @@ func TestSegmentACDCPatient(t *testing.T) {
 		}
 	}
 	checkOutputs(t, py, pairs)
+	// One report for the patient from both frames: phases are ACDC's frame
+	// numbers, the curve has the two frames of 30 and no timing, so no
+	// rates are claimed.
+	b, err := os.ReadFile(filepath.Join(out, "patient001_report.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep struct {
+		ED          int `json:"ed_phase_1based"`
+		ESPhase     int `json:"es_phase_1based"`
+		Checkpoints int `json:"checkpoints"`
+		Curves      struct {
+			Phases int    `json:"phases"`
+			Timing string `json:"timing"`
+			Points []struct {
+				Phase int `json:"phase_1based"`
+			} `json:"points"`
+			PER struct {
+				Value *float64 `json:"value"`
+			} `json:"lv_peak_ejection_rate"`
+		} `json:"curves"`
+	}
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatalf("report JSON: %v\n%s", err, b)
+	}
+	if rep.ED != 1 || rep.ESPhase != 12 || rep.Checkpoints != 2 || rep.Curves.Phases != 30 || len(rep.Curves.Points) != 2 ||
+		rep.Curves.Points[1].Phase != 12 || rep.Curves.PER.Value != nil || !strings.Contains(rep.Curves.Timing, "timing unknown") {
+		t.Errorf("report: %+v", rep)
+	}
+	if _, err := os.Stat(filepath.Join(out, "patient001_report.csv")); err != nil || !strings.Contains(stdout.String(), "report") {
+		t.Errorf("report CSV %v; summary:\n%s", err, stdout.String())
+	}
 	if m, _ := filepath.Glob(filepath.Join(out, ".*")); len(m) > 0 {
 		t.Errorf("temporary files left behind: %v", m)
 	}
