@@ -25,7 +25,7 @@
 //     [135, 225), inferior [225, 315).
 //   - Thickness: radial chords from the LV cavity centroid, one per degree;
 //     each chord is the length of the first run of myocardium along the ray
-//     (nearest-neighbour label lookup every tenth of a pixel). A segment's
+//     (nearest-neighbour label lookup every fifth of a pixel). A segment's
 //     thickness is the mean chord over its rays on all slices of its level.
 package aha
 
@@ -335,7 +335,7 @@ func insertions(lab []uint8, nx, ny int, sx, sy float64, c, ant [2]float64) (ant
 func chord(lab []uint8, nx, ny int, sx, sy float64, c [2]float64, deg float64) float64 {
 	rad := deg * math.Pi / 180
 	du, dv := math.Cos(rad), math.Sin(rad)
-	h := min(sx, sy) / 10
+	h := min(sx, sy) / 5
 	entry := -1.0
 	for r := 0.0; ; r += h {
 		i, j := int(math.Round((c[0]+r*du)/sx)), int(math.Round((c[1]+r*dv)/sy))

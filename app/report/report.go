@@ -48,6 +48,10 @@ type Input struct {
 	// phase, nil when unknown) give the curves their time axis.
 	NT           int
 	TriggerTimes []float64
+	// Segments asks for the AHA 17-segment model: one analysis per
+	// posterior sample and phase, tens of milliseconds each, so the live
+	// report leaves it out and exports ask for it.
+	Segments bool
 }
 
 // Index is one reported quantity. Undefined values (an ejection fraction of
@@ -85,8 +89,9 @@ type Report struct {
 	// Curves are the LV and RV volume–time curves over the segmented
 	// phases with the LV peak ejection and filling rates.
 	Curves *Curves
-	// AHA is the 17-segment wall thickness and thickening; nil when the
-	// labels do not allow it, and then AHANote says why.
+	// AHA is the 17-segment wall thickness and thickening; nil when not
+	// asked for (Input.Segments) or when the labels do not allow it, and
+	// then AHANote says why.
 	AHA     *Segments
 	AHANote string
 }
@@ -187,10 +192,12 @@ func Compute(in Input) (*Report, error) {
 		return nil, err
 	}
 	r.Curves = c
-	if a, err := segments(in, r.SinglePhase); err != nil {
-		r.AHANote = err.Error()
-	} else {
-		r.AHA = a
+	if in.Segments {
+		if a, err := segments(in, r.SinglePhase); err != nil {
+			r.AHANote = err.Error()
+		} else {
+			r.AHA = a
+		}
 	}
 	return r, nil
 }

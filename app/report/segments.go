@@ -3,6 +3,8 @@ package report
 import (
 	"fmt"
 	"math"
+	"runtime"
+	"sync"
 
 	"cmrseg/app/aha"
 )
@@ -49,14 +51,24 @@ func segments(in Input, singlePhase bool) (*Segments, error) {
 		}
 		out.ES = es
 	}
+	// The samples are independent: analyse them on all cores, since the
+	// window recomputes the report after every correction.
 	sampleRuns := func(p Phase) []*aha.Result {
 		kn := known(p, plane)
 		res := make([]*aha.Result, len(p.Samples))
+		var wg sync.WaitGroup
+		sem := make(chan struct{}, runtime.GOMAXPROCS(0))
 		for k, s := range p.Samples {
-			if r, err := aha.Analyze(g, merged(s, p.Labels, kn)); err == nil {
-				res[k] = r // a sample that cannot be analysed is left out
-			}
+			wg.Add(1)
+			sem <- struct{}{}
+			go func() {
+				defer func() { <-sem; wg.Done() }()
+				if r, err := aha.Analyze(g, merged(s, p.Labels, kn)); err == nil {
+					res[k] = r // a sample that cannot be analysed is left out
+				}
+			}()
 		}
+		wg.Wait()
 		return res
 	}
 	edS := sampleRuns(in.ED)

@@ -11,7 +11,13 @@ import (
 // each correction. The volume–time curves take every phase segmented so
 // far. Intervals come from the ensemble's posterior samples,
 // with the reviewer's corrections and accepted slices taken as known.
-func FromSession(s *session.Session) (*Report, error) {
+func FromSession(s *session.Session) (*Report, error) { return fromSession(s, false) }
+
+// FromSessionWithSegments is FromSession with the AHA segment model, for
+// exports: it analyses every posterior sample, which takes longer.
+func FromSessionWithSegments(s *session.Session) (*Report, error) { return fromSession(s, true) }
+
+func fromSession(s *session.Session, segments bool) (*Report, error) {
 	se := s.Series
 	if se.ED < 0 || se.ES < 0 || se.ED >= se.NT || se.ES >= se.NT {
 		return nil, fmt.Errorf("report: ED and ES phases unknown (ED %d, ES %d of %d phases); set them first", se.ED, se.ES, se.NT)
@@ -31,7 +37,7 @@ func FromSession(s *session.Session) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	in := Input{Geometry: se.Geometry, Meta: se.Meta, ED: ed, ES: es, NT: se.NT, TriggerTimes: se.TriggerTimes}
+	in := Input{Geometry: se.Geometry, Meta: se.Meta, ED: ed, ES: es, NT: se.NT, TriggerTimes: se.TriggerTimes, Segments: segments}
 	for t := 0; t < se.NT; t++ {
 		if t != se.ED && t != se.ES && s.Result(t) != nil {
 			p, err := phase("", t)

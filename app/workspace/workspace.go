@@ -386,6 +386,14 @@ func (w *Workspace) Report() (*report.Report, error) {
 	return report.FromSession(w.Session)
 }
 
+// FullReport is Report with the AHA segment model, for exports.
+func (w *Workspace) FullReport() (*report.Report, error) {
+	if w.Session == nil {
+		return nil, errors.New("not segmented yet")
+	}
+	return report.FromSessionWithSegments(w.Session)
+}
+
 // SliceScore is the QC score of slice k of the current phase (NaN when not
 // segmented).
 func (w *Workspace) SliceScore(t, k int) float64 {

@@ -2,6 +2,7 @@ package workspace
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"image"
 	"math"
@@ -230,6 +231,45 @@ func TestExports(t *testing.T) {
 		if err := w.ExportReport(filepath.Join(dir, n)); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// The exported report carries the volume–time curve of every segmented
+	// phase and the AHA segments (the live report leaves those out).
+	b, err := os.ReadFile(filepath.Join(dir, "r.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep struct {
+		Curves struct {
+			Points []struct {
+				Phase int `json:"phase_1based"`
+			} `json:"points"`
+			PER struct {
+				Value *float64 `json:"value"`
+			} `json:"lv_peak_ejection_rate"`
+		} `json:"curves"`
+		AHA *struct {
+			Segments []struct {
+				ED struct {
+					Value *float64 `json:"value"`
+				} `json:"ed_thickness"`
+			} `json:"segments"`
+		} `json:"aha"`
+		Note string `json:"aha_note"`
+	}
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatal(err)
+	}
+	segmentedPhases := 0
+	for ph := 0; ph < s.NT; ph++ {
+		if w.Labels(ph) != nil {
+			segmentedPhases++
+		}
+	}
+	if len(rep.Curves.Points) != segmentedPhases || rep.AHA == nil || len(rep.AHA.Segments) != 17 || rep.AHA.Segments[6].ED.Value == nil {
+		t.Errorf("exported report: %d curve points for %d segmented phases, AHA %+v (%s)", len(rep.Curves.Points), segmentedPhases, rep.AHA, rep.Note)
+	}
+	if live, err := w.Report(); err != nil || live.AHA != nil || len(live.Curves.Points) != segmentedPhases {
+		t.Errorf("live report: %v, AHA %v", err, live.AHA)
 	}
 	img := Render(w.Frame(), w.Viewport(64, 48), 64, 48)
 	if err := ExportPNG(filepath.Join(dir, "v.png"), img); err != nil {
