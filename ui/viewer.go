@@ -989,6 +989,12 @@ type reportPanel struct {
 	cells  [][4]*widget.Label
 	bsa    *widget.Label
 	status *widget.Label
+	// The volume–time plot (drawn by workspace.RenderCurves) and its
+	// caption with the peak rates.
+	plot       *canvas.Raster
+	plotData   *report.Curves
+	ed, es     int
+	plotLegend *widget.Label
 }
 
 func newReportPanel() *reportPanel {
@@ -1017,11 +1023,46 @@ func newReportPanel() *reportPanel {
 	ci := widget.NewLabel("95 % CI: range of the ensemble's checkpoints (posterior samples); the value, from their mean prediction, may lie near an end.")
 	ci.Wrapping = fyne.TextWrapWord
 	ci.SizeName = theme.SizeNameCaptionText
-	p.box = container.NewVBox(grid, p.bsa, ci)
+	p.plot = canvas.NewRaster(func(w, h int) image.Image { return workspace.RenderCurves(p.plotData, p.ed, p.es, w, h) })
+	p.plot.SetMinSize(fyne.NewSize(260, 110))
+	p.plotLegend = widget.NewLabel("")
+	p.plotLegend.Wrapping = fyne.TextWrapWord
+	p.plotLegend.SizeName = theme.SizeNameCaptionText
+	p.box = container.NewVBox(grid, p.bsa, ci, p.plot, p.plotLegend)
 	return p
 }
 
+// showCurves puts r's volume–time curves in the plot and the rates (or
+// why there are none) in its caption.
+func (p *reportPanel) showCurves(r *report.Report) {
+	p.plotData = nil
+	p.plotLegend.SetText("")
+	if r != nil && r.Curves != nil {
+		c := r.Curves
+		p.plotData, p.ed, p.es = c, r.EDPhase, r.ESPhase
+		rate := func(ix report.Index) string {
+			if math.IsNaN(ix.Value) {
+				return "—"
+			}
+			s := fmt.Sprintf("%.0f ml/s", ix.Value)
+			if !math.IsNaN(ix.Low) {
+				s += fmt.Sprintf(" (%.0f–%.0f)", ix.Low, ix.High)
+			}
+			return s
+		}
+		text := fmt.Sprintf("Volume per phase: LV red, RV blue, 95 %% CI shaded, ED and ES dashed; %d of %d phases.", len(c.Points), c.NT)
+		if c.Timing != "" {
+			text += " " + c.Timing + "."
+		} else {
+			text += fmt.Sprintf(" LV peak ejection %s, peak filling %s.", rate(c.PeakEjection), rate(c.PeakFilling))
+		}
+		p.plotLegend.SetText(text)
+	}
+	p.plot.Refresh()
+}
+
 func (p *reportPanel) show(r *report.Report, err error, s *study.Series) {
+	p.showCurves(r)
 	for _, row := range p.cells {
 		for c := 1; c < 4; c++ {
 			row[c].SetText("—")
