@@ -47,4 +47,22 @@ func TestReportPanelCurves(t *testing.T) {
 		t.Errorf("all phases in, caption without rates: %q", text)
 	}
 	t.Logf("%d of %d phases segmented; caption: %s", segmentedPhases, s.NT, text)
+
+	// The bull's-eye shows the live report's ED thickness per segment.
+	r, err := v.ws.Report()
+	if err != nil || r.AHA == nil {
+		t.Fatalf("live report: %v", err)
+	}
+	eye, ok := p.eye.Generator(120, 120).(*image.RGBA)
+	if !ok {
+		t.Fatal("bull's-eye is not an RGBA image")
+	}
+	// Middle of the mid anterior segment (7): straight up, 0.6 r (r 59 px).
+	if got, want := eye.RGBAAt(60, 60-35), workspace.ThicknessColour(r.AHA.Segments[6].EDThickness.Value); got != want {
+		t.Errorf("segment 7 drawn %v, want %v (%.2f mm)", got, want, r.AHA.Segments[6].EDThickness.Value)
+	}
+	if !strings.Contains(p.eyeLegend.Text, "Thinnest") {
+		t.Errorf("bull's-eye caption %q", p.eyeLegend.Text)
+	}
+	t.Logf("bull's-eye caption: %s", p.eyeLegend.Text)
 }

@@ -995,6 +995,10 @@ type reportPanel struct {
 	plotData   *report.Curves
 	ed, es     int
 	plotLegend *widget.Label
+	// The AHA bull's-eye of ED wall thickness and its caption.
+	eye       *canvas.Raster
+	eyeValues [17]float64
+	eyeLegend *widget.Label
 }
 
 func newReportPanel() *reportPanel {
@@ -1028,8 +1032,52 @@ func newReportPanel() *reportPanel {
 	p.plotLegend = widget.NewLabel("")
 	p.plotLegend.Wrapping = fyne.TextWrapWord
 	p.plotLegend.SizeName = theme.SizeNameCaptionText
-	p.box = container.NewVBox(grid, p.bsa, ci, p.plot, p.plotLegend)
+	for n := range p.eyeValues {
+		p.eyeValues[n] = math.NaN()
+	}
+	p.eye = canvas.NewRaster(func(w, h int) image.Image { return workspace.RenderBullseye(p.eyeValues, min(w, h)) })
+	p.eye.SetMinSize(fyne.NewSize(110, 110))
+	p.eyeLegend = widget.NewLabel("")
+	p.eyeLegend.Wrapping = fyne.TextWrapWord
+	p.eyeLegend.SizeName = theme.SizeNameCaptionText
+	p.box = container.NewVBox(grid, p.bsa, ci, p.plot, p.plotLegend,
+		container.NewBorder(nil, nil, p.eye, nil, p.eyeLegend))
 	return p
+}
+
+// showSegments colours the bull's-eye by r's ED wall thickness and names
+// the thinnest segment and the mean thickening in its caption.
+func (p *reportPanel) showSegments(r *report.Report) {
+	for n := range p.eyeValues {
+		p.eyeValues[n] = math.NaN()
+	}
+	switch {
+	case r == nil:
+		p.eyeLegend.SetText("")
+	case r.AHA == nil:
+		p.eyeLegend.SetText("AHA segments: " + r.AHANote)
+	default:
+		thin, sum, n := -1, 0.0, 0
+		for i, s := range r.AHA.Segments {
+			p.eyeValues[i] = s.EDThickness.Value
+			if !math.IsNaN(s.EDThickness.Value) && (thin < 0 || s.EDThickness.Value < p.eyeValues[thin]) {
+				thin = i
+			}
+			if !math.IsNaN(s.Thickening.Value) {
+				sum += s.Thickening.Value
+				n++
+			}
+		}
+		text := "ED wall thickness per AHA segment (anterior up, septum left): red 2 mm, yellow 8, green 14+."
+		if thin >= 0 {
+			text += fmt.Sprintf(" Thinnest: %d %s, %.1f mm.", thin+1, r.AHA.Segments[thin].Name, p.eyeValues[thin])
+		}
+		if n > 0 {
+			text += fmt.Sprintf(" Mean systolic thickening %.0f %%.", sum/float64(n))
+		}
+		p.eyeLegend.SetText(text + " Intervals in the exported report.")
+	}
+	p.eye.Refresh()
 }
 
 // showCurves puts r's volume–time curves in the plot and the rates (or
@@ -1063,6 +1111,7 @@ func (p *reportPanel) showCurves(r *report.Report) {
 
 func (p *reportPanel) show(r *report.Report, err error, s *study.Series) {
 	p.showCurves(r)
+	p.showSegments(r)
 	for _, row := range p.cells {
 		for c := 1; c < 4; c++ {
 			row[c].SetText("—")

@@ -198,7 +198,7 @@ func TestPhantomSegmentIntervals(t *testing.T) {
 	}
 	r, err := Compute(Input{Geometry: s.Geometry, Meta: s.Meta,
 		ED: Phase{Index: truth.ED, Labels: ed[0], Samples: ed},
-		ES: Phase{Index: truth.ES, Labels: es[0], Samples: es}, Segments: true})
+		ES: Phase{Index: truth.ES, Labels: es[0], Samples: es}, Segments: SegmentsWithIntervals})
 	if err != nil {
 		t.Fatal(err)
 	}

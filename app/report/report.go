@@ -48,11 +48,20 @@ type Input struct {
 	// phase, nil when unknown) give the curves their time axis.
 	NT           int
 	TriggerTimes []float64
-	// Segments asks for the AHA 17-segment model: one analysis per
-	// posterior sample and phase, tens of milliseconds each, so the live
-	// report leaves it out and exports ask for it.
-	Segments bool
+	// Segments chooses how much of the AHA 17-segment model to compute.
+	Segments SegmentMode
 }
+
+// SegmentMode says how much of the AHA model a report computes: the
+// intervals need one analysis per posterior sample and phase (tens of
+// milliseconds each), too slow to repeat after every correction.
+type SegmentMode int
+
+const (
+	NoSegments            SegmentMode = iota
+	SegmentsOnLabels                  // thickness from the current labels, no intervals (the live panel)
+	SegmentsWithIntervals             // and intervals from the posterior samples (exports)
+)
 
 // Index is one reported quantity. Undefined values (an ejection fraction of
 // an empty ventricle, an interval without samples) are NaN.
@@ -90,8 +99,8 @@ type Report struct {
 	// phases with the LV peak ejection and filling rates.
 	Curves *Curves
 	// AHA is the 17-segment wall thickness and thickening; nil when not
-	// asked for (Input.Segments) or when the labels do not allow it, and
-	// then AHANote says why.
+	// asked for (Input.Segments) or when the labels do not allow it (then
+	// AHANote says why).
 	AHA     *Segments
 	AHANote string
 }
@@ -192,8 +201,8 @@ func Compute(in Input) (*Report, error) {
 		return nil, err
 	}
 	r.Curves = c
-	if in.Segments {
-		if a, err := segments(in, r.SinglePhase); err != nil {
+	if in.Segments != NoSegments {
+		if a, err := segments(in, r.SinglePhase, in.Segments == SegmentsWithIntervals); err != nil {
 			r.AHANote = err.Error()
 		} else {
 			r.AHA = a

@@ -281,7 +281,7 @@ func TestExport(t *testing.T) {
 		Meta:     study.Metadata{PatientID: "P1", HeightM: 1.8, WeightKg: 80},
 		ED:       Phase{Labels: labelMap(n, map[uint8]int{study.LV: 10, study.Myocardium: 6})},
 		ES:       Phase{Index: 5, Labels: labelMap(n, map[uint8]int{study.LV: 4})},
-		Segments: true,
+		Segments: SegmentsWithIntervals,
 	})
 	if err != nil {
 		t.Fatal(err)

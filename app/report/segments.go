@@ -36,7 +36,7 @@ type Segments struct {
 // segments runs the AHA analysis on the current labels and on every
 // posterior sample (reviewer-settled voxels taken as known, as for the
 // volumes). Checkpoint k's ED and ES are paired for the thickening.
-func segments(in Input, singlePhase bool) (*Segments, error) {
+func segments(in Input, singlePhase, intervals bool) (*Segments, error) {
 	g := in.Geometry
 	plane := g.Dims[0] * g.Dims[1]
 	ed, err := aha.Analyze(g, in.ED.Labels)
@@ -71,10 +71,12 @@ func segments(in Input, singlePhase bool) (*Segments, error) {
 		wg.Wait()
 		return res
 	}
-	edS := sampleRuns(in.ED)
-	var esS []*aha.Result
-	if !singlePhase {
-		esS = sampleRuns(in.ES)
+	var edS, esS []*aha.Result
+	if intervals {
+		edS = sampleRuns(in.ED)
+		if !singlePhase {
+			esS = sampleRuns(in.ES)
+		}
 	}
 	for _, r := range edS {
 		if r != nil {

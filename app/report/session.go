@@ -11,13 +11,17 @@ import (
 // each correction. The volume–time curves take every phase segmented so
 // far. Intervals come from the ensemble's posterior samples,
 // with the reviewer's corrections and accepted slices taken as known.
-func FromSession(s *session.Session) (*Report, error) { return fromSession(s, false) }
+// The AHA segments come from the current labels only, without intervals.
+func FromSession(s *session.Session) (*Report, error) { return fromSession(s, SegmentsOnLabels) }
 
-// FromSessionWithSegments is FromSession with the AHA segment model, for
-// exports: it analyses every posterior sample, which takes longer.
-func FromSessionWithSegments(s *session.Session) (*Report, error) { return fromSession(s, true) }
+// FromSessionWithSegments is FromSession with intervals for the AHA
+// segments, for exports: it analyses every posterior sample, which takes
+// longer.
+func FromSessionWithSegments(s *session.Session) (*Report, error) {
+	return fromSession(s, SegmentsWithIntervals)
+}
 
-func fromSession(s *session.Session, segments bool) (*Report, error) {
+func fromSession(s *session.Session, segments SegmentMode) (*Report, error) {
 	se := s.Series
 	if se.ED < 0 || se.ES < 0 || se.ED >= se.NT || se.ES >= se.NT {
 		return nil, fmt.Errorf("report: ED and ES phases unknown (ED %d, ES %d of %d phases); set them first", se.ED, se.ES, se.NT)
