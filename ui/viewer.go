@@ -1098,7 +1098,8 @@ func (p *reportPanel) showCurves(r *report.Report) {
 			}
 			return s
 		}
-		text := fmt.Sprintf("Volume per phase: LV red, RV blue, 95 %% CI shaded, ED and ES dashed; %d of %d phases.", len(c.Points), c.NT)
+		text := fmt.Sprintf("Volume per phase (0–%.0f ml): LV red, RV blue, 95 %% CI shaded, ED and ES dashed; %d of %d phases.",
+			workspace.NewCurveLayout(c, 1, 1).YMax, len(c.Points), c.NT)
 		if c.Timing != "" {
 			text += " " + c.Timing + "."
 		} else {
