@@ -255,4 +255,33 @@ print(json.dumps({"shape": list(s.shape), "zooms": [float(z) for z in s.header.g
 		t.Fatalf("%s: shape %v zooms %v, want 256×256×12×20 at 1.367 mm", filepath.Base(segs[0]), r.Shape, r.Zooms)
 	}
 	t.Logf("%s: shape %v, voxel %v mm", filepath.Base(segs[0]), r.Shape, r.Zooms)
+	// The cine's report: a curve point per phase on the DICOM trigger
+	// times, and rates unless the (random) model put ES on ED.
+	reps, _ := filepath.Glob(filepath.Join(out, "*_report.json"))
+	if len(reps) != 1 {
+		t.Fatalf("reports %v, want one", reps)
+	}
+	b, err := os.ReadFile(reps[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep struct {
+		Curves struct {
+			Timing string `json:"timing"`
+			Points []struct {
+				TimeMS *float64 `json:"time_ms"`
+			} `json:"points"`
+			PER struct {
+				Value *float64 `json:"value"`
+			} `json:"lv_peak_ejection_rate"`
+		} `json:"curves"`
+	}
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatal(err)
+	}
+	c := rep.Curves
+	if len(c.Points) != 20 || c.Points[0].TimeMS == nil || c.Points[1].TimeMS == nil || !(*c.Points[1].TimeMS > *c.Points[0].TimeMS) ||
+		(c.Timing == "") != (c.PER.Value != nil) || (c.Timing != "" && !strings.Contains(c.Timing, "same phase")) {
+		t.Errorf("report curves: timing %q, %d points, PER %v", c.Timing, len(c.Points), c.PER.Value)
+	}
 }
