@@ -72,6 +72,9 @@ type Slice struct {
 	AnteriorDeg, InferiorDeg float64
 	// SeptumDeg is the mid-septal image angle used for the segments.
 	SeptumDeg float64
+	// sgn is +1 when θ (toward the anterior insertion) grows with the
+	// image angle on this slice, −1 otherwise.
+	sgn float64
 }
 
 // Result is the segment model of one label map.
@@ -186,17 +189,57 @@ func Analyze(g study.Geometry, labels []uint8) (*Result, error) {
 		meanSense = -1
 	}
 
-	var sum [17]float64
 	for n := range r.Slices {
 		sl := &r.Slices[n]
-		if sl.Level == Apex {
-			continue
-		}
-		sgn := meanSense
 		if sl.Insertions {
-			sgn = sense(*sl)
+			sl.sgn = sense(*sl)
 		} else {
+			sl.sgn = meanSense
 			sl.SeptumDeg = meanSeptum
+		}
+	}
+	r.measure(g, labels)
+	return r, nil
+}
+
+// AnalyzeOn measures labels on the segment layout of ref (an analysis of
+// the same stack, e.g. of the reviewed labels): the same slices per level,
+// the same septal directions, only each slice's cavity centroid and the
+// chords taken from labels. The posterior samples are measured this way,
+// so their spread is that of the wall, not of which slice a sample happens
+// to call apical. A slice where labels have no cavity adds no chords.
+func AnalyzeOn(g study.Geometry, labels []uint8, ref *Result) (*Result, error) {
+	if len(labels) != g.N() || g.N() <= 0 || !(g.Spacing[0] > 0) || !(g.Spacing[1] > 0) {
+		return nil, fmt.Errorf("aha: %d labels on dims %v spacing %v", len(labels), g.Dims, g.Spacing)
+	}
+	if ref == nil {
+		return nil, errors.New("aha: no reference layout")
+	}
+	r := &Result{BaseFirst: ref.BaseFirst, CapSlices: ref.CapSlices, Slices: slices.Clone(ref.Slices)}
+	plane := g.Dims[0] * g.Dims[1]
+	for n := range r.Slices {
+		sl := &r.Slices[n]
+		if sl.K >= g.Dims[2] {
+			return nil, fmt.Errorf("aha: reference slice %d outside %d slices", sl.K+1, g.Dims[2])
+		}
+		if sl.Level != Apex {
+			sl.Centroid = centroid(labels[sl.K*plane:(sl.K+1)*plane], g.Dims[0], g.Spacing[0], g.Spacing[1])
+		}
+	}
+	r.measure(g, labels)
+	return r, nil
+}
+
+// measure casts the chords of every slice from its centroid and averages
+// them per segment.
+func (r *Result) measure(g study.Geometry, labels []uint8) {
+	nx, ny := g.Dims[0], g.Dims[1]
+	sx, sy := g.Spacing[0], g.Spacing[1]
+	plane := nx * ny
+	var sum [17]float64
+	for _, sl := range r.Slices {
+		if sl.Level == Apex || math.IsNaN(sl.Centroid[0]) {
+			continue // the cap, or no cavity on this slice of a sample
 		}
 		lab := labels[sl.K*plane : (sl.K+1)*plane]
 		for deg := 0; deg < 360; deg++ {
@@ -204,7 +247,7 @@ func Analyze(g study.Geometry, labels []uint8) (*Result, error) {
 			if !(c > 0) {
 				continue
 			}
-			theta := wrap360(sgn * (float64(deg) - sl.SeptumDeg))
+			theta := wrap360(sl.sgn * (float64(deg) - sl.SeptumDeg))
 			seg := segment(sl.Level, theta)
 			sum[seg-1] += c
 			r.Chords[seg-1]++
@@ -216,7 +259,6 @@ func Analyze(g study.Geometry, labels []uint8) (*Result, error) {
 			r.ThicknessMM[s] = sum[s] / float64(r.Chords[s])
 		}
 	}
-	return r, nil
 }
 
 // segment is the AHA number (1–16) of angle theta (degrees from the
@@ -252,6 +294,7 @@ func anterior(g study.Geometry) [2]float64 {
 	return a
 }
 
+// centroid is the LV cavity's centroid in mm; NaN when the slice has none.
 func centroid(lab []uint8, nx int, sx, sy float64) [2]float64 {
 	var su, sv float64
 	n := 0

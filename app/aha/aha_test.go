@@ -283,3 +283,59 @@ func TestACDCPatient001GroundTruth(t *testing.T) {
 	}
 	t.Logf("patient001 expert labels:%s", line)
 }
+
+// TestAnalyzeOnKeepsLayout: measuring a map on its own layout gives its
+// own analysis; a sample that lost the cavity on the apical slice keeps the
+// reference's levels on AnalyzeOn (that slice adds no chords), while its
+// own analysis would move the thirds.
+func TestAnalyzeOnKeepsLayout(t *testing.T) {
+	s, labels, _ := phantom.Generate(phantom.Options{Seed: 1, Thin: thin})
+	g := s.Geometry
+	ref, err := Analyze(g, labels[0].Data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	same, err := AnalyzeOn(g, labels[0].Data, ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for n := range ref.ThicknessMM {
+		if a, b := ref.ThicknessMM[n], same.ThicknessMM[n]; a != b && !(math.IsNaN(a) && math.IsNaN(b)) || ref.Chords[n] != same.Chords[n] {
+			t.Errorf("segment %d: own layout %.3f mm (%d chords), Analyze %.3f (%d)", n+1, b, same.Chords[n], a, ref.Chords[n])
+		}
+	}
+	// Sample: slice 10's cavity becomes background.
+	plane := g.Dims[0] * g.Dims[1]
+	smp := append([]uint8(nil), labels[0].Data...)
+	for i := 9 * plane; i < 10*plane; i++ {
+		if smp[i] == study.LV {
+			smp[i] = study.Background
+		}
+	}
+	own, err := Analyze(g, smp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	on, err := AnalyzeOn(g, smp, ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if own.Slices[6].Level == ref.Slices[6].Level { // 9 cavity slices: slice 7 moves from mid to apical
+		t.Errorf("own analysis kept slice 7 at level %d", own.Slices[6].Level)
+	}
+	for n, sl := range on.Slices {
+		if sl.Level != ref.Slices[n].Level || sl.SeptumDeg != ref.Slices[n].SeptumDeg {
+			t.Errorf("slice %d: level %d septum %.1f on the layout, reference %d %.1f", sl.K+1, sl.Level, sl.SeptumDeg, ref.Slices[n].Level, ref.Slices[n].SeptumDeg)
+		}
+	}
+	// Apical segments lose slice 10's chords; mid segments are untouched.
+	if on.Chords[12] >= ref.Chords[12] || on.ThicknessMM[8] != ref.ThicknessMM[8] {
+		t.Errorf("apical anterior chords %d (reference %d); mid inferoseptal %.3f vs %.3f", on.Chords[12], ref.Chords[12], on.ThicknessMM[8], ref.ThicknessMM[8])
+	}
+	if _, err := AnalyzeOn(g, smp, nil); err == nil {
+		t.Error("no layout accepted")
+	}
+	if _, err := AnalyzeOn(g, smp[:5], ref); err == nil {
+		t.Error("short labels accepted")
+	}
+}

@@ -183,7 +183,7 @@ func minMax(v []float64) (lo, hi float64) {
 // three "checkpoints" see the wall intact, 2 mm thinner and 4 mm thinner
 // in the mid inferolateral sector, each paired with its own ES. The
 // interval of segment 11 must be the type-7 percentiles of the three
-// samples' thicknesses, each measured independently here, and the untouched
+// samples' thicknesses, each measured here on the labels' layout, and the untouched
 // segments' intervals collapse onto their value.
 func TestPhantomSegmentIntervals(t *testing.T) {
 	th := phantom.Thinning{FromDeg: 0, ToDeg: 60, FirstSlice: 4, LastSlice: 6}
@@ -206,9 +206,14 @@ func TestPhantomSegmentIntervals(t *testing.T) {
 		t.Fatalf("AHA %+v (%s)", r.AHA, r.AHANote)
 	}
 	var edT, thick []float64
+	edRef, errA := aha.Analyze(s.Geometry, ed[0])
+	esRef, errB := aha.Analyze(s.Geometry, es[0])
+	if errA != nil || errB != nil {
+		t.Fatal(errA, errB)
+	}
 	for k := range ed {
-		a, errA := aha.Analyze(s.Geometry, ed[k])
-		b, errB := aha.Analyze(s.Geometry, es[k])
+		a, errA := aha.AnalyzeOn(s.Geometry, ed[k], edRef)
+		b, errB := aha.AnalyzeOn(s.Geometry, es[k], esRef)
 		if errA != nil || errB != nil {
 			t.Fatal(errA, errB)
 		}

@@ -33,9 +33,11 @@ type Segments struct {
 	Samples int
 }
 
-// segments runs the AHA analysis on the current labels and on every
+// segments runs the AHA analysis on the current labels and measures every
 // posterior sample (reviewer-settled voxels taken as known, as for the
-// volumes). Checkpoint k's ED and ES are paired for the thickening.
+// volumes) on the current labels' segment layout of its phase, so the
+// intervals show the uncertainty of the wall. Checkpoint k's ED and ES are
+// paired for the thickening.
 func segments(in Input, singlePhase, intervals bool) (*Segments, error) {
 	g := in.Geometry
 	plane := g.Dims[0] * g.Dims[1]
@@ -53,7 +55,7 @@ func segments(in Input, singlePhase, intervals bool) (*Segments, error) {
 	}
 	// The samples are independent: analyse them on all cores, since the
 	// window recomputes the report after every correction.
-	sampleRuns := func(p Phase) []*aha.Result {
+	sampleRuns := func(p Phase, ref *aha.Result) []*aha.Result {
 		kn := known(p, plane)
 		res := make([]*aha.Result, len(p.Samples))
 		var wg sync.WaitGroup
@@ -63,7 +65,7 @@ func segments(in Input, singlePhase, intervals bool) (*Segments, error) {
 			sem <- struct{}{}
 			go func() {
 				defer func() { <-sem; wg.Done() }()
-				if r, err := aha.Analyze(g, merged(s, p.Labels, kn)); err == nil {
+				if r, err := aha.AnalyzeOn(g, merged(s, p.Labels, kn), ref); err == nil {
 					res[k] = r // a sample that cannot be analysed is left out
 				}
 			}()
@@ -73,9 +75,9 @@ func segments(in Input, singlePhase, intervals bool) (*Segments, error) {
 	}
 	var edS, esS []*aha.Result
 	if intervals {
-		edS = sampleRuns(in.ED)
+		edS = sampleRuns(in.ED, ed)
 		if !singlePhase {
-			esS = sampleRuns(in.ES)
+			esS = sampleRuns(in.ES, es)
 		}
 	}
 	for _, r := range edS {
