@@ -1052,7 +1052,7 @@ func (p *reportPanel) showSegments(r *report.Report) {
 		p.eyeValues[n] = math.NaN()
 	}
 	switch {
-	case r == nil:
+	case r == nil || r.AHA == nil && r.AHANote == "":
 		p.eyeLegend.SetText("")
 	case r.AHA == nil:
 		p.eyeLegend.SetText("AHA segments: " + r.AHANote)
