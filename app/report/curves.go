@@ -3,7 +3,9 @@ package report
 import (
 	"fmt"
 	"math"
+	"runtime"
 	"slices"
+	"sync"
 
 	"cmrseg/app/study"
 )
@@ -73,33 +75,49 @@ func curves(in Input, voxelML float64, singlePhase bool) (*Curves, error) {
 	}
 	nt := max(in.NT, in.ED.Index+1, in.ES.Index+1)
 	c := &Curves{NT: nt}
-	// sampleLV[t][k] is checkpoint k's LV volume at phase t.
-	sampleLV := map[int][]float64{}
+	// sampleLV[t][k] is checkpoint k's LV volume at phase t. The phases are
+	// counted on all cores: the live panel recounts every segmented phase
+	// after each correction.
+	sampleLV := make([][]float64, nt)
+	points := make([]*CurvePoint, nt)
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
 	for t := 0; t < nt; t++ {
 		p, ok := byPhase[t]
 		if !ok {
 			continue
 		}
-		cnt := study.CountLabels(p.Labels)
-		pt := CurvePoint{Phase: t, TimeMS: math.NaN(),
-			LV: float64(cnt[study.LV]) * voxelML, RV: float64(cnt[study.RV]) * voxelML,
-			LVLow: math.NaN(), LVHigh: math.NaN(), RVLow: math.NaN(), RVHigh: math.NaN(), Samples: len(p.Samples)}
-		if t < len(in.TriggerTimes) {
-			pt.TimeMS = in.TriggerTimes[t]
-		}
-		if len(p.Samples) > 0 {
-			kn := known(p, plane)
-			lv := make([]float64, len(p.Samples))
-			rv := make([]float64, len(p.Samples))
-			for k, s := range p.Samples {
-				n := countSample(s, p.Labels, kn)
-				lv[k], rv[k] = float64(n[study.LV])*voxelML, float64(n[study.RV])*voxelML
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			cnt := study.CountLabels(p.Labels)
+			pt := CurvePoint{Phase: t, TimeMS: math.NaN(),
+				LV: float64(cnt[study.LV]) * voxelML, RV: float64(cnt[study.RV]) * voxelML,
+				LVLow: math.NaN(), LVHigh: math.NaN(), RVLow: math.NaN(), RVHigh: math.NaN(), Samples: len(p.Samples)}
+			if t < len(in.TriggerTimes) {
+				pt.TimeMS = in.TriggerTimes[t]
 			}
-			pt.LVLow, pt.LVHigh = Percentile(lv, 2.5), Percentile(lv, 97.5)
-			pt.RVLow, pt.RVHigh = Percentile(rv, 2.5), Percentile(rv, 97.5)
-			sampleLV[t] = lv
+			if len(p.Samples) > 0 {
+				kn := known(p, plane)
+				lv := make([]float64, len(p.Samples))
+				rv := make([]float64, len(p.Samples))
+				for k, s := range p.Samples {
+					n := countSample(s, p.Labels, kn)
+					lv[k], rv[k] = float64(n[study.LV])*voxelML, float64(n[study.RV])*voxelML
+				}
+				pt.LVLow, pt.LVHigh = Percentile(lv, 2.5), Percentile(lv, 97.5)
+				pt.RVLow, pt.RVHigh = Percentile(rv, 2.5), Percentile(rv, 97.5)
+				sampleLV[t] = lv
+			}
+			points[t] = &pt
+		}()
+	}
+	wg.Wait()
+	for _, pt := range points {
+		if pt != nil {
+			c.Points = append(c.Points, *pt)
 		}
-		c.Points = append(c.Points, pt)
 	}
 
 	nan := math.NaN()
