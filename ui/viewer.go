@@ -1048,6 +1048,16 @@ type reportPanel struct {
 	cells  [][4]*widget.Label
 	bsa    *widget.Label
 	status *widget.Label
+	// The volume–time plot (drawn by workspace.RenderCurves) and its
+	// caption with the peak rates.
+	plot       *canvas.Raster
+	plotData   *report.Curves
+	ed, es     int
+	plotLegend *widget.Label
+	// The AHA bull's-eye of ED wall thickness and its caption.
+	eye       *canvas.Raster
+	eyeValues [17]float64
+	eyeLegend *widget.Label
 }
 
 func newReportPanel() *reportPanel {
@@ -1077,11 +1087,92 @@ func newReportPanel() *reportPanel {
 	ci := widget.NewLabel("95 % CI: range of the ensemble's checkpoints (posterior samples); the value, from their mean prediction, may lie near an end.")
 	ci.Wrapping = fyne.TextWrapWord
 	ci.SizeName = theme.SizeNameCaptionText
-	p.box = container.NewVBox(grid, p.bsa, ci)
+	p.plot = canvas.NewRaster(func(w, h int) image.Image { return workspace.RenderCurves(p.plotData, p.ed, p.es, w, h) })
+	p.plot.SetMinSize(fyne.NewSize(260, 110))
+	p.plotLegend = widget.NewLabel("")
+	p.plotLegend.Wrapping = fyne.TextWrapWord
+	p.plotLegend.SizeName = theme.SizeNameCaptionText
+	for n := range p.eyeValues {
+		p.eyeValues[n] = math.NaN()
+	}
+	p.eye = canvas.NewRaster(func(w, h int) image.Image { return workspace.RenderBullseye(p.eyeValues, min(w, h)) })
+	p.eye.SetMinSize(fyne.NewSize(110, 110))
+	p.eyeLegend = widget.NewLabel("")
+	p.eyeLegend.Wrapping = fyne.TextWrapWord
+	p.eyeLegend.SizeName = theme.SizeNameCaptionText
+	p.box = container.NewVBox(grid, p.bsa, ci, p.plot, p.plotLegend,
+		container.NewBorder(nil, nil, p.eye, nil, p.eyeLegend))
 	return p
 }
 
+// showSegments colours the bull's-eye by r's ED wall thickness and names
+// the thinnest segment and the mean thickening in its caption.
+func (p *reportPanel) showSegments(r *report.Report) {
+	for n := range p.eyeValues {
+		p.eyeValues[n] = math.NaN()
+	}
+	switch {
+	case r == nil || r.AHA == nil && r.AHANote == "":
+		p.eyeLegend.SetText("")
+	case r.AHA == nil:
+		p.eyeLegend.SetText("AHA segments: " + r.AHANote)
+	default:
+		thin, sum, n := -1, 0.0, 0
+		for i, s := range r.AHA.Segments {
+			p.eyeValues[i] = s.EDThickness.Value
+			if !math.IsNaN(s.EDThickness.Value) && (thin < 0 || s.EDThickness.Value < p.eyeValues[thin]) {
+				thin = i
+			}
+			if !math.IsNaN(s.Thickening.Value) {
+				sum += s.Thickening.Value
+				n++
+			}
+		}
+		text := "ED wall thickness per AHA segment (anterior up, septum left): red 2 mm, yellow 8, green 14+."
+		if thin >= 0 {
+			text += fmt.Sprintf(" Thinnest: %d %s, %.1f mm.", thin+1, r.AHA.Segments[thin].Name, p.eyeValues[thin])
+		}
+		if n > 0 {
+			text += fmt.Sprintf(" Mean systolic thickening %.0f %%.", sum/float64(n))
+		}
+		p.eyeLegend.SetText(text + " Intervals in the exported report.")
+	}
+	p.eye.Refresh()
+}
+
+// showCurves puts r's volume–time curves in the plot and the rates (or
+// why there are none) in its caption.
+func (p *reportPanel) showCurves(r *report.Report) {
+	p.plotData = nil
+	p.plotLegend.SetText("")
+	if r != nil && r.Curves != nil {
+		c := r.Curves
+		p.plotData, p.ed, p.es = c, r.EDPhase, r.ESPhase
+		rate := func(ix report.Index) string {
+			if math.IsNaN(ix.Value) {
+				return "—"
+			}
+			s := fmt.Sprintf("%.0f ml/s", ix.Value)
+			if !math.IsNaN(ix.Low) {
+				s += fmt.Sprintf(" (%.0f–%.0f)", ix.Low, ix.High)
+			}
+			return s
+		}
+		text := fmt.Sprintf("Volume per phase (0–%.0f ml): LV red, RV blue, 95 %% CI shaded, ED and ES dashed; %d of %d phases.",
+			workspace.NewCurveLayout(c, 1, 1).YMax, len(c.Points), c.NT)
+		if c.Timing != "" {
+			text += " " + c.Timing + "."
+		} else {
+			text += fmt.Sprintf(" LV peak ejection %s, peak filling %s.", rate(c.PeakEjection), rate(c.PeakFilling))
+		}
+		p.plotLegend.SetText(text)
+	}
+	p.plot.Refresh()
+}
+
 func (p *reportPanel) show(r *report.Report, err error, s *study.Series) {
+	p.showCurves(r)
+	p.showSegments(r)
 	for _, row := range p.cells {
 		for c := 1; c < 4; c++ {
 			row[c].SetText("—")

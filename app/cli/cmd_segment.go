@@ -15,6 +15,7 @@ import (
 	"cmrseg/app/dataset"
 	"cmrseg/app/dicomio"
 	"cmrseg/app/nifti"
+	"cmrseg/app/report"
 	"cmrseg/app/study"
 	"cmrseg/app/studyio"
 	"cmrseg/inference/ensemble"
@@ -41,7 +42,9 @@ func runSegment(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stderr, "usage: cmrseg segment [--model DIR] [--device auto|cpu|cuda] [--probabilities] [--tta] --out DIR INPUT...")
 		fmt.Fprintln(stderr, "\nINPUT is a NIfTI file (3D or 4D), a DICOM folder or an ACDC patient folder (its ED and ES frames).")
 		fmt.Fprintln(stderr, "Writes NAME_seg.nii.gz (uint8: 0 background, 1 RV, 2 myocardium, 3 LV), NAME_entropy.nii.gz")
-		fmt.Fprintln(stderr, "(float32, nats) and with --probabilities NAME_prob.nii.gz, each on the input's grid.")
+		fmt.Fprintln(stderr, "(float32, nats) and with --probabilities NAME_prob.nii.gz, each on the input's grid; for a cine or")
+		fmt.Fprintln(stderr, "an ACDC patient also NAME_report.json and .csv (volumes, EF, mass, volume-time curves, peak")
+		fmt.Fprintln(stderr, "ejection/filling rates, AHA segment wall thickness, with 95 % credible intervals).")
 		fmt.Fprintln(stderr, "Research use only: not for clinical diagnosis.\n\nFlags:")
 		fs.PrintDefaults()
 	}
@@ -213,6 +216,7 @@ func (sg *segmenter) acdc(dir string) error {
 		r   *uncertainty.Result
 	}
 	var frames []frame
+	var geoms []study.Geometry
 	var written []string
 	score := 0.0
 	for i, path := range c.ImagePaths {
@@ -238,7 +242,33 @@ func (sg *segmenter) acdc(dir string) error {
 		}
 		written = append(written, files...)
 		frames = append(frames, frame{c.Frames[i], rs[0]})
+		geoms = append(geoms, s.Geometry)
 		score = max(score, rs[0].VolumeScore)
+	}
+	// One report for the patient from the ED and ES frames segmented in
+	// this run (phase numbers are ACDC's frame numbers; no timing).
+	var rep *report.Report
+	var repErr error
+	if len(frames) > 1 {
+		idx := make([]int, len(frames))
+		rs := make([]*uncertainty.Result, len(frames))
+		for n, f := range frames {
+			idx[n], rs[n] = f.num-1, f.r
+			if geoms[n] != geoms[0] {
+				repErr = fmt.Errorf("report: frame %d is on a different grid than frame %d", f.num, frames[0].num)
+			}
+		}
+		if repErr == nil {
+			meta := study.Metadata{PatientID: c.ID, Group: c.Group, HeightM: c.HeightCm / 100, WeightKg: c.WeightKg, SeriesDescription: "ACDC " + c.ID}
+			rep, repErr = segmentReport(geoms[0], meta, max(c.NbFrame, len(frames)), c.ED-1, c.ES-1, idx, rs, nil)
+		}
+		if repErr == nil {
+			files, err := sg.writeReport(sg.claim(c.ID, dir), rep)
+			if err != nil {
+				return err
+			}
+			written = append(written, files...)
+		}
 	}
 	fmt.Fprintf(sg.stdout, "%s: ACDC patient %s, %d frame file(s), %s, %.1f s\n", dir, c.ID, len(frames), sg.p.Device(), time.Since(t0).Seconds())
 	for _, f := range frames {
@@ -250,6 +280,12 @@ func (sg *segmenter) acdc(dir string) error {
 			tag += " (ES)"
 		}
 		fmt.Fprintf(sg.stdout, "  %-14s %s\n", tag, volumeLine(f.r))
+	}
+	switch {
+	case rep != nil:
+		fmt.Fprintf(sg.stdout, "  %-14s %s\n", "report", reportLine(rep))
+	case repErr != nil:
+		fmt.Fprintf(sg.stdout, "  %-14s not written: %v\n", "report", repErr)
 	}
 	sg.footer(score, written)
 	return nil
@@ -270,6 +306,17 @@ func (sg *segmenter) series(in, name string, s *study.Series, t0 time.Time) erro
 	files, err := sg.write(name, s, rs)
 	if err != nil {
 		return err
+	}
+	var rep *report.Report
+	var repErr error
+	if s.NT > 1 {
+		if rep, repErr = segmentReport(s.Geometry, s.Meta, s.NT, s.ED, s.ES, phases, rs, s.TriggerTimes); repErr == nil {
+			rf, err := sg.writeReport(name, rep)
+			if err != nil {
+				return err
+			}
+			files = append(files, rf...)
+		}
 	}
 	desc := s.Meta.SeriesDescription
 	if desc == "" {
@@ -299,6 +346,11 @@ func (sg *segmenter) series(in, name string, s *study.Series, t0 time.Time) erro
 		}
 		fmt.Fprintf(sg.stdout, "  %-14s %s\n", fmt.Sprintf("ED phase %d", s.ED+1), volumeLine(rs[s.ED]))
 		fmt.Fprintf(sg.stdout, "  %-14s %s%s\n", fmt.Sprintf("ES phase %d", s.ES+1), volumeLine(rs[s.ES]), esNote)
+		if rep != nil {
+			fmt.Fprintf(sg.stdout, "  %-14s %s\n", "report", reportLine(rep))
+		} else {
+			fmt.Fprintf(sg.stdout, "  %-14s not written: %v\n", "report", repErr)
+		}
 	}
 	sg.footer(score, files)
 	return nil

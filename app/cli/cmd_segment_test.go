@@ -123,6 +123,38 @@ func TestSegmentACDCPatient(t *testing.T) {
 		}
 	}
 	checkOutputs(t, py, pairs)
+	// One report for the patient from both frames: phases are ACDC's frame
+	// numbers, the curve has the two frames of 30 and no timing, so no
+	// rates are claimed.
+	b, err := os.ReadFile(filepath.Join(out, "patient001_report.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep struct {
+		ED          int `json:"ed_phase_1based"`
+		ESPhase     int `json:"es_phase_1based"`
+		Checkpoints int `json:"checkpoints"`
+		Curves      struct {
+			Phases int    `json:"phases"`
+			Timing string `json:"timing"`
+			Points []struct {
+				Phase int `json:"phase_1based"`
+			} `json:"points"`
+			PER struct {
+				Value *float64 `json:"value"`
+			} `json:"lv_peak_ejection_rate"`
+		} `json:"curves"`
+	}
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatalf("report JSON: %v\n%s", err, b)
+	}
+	if rep.ED != 1 || rep.ESPhase != 12 || rep.Checkpoints != 2 || rep.Curves.Phases != 30 || len(rep.Curves.Points) != 2 ||
+		rep.Curves.Points[1].Phase != 12 || rep.Curves.PER.Value != nil || !strings.Contains(rep.Curves.Timing, "timing unknown") {
+		t.Errorf("report: %+v", rep)
+	}
+	if _, err := os.Stat(filepath.Join(out, "patient001_report.csv")); err != nil || !strings.Contains(stdout.String(), "report") {
+		t.Errorf("report CSV %v; summary:\n%s", err, stdout.String())
+	}
 	if m, _ := filepath.Glob(filepath.Join(out, ".*")); len(m) > 0 {
 		t.Errorf("temporary files left behind: %v", m)
 	}
@@ -223,4 +255,33 @@ print(json.dumps({"shape": list(s.shape), "zooms": [float(z) for z in s.header.g
 		t.Fatalf("%s: shape %v zooms %v, want 256×256×12×20 at 1.367 mm", filepath.Base(segs[0]), r.Shape, r.Zooms)
 	}
 	t.Logf("%s: shape %v, voxel %v mm", filepath.Base(segs[0]), r.Shape, r.Zooms)
+	// The cine's report: a curve point per phase on the DICOM trigger
+	// times, and rates unless the (random) model put ES on ED.
+	reps, _ := filepath.Glob(filepath.Join(out, "*_report.json"))
+	if len(reps) != 1 {
+		t.Fatalf("reports %v, want one", reps)
+	}
+	b, err := os.ReadFile(reps[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep struct {
+		Curves struct {
+			Timing string `json:"timing"`
+			Points []struct {
+				TimeMS *float64 `json:"time_ms"`
+			} `json:"points"`
+			PER struct {
+				Value *float64 `json:"value"`
+			} `json:"lv_peak_ejection_rate"`
+		} `json:"curves"`
+	}
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatal(err)
+	}
+	c := rep.Curves
+	if len(c.Points) != 20 || c.Points[0].TimeMS == nil || c.Points[1].TimeMS == nil || !(*c.Points[1].TimeMS > *c.Points[0].TimeMS) ||
+		(c.Timing == "") != (c.PER.Value != nil) || (c.Timing != "" && !strings.Contains(c.Timing, "same phase")) {
+		t.Errorf("report curves: timing %q, %d points, PER %v", c.Timing, len(c.Points), c.PER.Value)
+	}
 }

@@ -37,7 +37,7 @@ const depsRules = `
 
 	# Torch-free data: file formats, geometry, volumes, uncertainty maps.
 	app/study, app/membudget < app/geom;
-	app/study < app/contour, app/phantom, inference/uncertainty, training/metrics;
+	app/study < app/contour, app/phantom, app/aha, inference/uncertainty, training/metrics;
 	app/geom < app/dicomio;
 	app/geom, app/atomicfile < app/nifti, app/dicomseg;
 	app/membudget, inference/bundle/provenance, inference/postprocess
@@ -59,7 +59,7 @@ const depsRules = `
 	# Headless application core: sessions, corrections, reports, workspace,
 	# training jobs. Never torch.
 	app/atomicfile, inference/uncertainty < app/session;
-	app/session < app/report;
+	app/aha, app/session < app/report;
 	app/report, app/studyio < app/cohort;
 	app/dicomseg, app/phantom, app/report, app/resultcache, app/studyio
 	< app/workspace;

@@ -55,10 +55,71 @@ const (
 	sigSpine  = 0.18
 )
 
-// Options choose the random realisation; the anatomy is fixed.
+// Options choose the random realisation and, optionally, a regional wall
+// thinning; otherwise the anatomy is fixed.
 type Options struct {
 	// Seed drives the noise; the same seed gives the same study.
 	Seed uint64
+	// Thin makes the LV wall thinner in one sector of some slices (zero
+	// value: no thinning), a known regional defect for wall-thickness tests.
+	Thin Thinning
+}
+
+// Thinning thins the LV wall by MM at end-diastole in the angular sector
+// [FromDeg, ToDeg) of slices FirstSlice..LastSlice (0-based, inclusive).
+// Angles are in the image plane around the LV centre, atan2(v, u) in
+// degrees with u along i (image right) and v along j (image down,
+// posterior); the sector runs from FromDeg in the direction of increasing
+// angle and may wrap through 360. The sector keeps its own myocardial
+// area through the cycle, as the rest of the wall does, so it also
+// thickens less in absolute terms. Truth.Design ignores the thinning.
+type Thinning struct {
+	FromDeg, ToDeg        float64
+	FirstSlice, LastSlice int
+	MM                    float64
+}
+
+// thinned returns the ED wall reduction (mm) at slice k and image angle a
+// (degrees).
+func (th Thinning) thinned(k int, a float64) float64 {
+	if th.MM == 0 || k < th.FirstSlice || k > th.LastSlice {
+		return 0
+	}
+	span := math.Mod(th.ToDeg-th.FromDeg+720, 360)
+	if math.Mod(a-th.FromDeg+720, 360) < span {
+		return th.MM
+	}
+	return 0
+}
+
+// MidSeptumDeg is the image angle (as in Thinning) from the LV centre to
+// the RV centre: the RV meets the LV symmetrically about it in every slice
+// and phase, so it is the mid-septal direction of the AHA model.
+func MidSeptumDeg() float64 { return math.Atan2(rvOffV, rvOffU) * 180 / math.Pi }
+
+// RadialWall is the analytic LV wall thickness (mm) of slice k (0-based,
+// base first) at phase t along the ray from the LV centre at image angle
+// angleDeg, with opt's thinning: the truth for wall-thickness measurements.
+func RadialWall(opt Options, k, t int, angleDeg float64) float64 {
+	endo, epi := wallAt(section(k, t), k, t, opt.Thin, angleDeg)
+	return epi - endo
+}
+
+// wallAt gives the endo- and epicardial radii at image angle a: the
+// section's, or in the thinned sector an epicardium that keeps the
+// sector's own (reduced) ED myocardial area through the cycle.
+func wallAt(h heart, k, t int, th Thinning, a float64) (endo, epi float64) {
+	d := th.thinned(k, a)
+	if d == 0 {
+		return h.endo, h.epi
+	}
+	ed := section(k, 0)
+	w := ed.epi - ed.endo - d
+	if w <= 0 {
+		return h.endo, h.endo
+	}
+	area := (ed.endo+w)*(ed.endo+w) - ed.endo*ed.endo // epi² − endo²: twice the area per radian, conserved
+	return h.endo, math.Sqrt(h.endo*h.endo + area)
 }
 
 // Volumes are ventricular volumes in mL and ejection fractions in percent.
@@ -115,7 +176,7 @@ func Generate(opt Options) (*study.Series, []study.Labels, Truth) {
 			defer wg.Done()
 			for t := range next {
 				labels[t] = study.Labels{Geometry: g, Data: make([]uint8, g.N())}
-				render(t, chest, s.Phase(t), labels[t].Data, rand.New(rand.NewPCG(opt.Seed, uint64(t))))
+				render(t, chest, s.Phase(t), labels[t].Data, opt.Thin, rand.New(rand.NewPCG(opt.Seed, uint64(t))))
 			}
 		}()
 	}
@@ -213,7 +274,7 @@ func background() []chest {
 	return out
 }
 
-func render(t int, bg []chest, img []float32, lab []uint8, rng *rand.Rand) {
+func render(t int, bg []chest, img []float32, lab []uint8, th Thinning, rng *rand.Rand) {
 	for k := 0; k < nz; k++ {
 		h := section(k, t)
 		for j := 0; j < ny; j++ {
@@ -222,23 +283,24 @@ func render(t int, bg []chest, img []float32, lab []uint8, rng *rand.Rand) {
 				u, v := pos(i, j)
 				s := float64(bg[k].signal[idx])
 				dLV := math.Sqrt((u-lvU)*(u-lvU) + (v-lvV)*(v-lvV))
+				endo, epi := wallAt(h, k, t, th, math.Atan2(v-lvV, u-lvU)*180/math.Pi)
 				dRV := math.Inf(1)
 				if h.rvR > 0 {
 					dRV = math.Sqrt((u-h.rvU)*(u-h.rvU) + (v-h.rvV)*(v-h.rvV))
 				}
 				if dLV < h.epi+30 || dRV < h.rvR+10 {
 					s = over(s, sigFat, edge(dRV-h.rvR-rvWall-pericardFat))
-					s = over(s, sigFat, edge(dLV-h.epi-pericardFat))
+					s = over(s, sigFat, edge(dLV-epi-pericardFat))
 					s = over(s, sigMyo, edge(dRV-h.rvR-rvWall))
 					s = over(s, sigBlood, edge(dRV-h.rvR))
-					s = over(s, sigMyo, edge(dLV-h.epi))
-					s = over(s, sigBlood, edge(dLV-h.endo))
+					s = over(s, sigMyo, edge(dLV-epi))
+					s = over(s, sigBlood, edge(dLV-endo))
 				}
 				var l uint8
 				switch {
-				case dLV < h.endo:
+				case dLV < endo:
 					l = study.LV
-				case dLV < h.epi:
+				case dLV < epi:
 					l = study.Myocardium
 				case dRV < h.rvR:
 					l = study.RV

@@ -41,7 +41,27 @@ type Input struct {
 	Geometry study.Geometry
 	Meta     study.Metadata
 	ED, ES   Phase
+	// Phases are the other segmented phases, for the volume–time curves
+	// (ED and ES need not be repeated); phases not segmented are absent.
+	Phases []Phase
+	// NT is the series' number of phases; TriggerTimes (ms, one per
+	// phase, nil when unknown) give the curves their time axis.
+	NT           int
+	TriggerTimes []float64
+	// Segments chooses how much of the AHA 17-segment model to compute.
+	Segments SegmentMode
 }
+
+// SegmentMode says how much of the AHA model a report computes: the
+// intervals need one analysis per posterior sample and phase (tens of
+// milliseconds each), too slow to repeat after every correction.
+type SegmentMode int
+
+const (
+	NoSegments            SegmentMode = iota
+	SegmentsOnLabels                  // thickness from the current labels, no intervals (the live panel)
+	SegmentsWithIntervals             // and intervals from the posterior samples (exports)
+)
 
 // Index is one reported quantity. Undefined values (an ejection fraction of
 // an empty ventricle, an interval without samples) are NaN.
@@ -79,6 +99,14 @@ type Report struct {
 	// being segmented); exports carry it so an early export says so.
 	Provisional string
 	Indices     []Index
+	// Curves are the LV and RV volume–time curves over the segmented
+	// phases with the LV peak ejection and filling rates.
+	Curves *Curves
+	// AHA is the 17-segment wall thickness and thickening; nil when not
+	// asked for (Input.Segments) or when the labels do not allow it (then
+	// AHANote says why).
+	AHA     *Segments
+	AHANote string
 }
 
 // Keys of the indices, in report order.
@@ -171,6 +199,18 @@ func Compute(in Input) (*Report, error) {
 			ix.PerBSA, ix.PerBSALow, ix.PerBSAHigh = ix.Value/r.BSA, ix.Low/r.BSA, ix.High/r.BSA
 		}
 		r.Indices = append(r.Indices, ix)
+	}
+	c, err := curves(in, r.VoxelML, r.SinglePhase)
+	if err != nil {
+		return nil, err
+	}
+	r.Curves = c
+	if in.Segments != NoSegments {
+		if a, err := segments(in, r.SinglePhase, in.Segments == SegmentsWithIntervals); err != nil {
+			r.AHANote = err.Error()
+		} else {
+			r.AHA = a
+		}
 	}
 	return r, nil
 }

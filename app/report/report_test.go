@@ -281,6 +281,7 @@ func TestExport(t *testing.T) {
 		Meta:     study.Metadata{PatientID: "P1", HeightM: 1.8, WeightKg: 80},
 		ED:       Phase{Labels: labelMap(n, map[uint8]int{study.LV: 10, study.Myocardium: 6})},
 		ES:       Phase{Index: 5, Labels: labelMap(n, map[uint8]int{study.LV: 4})},
+		Segments: SegmentsWithIntervals,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -302,16 +303,31 @@ func TestExport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rows) != 1+len(r.Indices) || rows[0][0] != "patient_id" || rows[0][3] != "index" {
-		t.Fatalf("CSV has %d rows, header %v", len(rows), rows[0])
+	// Indices, the two rates, LV and RV volume of the two phases; the
+	// cube's labels have no RV against myocardium, so no AHA rows.
+	if len(rows) != 1+len(r.Indices)+2+2*2 || rows[0][0] != "patient_id" || rows[0][3] != "index" || r.AHA != nil || r.AHANote == "" {
+		t.Fatalf("CSV has %d rows, header %v; AHA %v (%s)", len(rows), rows[0], r.AHA, r.AHANote)
 	}
 	// Every row names the patient and the 1-based phases.
 	byKey := map[string][]string{}
 	for _, row := range rows[1:] {
+		// Every row names the patient and the 1-based ED and ES phases.
 		if row[0] != r.PatientID || row[1] != strconv.Itoa(r.EDPhase+1) || row[2] != strconv.Itoa(r.ESPhase+1) {
 			t.Fatalf("CSV row %v does not name patient %q, ED %d, ES %d", row, r.PatientID, r.EDPhase+1, r.ESPhase+1)
 		}
-		byKey[row[3]] = row[3:]
+		row = row[3:]
+		if row[0] == "lv_volume" {
+			byKey[row[0]+row[10]] = row
+			continue
+		}
+		byKey[row[0]] = row
+	}
+	// Volume rows name their phase (1-based); no trigger times: no time.
+	if v := byKey["lv_volume6"]; len(v) != 14 || v[3] != "4.0" || v[11] != "" || byKey["lv_volume1"][3] != "10.0" {
+		t.Errorf("CSV LV volume rows %v / %v", byKey["lv_volume1"], v)
+	}
+	if v := byKey[LVPeakEjection]; v[2] != "ml/s" || v[3] != "" {
+		t.Errorf("CSV peak ejection without timing %v, want an empty value", v)
 	}
 	if v := byKey[LVEF]; v[3] != "60.0" || v[4] != "" || v[6] != "" {
 		t.Errorf("CSV LV EF row %v, want value 60.0 and empty interval and per-BSA", v)
@@ -338,6 +354,15 @@ func TestExport(t *testing.T) {
 			Value *float64 `json:"value"`
 			Low   *float64 `json:"ci95_low"`
 		} `json:"indices"`
+		Curves struct {
+			Timing string `json:"timing"`
+			Points []struct {
+				Phase  int      `json:"phase_1based"`
+				TimeMS *float64 `json:"time_ms"`
+				LV     float64  `json:"lv_ml"`
+			} `json:"points"`
+		} `json:"curves"`
+		AHANote string `json:"aha_note"`
 	}
 	if err := json.Unmarshal(b, &j); err != nil {
 		t.Fatalf("JSON does not parse: %v\n%s", err, b)
@@ -348,6 +373,10 @@ func TestExport(t *testing.T) {
 	// Phase numbers in exports count from 1, as the window shows them.
 	if j.ED != 1 || j.ES != 6 {
 		t.Errorf("JSON phases ED %d ES %d, want 1 and 6 (1-based)", j.ED, j.ES)
+	}
+	if p := j.Curves.Points; len(p) != 2 || p[0].Phase != 1 || p[1].Phase != 6 || p[1].LV != 4 || p[0].TimeMS != nil ||
+		!strings.Contains(j.Curves.Timing, "unknown") || !strings.Contains(j.AHANote, "RV") {
+		t.Errorf("JSON curves %+v, AHA note %q", j.Curves, j.AHANote)
 	}
 	for _, ix := range j.Indices {
 		switch ix.Key {

@@ -8,9 +8,20 @@ import (
 
 // FromSession computes the report of a review session from its current,
 // corrected labels at the series' ED and ES phases; call it again after
-// each correction. Intervals come from the ensemble's posterior samples,
+// each correction. The volume–time curves take every phase segmented so
+// far. Intervals come from the ensemble's posterior samples,
 // with the reviewer's corrections and accepted slices taken as known.
-func FromSession(s *session.Session) (*Report, error) {
+// The AHA segments come from the current labels only, without intervals.
+func FromSession(s *session.Session) (*Report, error) { return fromSession(s, SegmentsOnLabels) }
+
+// FromSessionWithSegments is FromSession with intervals for the AHA
+// segments, for exports: it analyses every posterior sample, which takes
+// longer.
+func FromSessionWithSegments(s *session.Session) (*Report, error) {
+	return fromSession(s, SegmentsWithIntervals)
+}
+
+func fromSession(s *session.Session, segments SegmentMode) (*Report, error) {
 	se := s.Series
 	if se.ED < 0 || se.ES < 0 || se.ED >= se.NT || se.ES >= se.NT {
 		return nil, fmt.Errorf("report: ED and ES phases unknown (ED %d, ES %d of %d phases); set them first", se.ED, se.ES, se.NT)
@@ -30,5 +41,15 @@ func FromSession(s *session.Session) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	return Compute(Input{Geometry: se.Geometry, Meta: se.Meta, ED: ed, ES: es})
+	in := Input{Geometry: se.Geometry, Meta: se.Meta, ED: ed, ES: es, NT: se.NT, TriggerTimes: se.TriggerTimes, Segments: segments}
+	for t := 0; t < se.NT; t++ {
+		if t != se.ED && t != se.ES && s.Result(t) != nil {
+			p, err := phase("", t)
+			if err != nil {
+				return nil, err
+			}
+			in.Phases = append(in.Phases, p)
+		}
+	}
+	return Compute(in)
 }

@@ -31,9 +31,10 @@ func (w *Workspace) ExportMask(path string, t int) error {
 	return nifti.WriteLabels(path, s, &study.Labels{Geometry: s.Geometry, Data: lab})
 }
 
-// ExportReport writes the report as CSV or JSON, chosen by the extension.
+// ExportReport writes the report, with volume–time curves and AHA
+// segments, as CSV or JSON, chosen by the extension.
 func (w *Workspace) ExportReport(path string) error {
-	r, err := w.Report()
+	r, err := w.FullReport()
 	if err != nil {
 		return fmt.Errorf("export %s: %w", path, err)
 	}

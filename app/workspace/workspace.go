@@ -412,6 +412,14 @@ func (w *Workspace) provisionalReason() string {
 	return why + "; segment all phases or choose ES in the report"
 }
 
+// FullReport is Report with the AHA segment model, for exports.
+func (w *Workspace) FullReport() (*report.Report, error) {
+	if w.Session == nil {
+		return nil, errors.New("not segmented yet")
+	}
+	return report.FromSessionWithSegments(w.Session)
+}
+
 // SliceScore is the QC score of slice k of the current phase (NaN when not
 // segmented).
 func (w *Workspace) SliceScore(t, k int) float64 {

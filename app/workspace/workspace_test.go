@@ -3,6 +3,7 @@ package workspace
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"image"
 	"math"
@@ -232,6 +233,47 @@ func TestExports(t *testing.T) {
 		if err := w.ExportReport(filepath.Join(dir, n)); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// The exported report carries the volume–time curve of every segmented
+	// phase and the AHA segments with intervals.
+	b, err := os.ReadFile(filepath.Join(dir, "r.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep struct {
+		Curves struct {
+			Points []struct {
+				Phase int `json:"phase_1based"`
+			} `json:"points"`
+			PER struct {
+				Value *float64 `json:"value"`
+			} `json:"lv_peak_ejection_rate"`
+		} `json:"curves"`
+		AHA *struct {
+			Segments []struct {
+				ED struct {
+					Value *float64 `json:"value"`
+				} `json:"ed_thickness"`
+			} `json:"segments"`
+		} `json:"aha"`
+		Note string `json:"aha_note"`
+	}
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatal(err)
+	}
+	segmentedPhases := 0
+	for ph := 0; ph < s.NT; ph++ {
+		if w.Labels(ph) != nil {
+			segmentedPhases++
+		}
+	}
+	if len(rep.Curves.Points) != segmentedPhases || rep.AHA == nil || len(rep.AHA.Segments) != 17 || rep.AHA.Segments[6].ED.Value == nil {
+		t.Fatalf("exported report: %d curve points for %d segmented phases, AHA %+v (%s)", len(rep.Curves.Points), segmentedPhases, rep.AHA, rep.Note)
+	}
+	// The live report has the segments' thickness without intervals.
+	if live, err := w.Report(); err != nil || live.AHA == nil || !math.IsNaN(live.AHA.Segments[6].EDThickness.Low) ||
+		*rep.AHA.Segments[6].ED.Value != live.AHA.Segments[6].EDThickness.Value || len(live.Curves.Points) != segmentedPhases {
+		t.Errorf("live report: %v, AHA %+v", err, live.AHA)
 	}
 	img := Render(w.Frame(), w.Viewport(64, 48), 64, 48)
 	if err := ExportPNG(filepath.Join(dir, "v.png"), img); err != nil {
