@@ -307,7 +307,10 @@ func (v *Viewer) build() fyne.CanvasObject {
 	v.panels = widget.NewAccordion(
 		// The report and the inputs behind it first: they matter most.
 		widget.NewAccordionItem("Report (live, ED/ES)", v.reportPanel()),
+		// The phases and body size the report rests on come right after
+		// it, before the figures, so they stay in view.
 		widget.NewAccordionItem("Phases and body size", v.settings.box),
+		widget.NewAccordionItem("Volume curves and AHA segments", v.report.figures),
 		widget.NewAccordionItem("Overlays", v.overlayPanel()),
 	)
 	v.panels.MultiOpen = true
@@ -370,6 +373,14 @@ func (v *Viewer) refreshScale() {
 	}
 	v.scaleTop.Refresh()
 	v.scaleMark.Refresh()
+}
+
+// fixedHeight shows obj in a box of height h that scrolls when obj is
+// taller.
+func fixedHeight(obj fyne.CanvasObject, h float32) fyne.CanvasObject {
+	sc := container.NewVScroll(obj)
+	sc.SetMinSize(fyne.NewSize(0, h))
+	return sc
 }
 
 // sidePanelWidth fits the report table with four-digit values and their
@@ -1044,10 +1055,11 @@ var reportRows = []struct{ key, name string }{
 }
 
 type reportPanel struct {
-	box    *fyne.Container
-	cells  [][4]*widget.Label
-	bsa    *widget.Label
-	status *widget.Label
+	box     *fyne.Container // the table and its notes
+	figures *fyne.Container // the volume–time plot and the bull's-eye
+	cells   [][4]*widget.Label
+	bsa     *widget.Label
+	status  *widget.Label
 	// The volume–time plot (drawn by workspace.RenderCurves) and its
 	// caption with the peak rates.
 	plot       *canvas.Raster
@@ -1100,8 +1112,12 @@ func newReportPanel() *reportPanel {
 	p.eyeLegend = widget.NewLabel("")
 	p.eyeLegend.Wrapping = fyne.TextWrapWord
 	p.eyeLegend.SizeName = theme.SizeNameCaptionText
-	p.box = container.NewVBox(grid, p.bsa, ci, p.plot, p.plotLegend,
-		container.NewBorder(nil, nil, p.eye, nil, p.eyeLegend))
+	// Texts whose length follows the data get a fixed height (scrolling
+	// when longer), so the controls below them stay where the reader's
+	// pointer is as phases arrive and the report fills.
+	p.box = container.NewVBox(grid, fixedHeight(p.bsa, 66), ci)
+	p.figures = container.NewVBox(p.plot, fixedHeight(p.plotLegend, 76),
+		container.NewBorder(nil, nil, p.eye, nil, fixedHeight(p.eyeLegend, 110)))
 	return p
 }
 

@@ -278,6 +278,25 @@ func (g *guiApp) wait(re string, timeout time.Duration) []string {
 	}
 }
 
+// waitFor is wait that reports a timeout instead of failing.
+func (g *guiApp) waitFor(re string, timeout time.Duration) bool {
+	rx := regexp.MustCompile(re)
+	end := time.Now().Add(timeout)
+	for time.Now().Before(end) {
+		g.mu.Lock()
+		for n := g.next; n < len(g.lines); n++ {
+			if rx.MatchString(g.lines[n]) {
+				g.next = n + 1
+				g.mu.Unlock()
+				return true
+			}
+		}
+		g.mu.Unlock()
+		time.Sleep(50 * time.Millisecond)
+	}
+	return false
+}
+
 // count is the number of log lines so far that match re, wherever wait's
 // cursor is (an event may come before or after the lines a test waits
 // for in between).
@@ -1048,7 +1067,16 @@ func TestGUIWindowStressDropdowns(t *testing.T) {
 		taps++
 		g.alive("tapping the " + name + " dropdown")
 		t.Logf("tapped %s at %+v", name, c)
-		g.wait(popup, 30*time.Second)
+		// The panel above the phase dropdowns grows a line when the
+		// last phases arrive (the rates caption), so a tap aimed from
+		// coordinates read just before can miss: aim again, once.
+		if !g.waitFor(popup, 10*time.Second) {
+			g.shot("missed-" + name)
+			c = g.controls()[name]
+			g.clickAt(c.X+c.W/2, c.Y+c.H/2)
+			t.Logf("tapped %s again at %+v", name, c)
+			g.wait(popup, 30*time.Second)
+		}
 		opens++
 		if pick {
 			g.clickAt(c.X+c.W/2, c.Y+c.H+18) // the first option, under the dropdown
@@ -1070,8 +1098,20 @@ func TestGUIWindowStressDropdowns(t *testing.T) {
 		// The label dropdown works with the brush; the keys go to the image
 		// once it has the focus (a click on its empty corner).
 		vg := g.geometry()
-		g.clickAt(vg.X+4, vg.Y+4)
-		g.key("b")
+		for try := 0; ; try++ {
+			g.clickAt(vg.X+4, vg.Y+4)
+			g.key("b")
+			// The brush enables the label dropdown once the key reached
+			// the image; a key sent while the pop-up of the preset was
+			// still closing can get lost, so press it again.
+			end := time.Now().Add(5 * time.Second)
+			for time.Now().Before(end) && !g.controls()["label"].Enabled {
+				time.Sleep(100 * time.Millisecond)
+			}
+			if g.controls()["label"].Enabled || try == 2 {
+				break
+			}
+		}
 		tapSelect("label", true)
 		g.clickAt(vg.X+4, vg.Y+4)
 		g.key("q")

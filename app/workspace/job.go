@@ -308,8 +308,14 @@ func (w *Workspace) Sync(j *Job) SyncState {
 	default:
 	}
 	s := w.Series()
-	if s == nil || s != j.series || w.job != j {
-		// Cancelled, replaced, or for another series: nothing of it shows.
+	if s == nil || s != j.series || (w.job != nil && w.job != j) {
+		// Replaced by another job or for another series: nothing of it
+		// shows, not even its end (the window would report it as failed
+		// over the one now running).
+		return SyncState{}
+	}
+	if w.job != j {
+		// Cancelled: only its end shows.
 		return st
 	}
 	fresh, finals, warnings := j.take()
