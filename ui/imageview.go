@@ -267,6 +267,9 @@ func (iv *imageView) MouseOut() {
 	iv.hasMove = false
 	iv.cursor.Hide()
 	iv.v.showProbe(0, 0, false)
+	if changed, _ := iv.v.ws.Hover(0, 0, false); changed {
+		iv.v.refreshView()
+	}
 }
 
 // MouseMoved updates the probe and, with the right button held, the
@@ -284,6 +287,17 @@ func (iv *imageView) MouseMoved(ev *desktop.MouseEvent) {
 		debugf("probe %d %d", i, j)
 	}
 	iv.moveCursor(ev.Position)
+	// With the correction tool, the region a click would change is shown
+	// (checkerboard in its new colour) before the click.
+	correcting := iv.v.tool == workspace.ToolCorrect && ev.Button == 0
+	changed, note := iv.v.ws.Hover(i, j, ok && correcting)
+	if note != "" {
+		iv.v.probeText.SetText(iv.v.probeText.Text + " · click: " + note)
+		debugf("preview %d %d: %s", i, j, note)
+	}
+	if changed {
+		iv.v.refreshView()
+	}
 }
 
 // moveCursor draws the brush outline at p for the brush and eraser.

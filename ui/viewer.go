@@ -91,6 +91,8 @@ type Viewer struct {
 
 	probeText    *widget.Label
 	messageText  *widget.Label
+	messageArea  *tapArea // the message, tappable: opens the history
+	messages     []string // this session's status messages, oldest first
 	progress     *widget.ProgressBar
 	progressText *widget.Label
 	cancelBtn    *widget.Button
@@ -324,6 +326,7 @@ func (v *Viewer) build() fyne.CanvasObject {
 	v.probeText.TextStyle = fyne.TextStyle{Monospace: true}
 	v.messageText = widget.NewLabel("")
 	v.messageText.Truncation = fyne.TextTruncateEllipsis
+	v.messageArea = newTapArea(v.messageText, v.showMessages)
 	v.progress = widget.NewProgressBar()
 	v.progressText = widget.NewLabel("")
 	v.cancelBtn = widget.NewButtonWithIcon("Cancel", theme.CancelIcon(), func() {
@@ -341,7 +344,7 @@ func (v *Viewer) build() fyne.CanvasObject {
 	v.deviceText.Truncation = fyne.TextTruncateEllipsis
 	status := container.NewBorder(nil, nil, container.NewGridWrap(fyne.NewSize(400, 30), v.probeText),
 		container.NewHBox(v.progressBox, widget.NewSeparator(), container.NewGridWrap(fyne.NewSize(200, 30), v.deviceText), widget.NewSeparator(), container.NewCenter(notice), fixedSpace(nil)),
-		v.messageText)
+		v.messageArea)
 
 	// The side panel keeps one width: sized by its content it widened
 	// when the report filled with numbers and narrowed again, moving every
@@ -745,7 +748,53 @@ func (v *Viewer) refreshProgress() {
 	v.progressBox.Show()
 }
 
-func (v *Viewer) setMessage(s string) { v.messageText.SetText(s) }
+func (v *Viewer) setMessage(s string) {
+	v.messageText.SetText(s)
+	if s == "" {
+		return
+	}
+	v.messages = append(v.messages, time.Now().Format("15:04:05")+"  "+s)
+	if n := len(v.messages); n > maxMessages {
+		v.messages = v.messages[n-maxMessages:]
+	}
+}
+
+// maxMessages is how many status messages the history keeps.
+const maxMessages = 50
+
+// showMessages lists the status messages of this session, newest first,
+// unabridged: the status bar cuts long ones with "…".
+func (v *Viewer) showMessages() {
+	var b strings.Builder
+	for i := len(v.messages) - 1; i >= 0; i-- {
+		b.WriteString(v.messages[i] + "\n")
+	}
+	if b.Len() == 0 {
+		b.WriteString("No messages yet.")
+	}
+	l := widget.NewLabel(strings.TrimRight(b.String(), "\n"))
+	l.Wrapping = fyne.TextWrapWord
+	sc := container.NewVScroll(l)
+	sc.SetMinSize(fyne.NewSize(720, 360))
+	dialog.ShowCustom("Messages", "Close", sc, v.win)
+}
+
+// tapArea makes obj tappable (the status message opens the history).
+type tapArea struct {
+	widget.BaseWidget
+	obj   fyne.CanvasObject
+	onTap func()
+}
+
+func newTapArea(obj fyne.CanvasObject, onTap func()) *tapArea {
+	t := &tapArea{obj: obj, onTap: onTap}
+	t.ExtendBaseWidget(t)
+	return t
+}
+
+func (t *tapArea) Tapped(*fyne.PointEvent) { t.onTap() }
+
+func (t *tapArea) CreateRenderer() fyne.WidgetRenderer { return widget.NewSimpleRenderer(t.obj) }
 
 // signal tells a waiting test that a background operation has finished.
 func (v *Viewer) signal() {

@@ -294,6 +294,16 @@ func (s *Session) inPlane(i, j int) bool {
 // A click outside any uncertain region changes nothing and returns an error
 // wrapping ErrNotUncertain that says why.
 func (s *Session) ClickCorrect(t, k, i, j int) (Change, error) {
+	c, err := s.PreviewClick(t, k, i, j)
+	if err != nil {
+		return Change{}, err
+	}
+	return s.commit(c)
+}
+
+// PreviewClick is what ClickCorrect at (i, j) would change, without
+// changing anything: the window outlines it while the pointer rests there.
+func (s *Session) PreviewClick(t, k, i, j int) (Change, error) {
 	if err := s.editable(t, k); err != nil {
 		return Change{}, err
 	}
@@ -336,7 +346,7 @@ func (s *Session) ClickCorrect(t, k, i, j int) (Change, error) {
 		}
 	}
 	c.Note = fmt.Sprintf("%d-voxel region set to the %s (%d of %d)", len(region), names[next], next+1, len(hyps))
-	return s.commit(c)
+	return c, nil
 }
 
 // region returns the voxels of slice k 8-connected to seed (a volume index)

@@ -459,3 +459,28 @@ func TestViewDefaults(t *testing.T) {
 		t.Error("overlay does not switch to mutual information")
 	}
 }
+
+// TestPreviewClickChangesNothing: PreviewClick returns exactly the change
+// ClickCorrect then makes, and leaves labels and undo history untouched.
+func TestPreviewClickChangesNothing(t *testing.T) {
+	sess, _ := clickCase(t)
+	orig := slices.Clone(sess.Labels(0))
+	p, err := sess.PreviewClick(0, 0, 1, 1)
+	if err != nil || len(p.Voxels) != 5 {
+		t.Fatalf("preview: %d voxels, %v", len(p.Voxels), err)
+	}
+	if !slices.Equal(orig, sess.Labels(0)) || sess.CanUndo() {
+		t.Fatal("PreviewClick edited the session")
+	}
+	c, err := sess.ClickCorrect(0, 0, 1, 1)
+	if err != nil || !slices.Equal(c.Voxels, p.Voxels) || c.Note != p.Note {
+		t.Fatalf("click %+v %q (%v), preview %+v %q", c.Voxels, c.Note, err, p.Voxels, p.Note)
+	}
+	// The next preview is the next hypothesis, from the new labels.
+	if p2, err := sess.PreviewClick(0, 0, 1, 1); err != nil || slices.Equal(p2.Voxels, p.Voxels) {
+		t.Fatalf("second preview %+v (%v) repeats the first", p2.Voxels, err)
+	}
+	if _, err := sess.PreviewClick(0, 0, 0, 5); !errors.Is(err, ErrNotUncertain) {
+		t.Fatalf("preview on confident tissue: %v", err)
+	}
+}

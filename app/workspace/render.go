@@ -91,6 +91,9 @@ type Frame struct {
 	Labels      []uint8
 	Uncertainty []float32
 	Display     Display
+	// Preview maps the voxels a click would change (volume index) to
+	// their new label; drawn as a checkerboard of that label's colour.
+	Preview map[int]uint8
 }
 
 // Render composes the frame into a w×h image for the viewport vp:
@@ -197,6 +200,15 @@ func Render(f Frame, vp Viewport, w, h int) *image.RGBA {
 						b = b*(1-a) + float64(c.B)*a
 					}
 				}
+			}
+			if nl, ok := f.Preview[v+k*plane]; ok && (x+y)%2 == 0 {
+				// The checkerboard says "not applied yet"; background
+				// (a region the click would clear) shows dark.
+				c := color.RGBA{20, 20, 20, 255}
+				if nl != study.Background && int(nl) < study.NumClasses {
+					c = LabelColors[nl]
+				}
+				r, gg, b = float64(c.R), float64(c.G), float64(c.B)
 			}
 			px[0], px[1], px[2], px[3] = uint8(r+0.5), uint8(gg+0.5), uint8(b+0.5), 255
 		}

@@ -60,6 +60,7 @@ type Workspace struct {
 	// esRefined is set when the window replaced a timing-based ES with
 	// the phase of smallest LV volume.
 	esRefined bool
+	hover     *hoverState // the click preview under the pointer
 	warning   []string
 	reports   map[*study.Series]*seriesReport // report settings per series
 }
@@ -251,6 +252,9 @@ func (w *Workspace) Frame() Frame {
 	if w.Session != nil && w.Session.Segmented(v.Phase) {
 		f.Labels = w.Session.Labels(v.Phase)
 		f.Uncertainty = w.Session.UncertaintyMap(v.Phase)
+		if h := w.hover; h != nil && h.key == w.hoverKey(h.i, h.j) {
+			f.Preview = h.preview
+		}
 	} else if u, ok := w.provisional[v.Phase]; ok {
 		f.Labels = u.Result.Labels
 		f.Uncertainty = u.Result.Entropy
@@ -259,6 +263,53 @@ func (w *Workspace) Frame() Frame {
 		}
 	}
 	return f
+}
+
+// hoverState is the click preview under the pointer.
+type hoverState struct {
+	key     string
+	i, j    int
+	preview map[int]uint8
+	note    string
+}
+
+// hoverKey names what a preview at (i, j) depends on: the session, the
+// phase and slice shown and its edits so far.
+func (w *Workspace) hoverKey(i, j int) string {
+	if w.Session == nil {
+		return ""
+	}
+	v := w.Session.View
+	return fmt.Sprintf("%p/%d/%d/%d/%d/%d", w.Session, v.Phase, v.Slice, w.Session.JournalRecords(), i, j)
+}
+
+// Hover computes what a one-click correction at voxel (i, j) of the shown
+// slice would change, for the window to outline before the click; ok false
+// (the pointer left the image) clears it. It returns whether the preview
+// changed (the view needs redrawing) and the click's note ("" when a
+// click there would change nothing).
+func (w *Workspace) Hover(i, j int, ok bool) (changed bool, note string) {
+	if !ok || w.Session == nil || w.Session.Final() {
+		changed = w.hover != nil
+		w.hover = nil
+		return changed, ""
+	}
+	key := w.hoverKey(i, j)
+	if w.hover != nil && w.hover.key == key {
+		return false, w.hover.note
+	}
+	had := w.hover != nil && len(w.hover.preview) > 0
+	v := w.Session.View
+	h := &hoverState{key: key, i: i, j: j}
+	if c, err := w.Session.PreviewClick(v.Phase, v.Slice, i, j); err == nil && len(c.Voxels) > 0 {
+		h.preview = make(map[int]uint8, len(c.Voxels))
+		for _, x := range c.Voxels {
+			h.preview[x.Index] = x.New
+		}
+		h.note = c.Note
+	}
+	w.hover = h
+	return had || len(h.preview) > 0, h.note
 }
 
 // Viewport is the current view's mapping for a widget of w×h pixels.
