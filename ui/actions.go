@@ -660,8 +660,7 @@ Report panel
 Scripting
   CMRSEG_DEBUG=1      prints the view geometry, the voxel under the pointer and each
                       segmentation, edit and export on stderr ("cmrseg-debug: …")`
-	l := widget.NewLabelWithStyle(txt, fyne.TextAlignLeading, fyne.TextStyle{Monospace: true})
-	dialog.ShowCustom("Keyboard and mouse", "Close", l, v.win)
+	dialog.ShowCustom("Keyboard and mouse", "Close", helpTable(txt), v.win)
 }
 
 func (v *Viewer) showAbout() {
@@ -670,4 +669,45 @@ func (v *Viewer) showAbout() {
 		"(Zhao et al., MICCAI 2022).\n\nSegmentation engine: %s\n\n%s.\n%s",
 		v.ws.Device(), ResearchNotice, "Models trained on research data (ACDC).")
 	dialog.ShowInformation("About cmrseg", msg, v.win)
+}
+
+// helpTable lays the help text out as headings and a key | action table in
+// the regular font: the monospace font lost its underscores on the GL
+// canvas ($CMRSEG_EXPORT_DIR showed as "CMRSEG EXPORT DIR"). Lines of txt:
+// a heading at column 0, then the key in columns 0–21 and the action from
+// column 22 (a line with no key continues the previous action).
+func helpTable(txt string) fyne.CanvasObject {
+	const col = 22
+	box := container.NewVBox()
+	var form *fyne.Container
+	var last *widget.Label
+	for _, line := range strings.Split(txt, "\n") {
+		r := []rune(line)
+		switch {
+		case strings.TrimSpace(line) == "":
+			continue
+		case r[0] != ' ':
+			box.Add(widget.NewLabelWithStyle(line, fyne.TextAlignLeading, fyne.TextStyle{Bold: true}))
+			form = container.New(layout.NewFormLayout())
+			box.Add(form)
+			last = nil
+		default:
+			key, action := strings.TrimSpace(string(r[:min(col, len(r))])), ""
+			if len(r) > col {
+				action = strings.TrimSpace(string(r[col:]))
+			}
+			if key == "" && last != nil {
+				last.SetText(last.Text + " " + action)
+				continue
+			}
+			last = widget.NewLabel(action)
+			if form == nil {
+				form = container.New(layout.NewFormLayout())
+				box.Add(form)
+			}
+			form.Add(widget.NewLabel(key))
+			form.Add(last)
+		}
+	}
+	return box
 }
