@@ -10,6 +10,7 @@ import (
 	"fyne.io/fyne/v2/container"
 	"fyne.io/fyne/v2/widget"
 
+	"cmrseg/app/study"
 	"cmrseg/app/workspace"
 )
 
@@ -66,47 +67,6 @@ func (t *thumbStrip) setLegend(thr float64) {
 	t.legendMid.Refresh()
 }
 
-// basalEnd tells which end of the stack is the base, from the labels of
-// the phase: the end slice with the larger blood pool (LV + RV cavity;
-// the ventricles taper to the apex). ok is false without labels or when
-// the ends are equal.
-func basalEnd(labels []uint8, nx, ny, nz int) (first, ok bool) {
-	if len(labels) != nx*ny*nz || nz < 2 {
-		return false, false
-	}
-	// The ends of the stretch of slices that hold any cavity.
-	area := make([]int, nz)
-	for k := range area {
-		for _, l := range labels[k*nx*ny : (k+1)*nx*ny] {
-			if l == 1 || l == 3 { // RV and LV cavity
-				area[k]++
-			}
-		}
-	}
-	lo, hi := 0, nz-1
-	for lo < nz && area[lo] == 0 {
-		lo++
-	}
-	for hi >= 0 && area[hi] == 0 {
-		hi--
-	}
-	if lo >= hi {
-		return false, false
-	}
-	// Average over the outer quarter on each side: one odd end slice
-	// (outflow tract, partial volume) does not decide it.
-	n := max(1, (hi-lo+1)/4)
-	a, b := 0, 0
-	for i := 0; i < n; i++ {
-		a += area[lo+i]
-		b += area[hi-i]
-	}
-	if a == b {
-		return false, false
-	}
-	return a > b, true
-}
-
 func (t *thumbStrip) refresh() {
 	ws := t.v.ws
 	s := ws.Series()
@@ -151,7 +111,7 @@ func (t *thumbStrip) refresh() {
 	t.setLegend(thr)
 	// Which end of the stack is the base (marked on its end thumbnails).
 	base, apex := -1, -1
-	if first, ok := basalEnd(labels, s.Dims[0], s.Dims[1], s.Dims[2]); ok {
+	if first, ok := study.BaseAtFirst(labels, s.Dims); ok {
 		base, apex = 0, s.Dims[2]-1
 		if !first {
 			base, apex = apex, base

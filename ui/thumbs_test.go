@@ -6,9 +6,10 @@ import (
 
 	"cmrseg/app/dataset"
 	"cmrseg/app/shareddata"
+	"cmrseg/app/study"
 )
 
-// TestBasalEnd: the end of the stack with the larger blood pool is the
+// TestBasalEnd: the end of the stack with more foreground is the
 // base, on a synthetic tapering ventricle either way up and on a real ACDC
 // patient (whose slices run from base to apex).
 func TestBasalEnd(t *testing.T) {
@@ -22,17 +23,17 @@ func TestBasalEnd(t *testing.T) {
 			}
 		}
 	}
-	if first, ok := basalEnd(cone, nx, ny, nz); !ok || !first {
+	if first, ok := study.BaseAtFirst(cone, [3]int{nx, ny, nz}); !ok || !first {
 		t.Fatalf("cone widest at slice 2: base first %v (ok %v)", first, ok)
 	}
 	flipped := make([]uint8, len(cone))
 	for k := 0; k < nz; k++ {
 		copy(flipped[k*nx*ny:(k+1)*nx*ny], cone[(nz-1-k)*nx*ny:(nz-k)*nx*ny])
 	}
-	if first, ok := basalEnd(flipped, nx, ny, nz); !ok || first {
+	if first, ok := study.BaseAtFirst(flipped, [3]int{nx, ny, nz}); !ok || first {
 		t.Fatalf("flipped cone: base first %v (ok %v)", first, ok)
 	}
-	if _, ok := basalEnd(make([]uint8, nx*ny*nz), nx, ny, nz); ok {
+	if _, ok := study.BaseAtFirst(make([]uint8, nx*ny*nz), [3]int{nx, ny, nz}); ok {
 		t.Fatal("no cavity, yet a base was named")
 	}
 
@@ -47,7 +48,7 @@ func TestBasalEnd(t *testing.T) {
 	}
 	s := smp.Series
 	for _, ph := range []int{s.ED, s.ES} {
-		if first, ok := basalEnd(smp.Labels[ph].Data, s.Dims[0], s.Dims[1], s.Dims[2]); !ok || !first {
+		if first, ok := study.BaseAtFirst(smp.Labels[ph].Data, s.Dims); !ok || !first {
 			t.Fatalf("patient001 phase %d: base first %v (ok %v), want slice 1 basal", ph+1, first, ok)
 		}
 	}

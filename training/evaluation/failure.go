@@ -149,16 +149,13 @@ type FailureAnalysis struct {
 func SlicePositions(ref study.Labels) (pos []int, baseAtFirst bool) {
 	nz := ref.Dims[2]
 	plane := ref.Dims[0] * ref.Dims[1]
-	area := make([]int, nz)
 	var fg []int // slices with reference foreground, in k order
 	for k := range nz {
 		for _, l := range ref.Data[k*plane : (k+1)*plane] {
 			if l != 0 {
-				area[k]++
+				fg = append(fg, k)
+				break
 			}
-		}
-		if area[k] > 0 {
-			fg = append(fg, k)
 		}
 	}
 	pos = make([]int, nz)
@@ -166,14 +163,7 @@ func SlicePositions(ref study.Labels) (pos []int, baseAtFirst bool) {
 		pos[k] = Outside
 	}
 	n := len(fg)
-	// The base is wider than the apex: compare the halves (the middle
-	// slice of an odd count in neither); a tie keeps k = 0.
-	first, last := 0, 0
-	for r := range n / 2 {
-		first += area[fg[r]]
-		last += area[fg[n-1-r]]
-	}
-	baseAtFirst = first >= last
+	baseAtFirst, _ = study.BaseAtFirst(ref.Data, ref.Dims)
 	for r, k := range fg {
 		rank := r
 		if !baseAtFirst {
