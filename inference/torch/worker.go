@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"sync"
+	"time"
 )
 
 // Worker runs torch work on one goroutine locked to one OS thread. libtorch
@@ -45,15 +46,28 @@ func (w *Worker) loop(started chan<- struct{}) {
 	defer close(w.done)
 	C.cmr_set_num_threads(C.int32_t(w.threads))
 	close(started)
+	// Freed tensor memory stays in the process while work comes (see
+	// tuneMalloc) and goes back to the kernel once the worker has been
+	// idle for a moment.
+	idle := time.NewTimer(time.Hour)
+	idle.Stop()
 	for {
 		select {
 		case job := <-w.jobs:
 			job()
+			idle.Reset(idleRelease)
+		case <-idle.C:
+			releaseMemory()
 		case <-w.quit:
 			return
 		}
 	}
 }
+
+// idleRelease is how long a worker waits after a job before it returns
+// free memory to the kernel: longer than the gap between the jobs of one
+// segmentation or training epoch.
+const idleRelease = 2 * time.Second
 
 // Threads is the intra-op thread count the worker set.
 func (w *Worker) Threads() int { return w.threads }
