@@ -118,6 +118,13 @@ func TestBatchACDC(t *testing.T) {
 			t.Error(err)
 		}
 	}
+	// The window's result cache of both phases, for the review queue.
+	if !slices.Equal(st.Segmented, []int{0, 1}) {
+		t.Errorf("segmented phases %v, want [0 1] (the two frame files)", st.Segmented)
+	}
+	if rc, _ := filepath.Glob(filepath.Join(single, "site-a", "patient001", cohort.ReviewDir, "results-*", "phase-*.result.gz")); len(rc) != 2 {
+		t.Errorf("review cache files %v, want 2", rc)
+	}
 	broken, _ := cohort.ReadStatus(filepath.Join(single, "broken"))
 	if broken == nil || broken.State != cohort.StateFailed || !strings.Contains(broken.Error, filepath.Join(root, "broken.nii.gz")) {
 		t.Fatalf("broken study: %+v", broken)
