@@ -94,6 +94,11 @@ func runBatch(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// Absolute, so that status files name studies wherever the window or
+	// a merge reads them from.
+	if abs, err := filepath.Abs(*in); err == nil {
+		*in = abs
+	}
 	studies, err := cohort.Discover(*in, *out)
 	if err != nil {
 		return err
