@@ -37,6 +37,8 @@ func (v *Viewer) menu() *fyne.MainMenu {
 		openFile,
 		fyne.NewMenuItem("Open folder (DICOM / ACDC patient)…", v.openFolderDialog),
 		recent,
+		fyne.NewMenuItem("Open cohort (cmrseg batch output)…", v.openCohortDialog),
+		fyne.NewMenuItem("Review queue (N: final, next)", v.showCohortQueue),
 		fyne.NewMenuItemSeparator(),
 		fyne.NewMenuItem("Open demo study", func() {
 			st, _ := workspace.Demo()
@@ -201,6 +203,9 @@ func (v *Viewer) typedRune(r rune) {
 		ws.ResetView()
 	case 'a', 'A':
 		v.toggleAccept()
+		return
+	case 'n', 'N':
+		v.logged("cohort next", v.cohortNext)()
 		return
 	case 'q', 'Q', 'b', 'B', 'e', 'E', 'p', 'P':
 		t := map[rune]workspace.Tool{'q': workspace.ToolCorrect, 'b': workspace.ToolBrush, 'e': workspace.ToolEraser, 'p': workspace.ToolPan}[toLower(r)]

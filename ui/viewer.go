@@ -49,6 +49,9 @@ type Viewer struct {
 
 	view *imageView
 
+	// cohort is the open review queue (File ▸ Open cohort…), or nil.
+	cohort *cohortQueue
+
 	tool    workspace.Tool
 	label   uint8
 	brushMM float64

@@ -12,6 +12,7 @@ import (
 
 	"cmrseg/app/cohort"
 	"cmrseg/app/report"
+	"cmrseg/app/resultcache"
 	"cmrseg/app/session"
 	"cmrseg/app/study"
 	"cmrseg/inference/ensemble"
@@ -56,6 +57,7 @@ func runBatch(args []string, stdout, stderr io.Writer) error {
 	in := fs.String("in", "", "archive folder, CSV manifest (id,path[,group]) or NIfTI file")
 	out := fs.String("out", "", "output folder: one folder per study, status files, cohort.csv and cohort.jsonl")
 	shardFlag := fs.String("shard", "", "I/N: run only the I-th of N shares (1-based; hash of the study id)")
+	noReview := fs.Bool("no-review-cache", false, "do not save each study's segmentation for the window's review queue (about 4–5 MB per ED+ES study); the window then segments a study again when it is opened from the queue")
 	merge := fs.Bool("merge", false, "write one cohort table from the status files under the folders given as arguments (shard outputs)")
 	var o batchOptions
 	finish := o.register(fs)
@@ -63,7 +65,7 @@ func runBatch(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stderr, "usage: cmrseg batch --in ARCHIVE|MANIFEST.csv --out DIR [--shard I/N] [--phases ed,es|all] [--model DIR] [--tta] [--tiling T]")
 		fmt.Fprintln(stderr, "       cmrseg batch --merge [--out DIR] SHARD_DIR...")
 		fmt.Fprintln(stderr, "\nFinds ACDC patient folders, NIfTI files, nnU-Net raw layouts and DICOM series folders, segments")
-		fmt.Fprintln(stderr, "each into DIR/ID/ (labels, entropy, report.json, status.json) and writes DIR/cohort.csv and")
+		fmt.Fprintln(stderr, "each into DIR/ID/ (labels, entropy, report.json, status.json, review/) and writes DIR/cohort.csv and")
 		fmt.Fprintln(stderr, "DIR/cohort.jsonl. A rerun skips studies done with the same model, options and version and redoes")
 		fmt.Fprintln(stderr, "failed or interrupted ones. Failed studies are listed in the table; the exit status stays 0.")
 		fmt.Fprintln(stderr, "Research use only: not for clinical diagnosis.\n\nFlags:")
@@ -92,6 +94,11 @@ func runBatch(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// Absolute, so that status files name studies wherever the window or
+	// a merge reads them from.
+	if abs, err := filepath.Abs(*in); err == nil {
+		*in = abs
+	}
 	studies, err := cohort.Discover(*in, *out)
 	if err != nil {
 		return err
@@ -103,6 +110,7 @@ func runBatch(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer b.close()
+	b.noReviewCache = *noReview
 	run := &cohort.Run{Out: *out, Studies: mine, Shard: shard, Fingerprint: b.fp, Model: b.dir, Segment: b.segment, Log: stderr}
 	if n := cohort.CountPending(*out, mine, b.fp.Hash()); n > 0 {
 		if err := b.load(stdout); err != nil {
@@ -166,6 +174,9 @@ type batch struct {
 	stderr io.Writer
 	w      *torch.Worker
 	p      *ensemble.Predictor
+	// reviewKey is the window's result-cache key for this model.
+	reviewKey     string
+	noReviewCache bool
 }
 
 func newBatch(o batchOptions, stderr io.Writer) (*batch, error) {
@@ -207,6 +218,11 @@ func (b *batch) load(stdout io.Writer) error {
 		return err
 	}
 	b.p = p
+	eng, err := newWindowEngine(p, b.dir)
+	if err != nil {
+		return err
+	}
+	b.reviewKey = eng.Key()
 	fmt.Fprintf(stdout, "model %s: %d checkpoint(s), %s, mirroring %s, loaded in %.1f s\n",
 		b.dir, p.Checkpoints(), p.Device(), onOff(p.TTA()), time.Since(t0).Seconds())
 	return nil
@@ -269,6 +285,19 @@ func (b *batch) segment(s cohort.Study, in *cohort.Input, dir string, st *cohort
 			files = append(files, f...)
 		}
 	}
+	// The window's result cache, keyed as the window keys this model, so
+	// that the review queue opens the study without a forward pass.
+	if b.reviewKey != "" && !b.noReviewCache {
+		_, idx := cohort.ReviewSeries(ser, phases)
+		c := resultcache.New(filepath.Join(dir, cohort.ReviewDir), b.reviewKey)
+		for i := range phases {
+			if _, err := c.Put(idx[i], rs[i]); err != nil {
+				return fmt.Errorf("%s: %w", s.Path, err)
+			}
+		}
+		files = append(files, c.Dir())
+	}
+	st.Segmented = phases
 	res, rep, err := b.results(ser, phases, rs)
 	if err != nil {
 		return fmt.Errorf("%s: %w", s.Path, err)

@@ -118,6 +118,13 @@ func TestBatchACDC(t *testing.T) {
 			t.Error(err)
 		}
 	}
+	// The window's result cache of both phases, for the review queue.
+	if !slices.Equal(st.Segmented, []int{0, 1}) {
+		t.Errorf("segmented phases %v, want [0 1] (the two frame files)", st.Segmented)
+	}
+	if rc, _ := filepath.Glob(filepath.Join(single, "site-a", "patient001", cohort.ReviewDir, "results-*", "phase-*.result.gz")); len(rc) != 2 {
+		t.Errorf("review cache files %v, want 2", rc)
+	}
 	broken, _ := cohort.ReadStatus(filepath.Join(single, "broken"))
 	if broken == nil || broken.State != cohort.StateFailed || !strings.Contains(broken.Error, filepath.Join(root, "broken.nii.gz")) {
 		t.Fatalf("broken study: %+v", broken)
@@ -212,7 +219,7 @@ func TestVersionMatchesFyneApp(t *testing.T) {
 
 // TestSlurmScripts runs the job-array script as Slurm would start it
 // (with `echo` for cmrseg): array task IDs become 1-based shards, also
-// for arrays that start at 0. The scripts have not run under a real Slurm.
+// for arrays that start at 0. TestSlurmCluster runs them under a real Slurm.
 func TestSlurmScripts(t *testing.T) {
 	script := "../../packaging/slurm/cmrseg-batch.sbatch"
 	for _, c := range []struct{ id, min, want string }{{"1", "1", "--shard 1/4"}, {"4", "1", "--shard 4/4"}, {"0", "0", "--shard 1/4"}, {"3", "0", "--shard 4/4"}} {
@@ -225,7 +232,14 @@ func TestSlurmScripts(t *testing.T) {
 			t.Errorf("task %s of an array from %s: %q, %v; want %q", c.id, c.min, got, err, want)
 		}
 	}
-	cmd := exec.Command("bash", "../../packaging/slurm/cmrseg-merge.sbatch")
+	// A resubmitted shard of an N-shard run: the task ID is the shard.
+	cmd := exec.Command("bash", script)
+	cmd.Env = append(os.Environ(), "CMRSEG=echo", "CMRSEG_IN=/archive", "CMRSEG_OUT=/out", "SLURM_ARRAY_TASK_ID=3",
+		"SLURM_ARRAY_TASK_MIN=3", "SLURM_ARRAY_TASK_COUNT=1", "CMRSEG_SHARDS=4")
+	if got, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(got), "--shard 3/4 ") {
+		t.Errorf("resubmitted shard 3 of 4: %q, %v", got, err)
+	}
+	cmd = exec.Command("bash", "../../packaging/slurm/cmrseg-merge.sbatch")
 	cmd.Env = append(os.Environ(), "CMRSEG=echo", "CMRSEG_OUT=/out")
 	if got, err := cmd.CombinedOutput(); err != nil || string(got) != "batch --merge /out\n" {
 		t.Errorf("merge script: %q, %v", got, err)

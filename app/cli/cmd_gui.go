@@ -16,7 +16,7 @@ import (
 )
 
 func init() {
-	register("gui", "open the review window (the default): cmrseg gui [--model DIR] [PATH]", runGUI)
+	register("gui", "open the review window (the default): cmrseg gui [--model DIR] [--cohort DIR] [PATH]", runGUI)
 }
 
 // runGUI opens the review window, on PATH when given, else on the embedded
@@ -27,6 +27,7 @@ func init() {
 func runGUI(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("gui", stderr)
 	model := fs.String("model", "", "model bundle folder (default: $CMRSEG_MODEL, the active model, the bundled model)")
+	cohortDir := fs.String("cohort", "", "open the review queue of this cmrseg batch output folder")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -56,13 +57,21 @@ func runGUI(args []string, stdout, stderr io.Writer) error {
 	cfg := desktop.DefaultConfig()
 	cfg.Segmenter = seg
 	ws := workspace.New(cfg)
-	if fs.NArg() == 0 {
+	if fs.NArg() == 0 && *cohortDir == "" {
 		ws.SetStudy(demo)
 	}
-	desktop.RunOn(ws, fs.Arg(0), func(v *ui.Viewer) {
+	run := func(v *ui.Viewer) {
 		if quitAfter > 0 {
 			time.AfterFunc(quitAfter, func() { fyne.Do(func() { v.Window().Close() }) })
 		}
-	})
+	}
+	if *cohortDir != "" {
+		if fs.NArg() > 0 {
+			return fmt.Errorf("gui: give a study or --cohort, not both")
+		}
+		desktop.RunOnCohort(ws, *cohortDir, run)
+		return nil
+	}
+	desktop.RunOn(ws, fs.Arg(0), run)
 	return nil
 }

@@ -81,7 +81,7 @@ const depsRules = `
 	app/contour, inference/ensemble, training/trainer < training/evaluation;
 
 	# The window: Fyne and the headless core, never torch.
-	FYNE, app/trainingjob, app/workspace < ui;
+	FYNE, app/cohort, app/trainingjob, app/workspace < ui;
 	ui < ui/desktop;
 	ui/desktop < ui/desktop/cmd/preview;
 

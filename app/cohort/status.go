@@ -123,7 +123,11 @@ type Status struct {
 	Evaluations int `json:"evaluations"`
 	// Outputs are the files written, relative to the study's folder.
 	Outputs []string `json:"outputs,omitempty"`
-	Results *Results `json:"results,omitempty"`
+	// Segmented are the phases segmented (0-based, of the opened input).
+	Segmented []int    `json:"segmented_phases,omitempty"`
+	Results   *Results `json:"results,omitempty"`
+	// Review is set by the window's review queue.
+	Review *Review `json:"review,omitempty"`
 }
 
 // ReadStatus reads the status file in a study's folder; (nil, nil) when

@@ -72,6 +72,11 @@ func rowOf(s *Status) Row {
 		cell{"open_s", Num(s.Timings.Open)}, cell{"predict_s", Num(s.Timings.Predict)},
 		cell{"write_s", Num(s.Timings.Write)}, cell{"total_s", Num(s.Timings.Total)},
 		cell{"started", timeString(s.Started)}, cell{"finished", timeString(s.Finished)})
+	rv := Review{}
+	if s.Review != nil {
+		rv = *s.Review
+	}
+	r = append(r, cell{"review", rv.State}, cell{"review_final", rv.Final}, cell{"reviewed_at", timeString(rv.At)})
 	return r
 }
 

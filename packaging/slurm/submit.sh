@@ -11,7 +11,7 @@ shift 3
 here=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$out"
 array=$(sbatch --parsable --array="1-$shards" --chdir="$out" \
-    --export="ALL,CMRSEG_IN=$in,CMRSEG_OUT=$out" "$here/cmrseg-batch.sbatch" "$@")
+    --export="ALL,CMRSEG_IN=$in,CMRSEG_OUT=$out,CMRSEG_SHARDS=$shards" "$here/cmrseg-batch.sbatch" "$@")
 merge=$(sbatch --parsable --dependency="afterany:${array%%;*}" --chdir="$out" \
     --export="ALL,CMRSEG_OUT=$out" "$here/cmrseg-merge.sbatch")
 echo "array job $array ($shards shards), merge job $merge"

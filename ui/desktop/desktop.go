@@ -55,10 +55,20 @@ func RunWith(ws *workspace.Workspace, ready func(v *ui.Viewer)) { RunOn(ws, "", 
 // RunOn is RunWith on the study at path (the command line's): the demo
 // study is not opened.
 func RunOn(ws *workspace.Workspace, path string, ready func(v *ui.Viewer)) {
+	run(ws, func(v *ui.Viewer) { v.StartOn(path) }, ready)
+}
+
+// RunOnCohort is RunOn for `cmrseg gui --cohort DIR`: the window opens on
+// the review queue of a batch output folder instead of a study.
+func RunOnCohort(ws *workspace.Workspace, dir string, ready func(v *ui.Viewer)) {
+	run(ws, func(v *ui.Viewer) { v.StartOnCohort(dir) }, ready)
+}
+
+func run(ws *workspace.Workspace, start func(v *ui.Viewer), ready func(v *ui.Viewer)) {
 	a := app.NewWithID(AppID)
 	v := ui.New(a, ws)
 	v.OnClosed(exitIfStuck)
-	v.StartOn(path)
+	start(v)
 	if ready != nil {
 		ready(v)
 	}
