@@ -80,7 +80,7 @@ func BundledReferences() (*ReferenceTable, error) { return bundled() }
 var bundled = sync.OnceValues(func() (*ReferenceTable, error) { return ParseReferenceTable(referenceTOML) })
 
 // BSAFormula names the body-surface-area formula of the indexed values.
-const BSAFormula = "Mosteller: BSA (m²) = √(height (cm) × weight (kg) / 3600)"
+const BSAFormula = "Mosteller: BSA (m²) = sqrt(height (cm) × weight (kg) / 3600)"
 
 // RangeFlag compares one index with its reference range.
 type RangeFlag struct {
