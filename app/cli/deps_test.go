@@ -60,6 +60,7 @@ const depsRules = `
 	# training jobs. Never torch.
 	app/atomicfile, inference/uncertainty < app/session;
 	app/aha, app/session < app/report;
+	app/report < app/reportpdf;
 	app/report, app/studyio < app/cohort;
 	app/dicomseg, app/phantom, app/report, app/resultcache, app/studyio
 	< app/workspace;
@@ -81,12 +82,12 @@ const depsRules = `
 	app/contour, inference/ensemble, training/trainer < training/evaluation;
 
 	# The window: Fyne and the headless core, never torch.
-	FYNE, app/trainingjob, app/workspace < ui;
+	FYNE, app/reportpdf, app/trainingjob, app/workspace < ui;
 	ui < ui/desktop;
 	ui/desktop < ui/desktop/cmd/preview;
 
 	# The command wiring sees every layer; only the program imports it.
-	app/cohort, app/contour, app/phantom, inference/ensemble, training/baseline,
+	app/cohort, app/contour, app/phantom, app/reportpdf, inference/ensemble, training/baseline,
 	training/evaluation, app/modelpath,
 	ui/desktop, ui/startenv
 	< app/cli;
