@@ -62,7 +62,7 @@ const depsRules = `
 	app/aha, app/session < app/report;
 	app/report < app/reportpdf;
 	app/report, app/studyio < app/cohort;
-	app/dicomseg, app/phantom, app/report, app/resultcache, app/studyio
+	app/dicomseg, app/phantom, app/report, app/reportpdf, app/resultcache, app/studyio
 	< app/workspace;
 	app/modelpath, app/session, inference/bundle/manifest, training/config, training/data
 	< app/trainingjob;
@@ -82,7 +82,7 @@ const depsRules = `
 	app/contour, inference/ensemble, training/trainer < training/evaluation;
 
 	# The window: Fyne and the headless core, never torch.
-	FYNE, app/reportpdf, app/trainingjob, app/workspace < ui;
+	FYNE, app/trainingjob, app/workspace < ui;
 	ui < ui/desktop;
 	ui/desktop < ui/desktop/cmd/preview;
 

@@ -88,6 +88,9 @@ func reportLine(r *report.Report) string {
 		out += "; no AHA segments: " + r.AHANote
 	} else {
 		out += "; AHA segments measured"
+		if r.AHA.ApexNote != "" {
+			out += " (" + r.AHA.ApexNote + ")"
+		}
 	}
 	return out
 }

@@ -69,6 +69,9 @@ func Write(path string, in Input) error {
 	return atomicfile.Write(path, b)
 }
 
+// WriteBytes writes an already built PDF to path atomically.
+func WriteBytes(path string, pdf []byte) error { return atomicfile.Write(path, pdf) }
+
 // Build lays out the PDF in memory.
 func Build(in Input) ([]byte, error) {
 	r := in.Report
