@@ -2,8 +2,10 @@ package cli
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
+	"path/filepath"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -14,6 +16,7 @@ import (
 	"cmrseg/app/reportpdf"
 	"cmrseg/app/resultcache"
 	"cmrseg/app/session"
+	"cmrseg/app/study"
 	"cmrseg/app/workspace"
 	"cmrseg/inference/uncertainty"
 	"cmrseg/ui/desktop"
@@ -78,6 +81,32 @@ func runReport(args []string, stdout, stderr io.Writer) error {
 	if se.NT < 2 || se.ED < 0 || se.ES < 0 {
 		return fmt.Errorf("%s: a report needs end-diastole and end-systole (the series has %d phase(s), ED %d, ES %d)", in, se.NT, se.ED+1, se.ES+1)
 	}
+	root := *sessions
+	if root == "" {
+		root = desktop.DefaultConfig().SessionRoot
+	}
+	// The reader's report settings from the window (ED/ES, body size, sex,
+	// age, basal rule), then the flags given here.
+	if root != "" {
+		p := filepath.Join(session.StudyDir(root, se), workspace.ReportSettingsFile)
+		rs, ok, err := workspace.LoadReportSettings(p)
+		if err == nil && ok {
+			err = rs.Validate(se.NT)
+		}
+		switch {
+		case err != nil:
+			fmt.Fprintf(stdout, "%s: %v; using the study's own values\n", in, err)
+		case ok:
+			se.ED, se.ES = rs.ED, rs.ES
+			se.Meta.HeightM, se.Meta.WeightKg, se.Meta.Sex, se.Meta.AgeYears = rs.HeightCm/100, rs.WeightKg, rs.Sex, rs.AgeYears
+			explicit := false
+			fs.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "basal-rule" })
+			if !explicit {
+				*basal = !rs.BasalRuleOff
+			}
+			fmt.Fprintf(stdout, "%s: report settings from the window (%s)\n", in, p)
+		}
+	}
 	if *sex != "" {
 		se.Meta.Sex = *sex
 	}
@@ -89,10 +118,6 @@ func runReport(args []string, stdout, stderr io.Writer) error {
 	}
 	if *weight > 0 {
 		se.Meta.WeightKg = *weight
-	}
-	root := *sessions
-	if root == "" {
-		root = desktop.DefaultConfig().SessionRoot
 	}
 
 	dir, err := findModel(*model)
@@ -110,7 +135,28 @@ func runReport(args []string, stdout, stderr io.Writer) error {
 		eng.Close()
 		loader.prevW.Close()
 	}()
-	modelName := eng.ModelName()
+	return reportStudy(stdout, in, se, eng, eng.ModelName(), eng.QCThreshold(), root, reportOutputs{pdf: *pdfOut, dicom: *dcmOut, basal: *basal, t0: t0})
+}
+
+// reportEngine is what a report needs of a segmenter: the window's cache
+// key and a way to segment the phases missing from the cache.
+type reportEngine interface {
+	Key() string
+	Segment(ctx context.Context, s *study.Series, phases []int, progress func(done, total int)) ([]*uncertainty.Result, error)
+}
+
+type reportOutputs struct {
+	pdf, dicom string
+	basal      bool
+	t0         time.Time
+}
+
+// reportStudy writes the report of series se (read from in) with eng's
+// results: those the window cached under root, the others segmented now
+// and cached; the session journal under root supplies the reviewer's
+// corrections.
+func reportStudy(stdout io.Writer, in string, se *study.Series, eng reportEngine, modelName string, qc float64, root string, o reportOutputs) error {
+	t0 := o.t0
 
 	// The window's cache of finished phases for this study and model.
 	var cache *resultcache.Cache
@@ -139,7 +185,7 @@ func runReport(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	if len(missing) > 0 {
-		rs, err := eng.Predict(context.Background(), se, missing, nil)
+		rs, err := eng.Segment(context.Background(), se, missing, nil)
 		if err != nil {
 			return fmt.Errorf("%s: %w", in, err)
 		}
@@ -157,7 +203,7 @@ func runReport(args []string, stdout, stderr io.Writer) error {
 			results[t] = r
 		}
 	}
-	ses, err := session.Open(se, results, session.Options{Root: root, Key: eng.Key(), QCThreshold: eng.QCThreshold()})
+	ses, err := session.Open(se, results, session.Options{Root: root, Key: eng.Key(), QCThreshold: qc})
 	if err != nil {
 		return fmt.Errorf("%s: %w", in, err)
 	}
@@ -168,7 +214,7 @@ func runReport(args []string, stdout, stderr io.Writer) error {
 	if ses.Restoring() {
 		return fmt.Errorf("%s: journaled corrections wait for phases not segmented yet; open the study in the window to finish segmenting it", in)
 	}
-	rep, err := report.FromSessionWith(ses, report.Settings{Segments: report.SegmentsWithIntervals, BasalRule: *basal})
+	rep, err := report.FromSessionWith(ses, report.Settings{Segments: report.SegmentsWithIntervals, BasalRule: o.basal})
 	if err != nil {
 		return fmt.Errorf("%s: %w", in, err)
 	}
@@ -177,22 +223,22 @@ func runReport(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := atomicfile.Write(*pdfOut, pdf); err != nil {
+	if err := atomicfile.Write(o.pdf, pdf); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "%s: %s written (%d bytes); %d of %d phases from the window's result cache, %d segmented now, %d journaled corrections applied; %.1f s\n",
-		in, *pdfOut, len(pdf), cached, se.NT, len(missing), ses.JournalRecords(), time.Since(t0).Seconds())
+		in, o.pdf, len(pdf), cached, se.NT, len(missing), ses.JournalRecords(), time.Since(t0).Seconds())
 	fmt.Fprintf(stdout, "  %s\n", reportLine(rep))
 	fmt.Fprintf(stdout, "  %s\n", basalLine(rep))
 	if rep.Ranges != nil && rep.Ranges.Note != "" {
 		fmt.Fprintf(stdout, "  reference ranges not compared: %s\n", rep.Ranges.Note)
 	}
-	if *dcmOut != "" {
+	if o.dicom != "" {
 		k := -1
 		if pin.Key != nil {
 			k = reportpdf.KeySlice(se.Geometry, ses.Labels(se.ED))
 		}
-		info, err := dicomseg.WritePDF(*dcmOut, se, pdf, dicomseg.PDFOptions{KeySlice: k, KeyPhase: se.ED})
+		info, err := dicomseg.WritePDF(o.dicom, se, pdf, dicomseg.PDFOptions{KeySlice: k, KeyPhase: se.ED})
 		if err != nil {
 			return err
 		}
@@ -200,7 +246,7 @@ func runReport(args []string, stdout, stderr io.Writer) error {
 		if info.NewStudy {
 			where = "in a new study " + info.StudyInstanceUID + " (the source is not DICOM)"
 		}
-		fmt.Fprintf(stdout, "  %s written: DICOM Encapsulated PDF %s\n", *dcmOut, where)
+		fmt.Fprintf(stdout, "  %s written: DICOM Encapsulated PDF %s\n", o.dicom, where)
 	}
 	return nil
 }
