@@ -218,6 +218,9 @@ func reportStudy(stdout io.Writer, in string, se *study.Series, eng reportEngine
 	if err != nil {
 		return fmt.Errorf("%s: %w", in, err)
 	}
+	if se.ESProvisional {
+		rep.Provisional = fmt.Sprintf("end-systole (phase %d) is estimated from timing (the source does not say); the window refines it to the phase of smallest LV volume once every phase is segmented, or choose ES there", se.ES+1)
+	}
 	pin := reportpdf.FromSession(ses, rep, modelName, in)
 	pdf, err := reportpdf.Build(pin)
 	if err != nil {
@@ -230,6 +233,9 @@ func reportStudy(stdout io.Writer, in string, se *study.Series, eng reportEngine
 		in, o.pdf, len(pdf), cached, se.NT, len(missing), ses.JournalRecords(), time.Since(t0).Seconds())
 	fmt.Fprintf(stdout, "  %s\n", reportLine(rep))
 	fmt.Fprintf(stdout, "  %s\n", basalLine(rep))
+	if rep.Provisional != "" {
+		fmt.Fprintf(stdout, "  provisional: %s\n", rep.Provisional)
+	}
 	if rep.Ranges != nil && rep.Ranges.Note != "" {
 		fmt.Fprintf(stdout, "  reference ranges not compared: %s\n", rep.Ranges.Note)
 	}

@@ -673,6 +673,10 @@ func (d *doc) page2() {
 	if len(qc) == 0 {
 		qc = []string{"No flags raised."}
 	}
+	// Keep to the page: the method and the notice follow.
+	if limit := 14; len(qc) > limit {
+		qc = append(qc[:limit-1:limit-1], fmt.Sprintf("... and %d more flags (see the window's QC list)", len(qc)-(limit-1)))
+	}
 	for _, l := range qc {
 		d.text("", 8, 4, "- "+l)
 	}

@@ -30,7 +30,7 @@ func need(t *testing.T, name string) string {
 
 // patient001PDF builds the PDF of ACDC patient001 from its image and
 // expert labels (no ensemble: no intervals), with sex and age entered.
-func patient001PDF(t *testing.T) ([]byte, *report.Report) {
+func patient001PDF(t *testing.T, qc ...string) ([]byte, *report.Report) {
 	dir := shareddata.Require(t, "acdc/training/patient001")
 	st, err := studyio.Open(dir)
 	if err != nil {
@@ -59,7 +59,7 @@ func patient001PDF(t *testing.T) ([]byte, *report.Report) {
 	key := &KeyImage{Caption: fmt.Sprintf("End-diastole, slice %d of %d (expert labels)", k+1, nz), NX: nx, NY: ny, SX: s.Spacing[0], SY: s.Spacing[1],
 		Pixels: s.Phase(s.ED)[k*plane : (k+1)*plane], Labels: ed.Data[k*plane : (k+1)*plane]}
 	b, err := Build(Input{Report: r, Meta: meta, NT: s.NT, PhaseNumbers: s.PhaseNumbers, Source: "ACDC patient001", Model: "expert labels (no model)",
-		QC: []string{"test flag: slice 3 above the uncertainty threshold"}, Key: key, Created: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)})
+		QC: append([]string{"test flag: slice 3 above the uncertainty threshold"}, qc...), Key: key, Created: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,5 +144,25 @@ func TestBadInput(t *testing.T) {
 	}
 	if _, _, _, err := keyPNG(&KeyImage{NX: 4, NY: 4, Pixels: make([]float32, 3), Labels: make([]uint8, 16)}); err == nil {
 		t.Error("short key image accepted")
+	}
+}
+
+// TestManyQCFlags: a long QC list is cut to what fits, saying how many
+// flags were left out, and the report stays two pages.
+func TestManyQCFlags(t *testing.T) {
+	pdftotext, pdfinfo := need(t, "pdftotext"), need(t, "pdfinfo")
+	var qc []string
+	for n := range 30 {
+		qc = append(qc, fmt.Sprintf("phase %d: slices 1, 2 above the threshold", n+1))
+	}
+	b, _ := patient001PDF(t, qc...)
+	pdf := filepath.Join(t.TempDir(), "r.pdf")
+	if err := os.WriteFile(pdf, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	info, _ := exec.Command(pdfinfo, pdf).CombinedOutput()
+	txt, _ := exec.Command(pdftotext, pdf, "-").CombinedOutput()
+	if !regexp.MustCompile(`Pages:\s+2\n`).Match(info) || !strings.Contains(string(txt), "and 19 more flags") || !strings.Contains(string(txt), "Research use only, not for diagnosis.") {
+		t.Errorf("pages:\n%s\ntext:\n%s", info, txt)
 	}
 }

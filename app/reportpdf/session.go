@@ -3,6 +3,7 @@ package reportpdf
 import (
 	"fmt"
 	"math"
+	"strings"
 
 	"cmrseg/app/report"
 	"cmrseg/app/session"
@@ -17,13 +18,27 @@ import (
 func FromSession(s *session.Session, r *report.Report, model, source string) Input {
 	se := s.Series
 	in := Input{Report: r, Meta: se.Meta, NT: se.NT, PhaseNumbers: se.PhaseNumbers, Source: source, Model: model}
+	// One line per phase: a cine can flag dozens of slices.
+	byPhase := map[int][]session.Flag{}
+	var order []int
 	for _, f := range s.Flags() {
-		state := "not reviewed"
-		if f.Accepted {
-			state = "accepted by the reviewer"
+		if byPhase[f.Phase] == nil {
+			order = append(order, f.Phase)
 		}
-		in.QC = append(in.QC, fmt.Sprintf("phase %d slice %d: uncertainty %.3f nats above the QC threshold %.3f (%s)",
-			phaseNumber(se, f.Phase), f.Slice+1, f.Score, s.Options().QCThreshold, state))
+		byPhase[f.Phase] = append(byPhase[f.Phase], f)
+	}
+	for _, t := range order {
+		var ks []string
+		worst, open := 0.0, 0
+		for _, f := range byPhase[t] {
+			ks = append(ks, fmt.Sprint(f.Slice+1))
+			worst = math.Max(worst, f.Score)
+			if !f.Accepted {
+				open++
+			}
+		}
+		in.QC = append(in.QC, fmt.Sprintf("phase %d: slices %s above the uncertainty threshold %.2f nats (worst %.2f); %d not yet accepted by the reviewer",
+			phaseNumber(se, t), strings.Join(ks, ", "), s.Options().QCThreshold, worst, open))
 	}
 	if s.Final() {
 		in.QC = append(in.QC, "The reviewer marked the study final.")
