@@ -64,7 +64,7 @@ func TestGUIWindowReportScreens(t *testing.T) {
 			if i := strings.Index(line, "LV EF "); i >= 0 {
 				ef = strings.Fields(line[i+6:])[0]
 			}
-			x := startXvfbSize(t, 1920, 1080)
+			x := startXvfbSize(t, 2560, 1440)
 			env := appEnv(home, "CMRSEG_MODEL="+model)
 			start := time.Now()
 			g := launchApp(t, x, out, env, "gui", study)
@@ -75,10 +75,16 @@ func TestGUIWindowReportScreens(t *testing.T) {
 				t.Errorf("the window took %v to show ED and ES: not from the cache", d)
 			}
 			g.do("windowmove", "--sync", g.win, "0", "0")
-			g.do("windowsize", "--sync", g.win, "1920", "1080")
+			g.do("windowsize", "--sync", g.win, "2560", "1440")
 			g.settle()
 			time.Sleep(2 * time.Second)
-			p := g.shot("report-" + c.name + "-window")
+			g.shot("report-" + c.name + "-window")
+			// Scroll the report panel (right column, top) down to the
+			// curves and the bull's-eye.
+			g.do("mousemove", "--window", g.win, "--sync", "2300", "300")
+			g.do("click", "--repeat", "40", "--delay", "50", "5")
+			g.settle()
+			p := g.shot("report-" + c.name + "-curves")
 			g.quit()
 			if ef == "" {
 				t.Fatalf("no LV EF in the command's output")
