@@ -163,3 +163,44 @@ for name in ("frame01", "frame12"):
 	t.Logf("patient001 expert labels: basal rule excludes ED slices %v, ES slices %v; LV EDV %.1f → %.1f ml, ESV %.1f → %.1f ml, EF %.1f → %.1f %%",
 		b.EDSlices, b.ESSlices, b.Without[0], b.With[0], b.Without[1], b.With[1], b.Without[2], b.With[2])
 }
+
+// TestSegment17: the phantom's stack ends in cavity, so segment 17 is not
+// measured and the report says why; with the last slice's cavity turned
+// into myocardium (a cap of one slice) at ED, segment 17 is one slice
+// spacing thick; a sample without that cap has no segment 17 and is left
+// out of its interval.
+func TestSegment17(t *testing.T) {
+	s, labels, truth := phantom.Generate(phantom.Options{Seed: 1})
+	g := s.Geometry
+	in := Input{Geometry: g, Meta: s.Meta, Segments: SegmentsWithIntervals,
+		ED: Phase{Index: truth.ED, Labels: labels[truth.ED].Data}, ES: Phase{Index: truth.ES, Labels: labels[truth.ES].Data}}
+	r, err := Compute(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.AHA == nil || r.AHA.ApexNote == "" || !math.IsNaN(r.AHA.Segments[16].EDThickness.Value) {
+		t.Fatalf("no cap: note %q, segment 17 %v", r.AHA.ApexNote, r.AHA.Segments[16].EDThickness.Value)
+	}
+	plane := g.Dims[0] * g.Dims[1]
+	first, _ := study.BaseAtFirst(labels[truth.ED].Data, g.Dims)
+	apex := g.Dims[2] - 1
+	if !first {
+		apex = 0
+	}
+	capped := append([]uint8(nil), labels[truth.ED].Data...)
+	for i := apex * plane; i < (apex+1)*plane; i++ {
+		if capped[i] == study.LV {
+			capped[i] = study.Myocardium
+		}
+	}
+	in.ED = Phase{Index: truth.ED, Labels: capped, Samples: [][]uint8{capped, capped, labels[truth.ED].Data}}
+	in.ES = Phase{Index: truth.ES, Labels: labels[truth.ES].Data, Samples: [][]uint8{labels[truth.ES].Data, labels[truth.ES].Data, labels[truth.ES].Data}}
+	r, err = Compute(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s17 := r.AHA.Segments[16].EDThickness
+	if r.AHA.ApexNote != "" || s17.Value != g.Spacing[2] || s17.Low != g.Spacing[2] || s17.High != g.Spacing[2] {
+		t.Errorf("cap of one slice: note %q, segment 17 %v [%v, %v] mm, spacing %v", r.AHA.ApexNote, s17.Value, s17.Low, s17.High, g.Spacing[2])
+	}
+}
