@@ -76,6 +76,7 @@ func (v *Viewer) menu() *fyne.MainMenu {
 		fyne.NewMenuItem("Segmentations of ED and ES (DICOM SEG, DICOM studies)…", func() { v.exportDialog(exportSEGEDES) }),
 		fyne.NewMenuItem("Report (CSV)…", func() { v.exportDialog(exportCSV) }),
 		fyne.NewMenuItem("Report (JSON)…", func() { v.exportDialog(exportJSON) }),
+		fyne.NewMenuItem("Export PDF report (and DICOM Encapsulated PDF for DICOM studies)…", func() { v.exportDialog(exportPDF) }),
 		fyne.NewMenuItem("Snapshot of the view (PNG)…", func() { v.exportDialog(exportPNG) }),
 	)
 	help := fyne.NewMenu("Help",
@@ -584,6 +585,8 @@ func (v *Viewer) exportFiles(k exportKind) []exportFile {
 		return []exportFile{{ws.ExportBaseName(-1) + "_report.csv", ws.ExportReport}}
 	case exportJSON:
 		return []exportFile{{ws.ExportBaseName(-1) + "_report.json", ws.ExportReport}}
+	case exportPDF:
+		return v.pdfExportFiles()
 	case exportPNG:
 		name := fmt.Sprintf("%s_slice%02d.png", ws.ExportBaseName(vw.Phase), vw.Slice+1)
 		return []exportFile{{name, func(p string) error { return workspace.ExportPNG(p, v.Snapshot()) }}}

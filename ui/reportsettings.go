@@ -24,6 +24,9 @@ type settingsPanel struct {
 	ed, es  *safeSelect
 	height  *widget.Entry
 	weight  *widget.Entry
+	sex     *safeSelect
+	age     *widget.Entry
+	basal   *widget.Check
 	reset   *widget.Button
 	hint    *widget.Label
 	syncing bool
@@ -40,6 +43,13 @@ func (v *Viewer) newSettingsPanel() *settingsPanel {
 	p.weight = widget.NewEntry()
 	p.weight.SetPlaceHolder("unknown")
 	p.weight.OnChanged = func(string) { p.changed() }
+	// Sex and age choose the reference ranges; the basal-slice rule is the
+	// SCMR one (report.BasalRuleMin).
+	p.sex = newSafeSelect(v.win, []string{"unknown", "M", "F"}, func(string) { p.changed() })
+	p.age = widget.NewEntry()
+	p.age.SetPlaceHolder("unknown")
+	p.age.OnChanged = func(string) { p.changed() }
+	p.basal = widget.NewCheck("Basal-slice rule (SCMR)", func(bool) { p.changed() })
 	p.reset = widget.NewButtonWithIcon("Study values", theme.HistoryIcon(), func() {
 		if err := v.ws.ResetReportSettings(); err != nil {
 			v.showError("Report settings", err)
@@ -63,8 +73,9 @@ func (v *Viewer) newSettingsPanel() *settingsPanel {
 	form := container.New(layout.NewGridLayoutWithColumns(2),
 		cell("ED", p.ed, ""), cell("ES", p.es, ""),
 		cell("Height", p.height, "cm"), cell("Weight", p.weight, "kg"),
+		cell("Sex", p.sex, ""), cell("Age", p.age, "y"),
 	)
-	p.box = container.NewVBox(container.NewBorder(nil, nil, nil, p.reset), form, p.hint)
+	p.box = container.NewVBox(container.NewBorder(nil, nil, nil, p.reset), form, p.basal, p.hint)
 	p.refresh()
 	return p
 }
@@ -131,6 +142,12 @@ func (p *settingsPanel) changed() {
 		p.hint.SetText(fmt.Sprintf("Weight %q is not a number.", p.weight.Text))
 		return
 	}
+	if rs.AgeYears, err = parseAmount(p.age.Text); err != nil {
+		p.hint.SetText(fmt.Sprintf("Age %q is not a number.", p.age.Text))
+		return
+	}
+	rs.Sex = strings.TrimPrefix(p.sex.Selected, "unknown")
+	rs.BasalRuleOff = !p.basal.Checked
 	if rs == ws.ReportSettings() {
 		p.hint.SetText("")
 		return
@@ -152,7 +169,7 @@ func (p *settingsPanel) refresh() {
 	ws := p.v.ws
 	s := ws.Series()
 	if s == nil {
-		for _, w := range []fyne.Disableable{p.ed, p.es, p.height, p.weight, p.reset} {
+		for _, w := range []fyne.Disableable{p.ed, p.es, p.height, p.weight, p.sex, p.age, p.basal, p.reset} {
 			w.Disable()
 		}
 		return
@@ -182,9 +199,18 @@ func (p *settingsPanel) refresh() {
 	if m, err := parseAmount(p.weight.Text); err != nil || m != rs.WeightKg {
 		p.weight.SetText(amountText(rs.WeightKg))
 	}
+	if a, err := parseAmount(p.age.Text); err != nil || a != rs.AgeYears {
+		p.age.SetText(amountText(rs.AgeYears))
+	}
+	if rs.Sex == "" {
+		p.sex.SetSelected("unknown")
+	} else {
+		p.sex.SetSelected(rs.Sex)
+	}
+	p.basal.SetChecked(!rs.BasalRuleOff)
 	if ws.Final() {
 		// A final study's report is locked with its labels.
-		for _, w := range []fyne.Disableable{p.ed, p.es, p.height, p.weight, p.reset} {
+		for _, w := range []fyne.Disableable{p.ed, p.es, p.height, p.weight, p.sex, p.age, p.basal, p.reset} {
 			w.Disable()
 		}
 		p.hint.SetText("Final study: reopen it for editing to change phases or body size.")
@@ -193,7 +219,7 @@ func (p *settingsPanel) refresh() {
 	if strings.HasPrefix(p.hint.Text, "Final study") {
 		p.hint.SetText("")
 	}
-	for _, w := range []fyne.Disableable{p.ed, p.es, p.height, p.weight} {
+	for _, w := range []fyne.Disableable{p.ed, p.es, p.height, p.weight, p.sex, p.age, p.basal} {
 		w.Enable()
 	}
 	if ws.ReportSettingsEdited() {

@@ -8,8 +8,11 @@
 //     to level ⌊3s/n⌋ (basal, mid, apical). The base is the end of the stack
 //     whose two outermost such slices have the larger LV area (cavity plus
 //     myocardium). Slices beyond the apical end with myocardium but no
-//     cavity form the apical cap, segment 17; it has no radial chord, so
-//     only its presence is reported, not a thickness.
+//     cavity form the apical cap, segment 17. It has no radial chord: its
+//     thickness is the cap's extent along the stack axis, cap slices ×
+//     slice spacing (so its resolution is one slice spacing). When no
+//     slice beyond the most apical cavity slice shows a cap, segment 17
+//     is not measured (NaN).
 //   - RV insertion points, per slice: the LV myocardium pixels within
 //     ContactMM of RV cavity form an arc around the LV cavity centroid; its
 //     two ends are the insertion points. The one lying further toward the
@@ -83,12 +86,19 @@ type Result struct {
 	// BaseFirst: the base is at slice 0 (otherwise at the last slice).
 	BaseFirst bool
 	// ThicknessMM per segment (index = number − 1); NaN where the segment
-	// has no slice (and always for 17, the cap).
+	// has no slice. Segment 17 is the apical cap's extent along the stack
+	// (CapSlices × slice spacing), NaN without a cap.
 	ThicknessMM [17]float64
 	// Chords is the number of radial chords behind each thickness.
 	Chords [17]int
 	// CapSlices is the number of apical-cap slices (segment 17).
 	CapSlices int
+	// ApexInStack: the stack has a slice beyond the most apical cavity
+	// slice, so it reaches past the cavity (with or without a cap of
+	// myocardium there); false when the cavity runs to the stack's end.
+	ApexInStack bool
+	// apexK is the most apical slice with cavity; step goes toward the apex.
+	apexK, step int
 }
 
 // ErrNoSeptum is returned when no slice shows RV cavity against LV
@@ -157,6 +167,8 @@ func Analyze(g study.Geometry, labels []uint8) (*Result, error) {
 		level[k] = Apex
 		r.CapSlices++
 	}
+	r.apexK, r.step = apex, step
+	r.ApexInStack = apex+step >= 0 && apex+step < nz
 
 	ant := anterior(g)
 	sx, sy := g.Spacing[0], g.Spacing[1]
@@ -215,7 +227,7 @@ func AnalyzeOn(g study.Geometry, labels []uint8, ref *Result) (*Result, error) {
 	if ref == nil {
 		return nil, errors.New("aha: no reference layout")
 	}
-	r := &Result{BaseFirst: ref.BaseFirst, CapSlices: ref.CapSlices, Slices: slices.Clone(ref.Slices)}
+	r := &Result{BaseFirst: ref.BaseFirst, Slices: slices.Clone(ref.Slices), ApexInStack: ref.ApexInStack, apexK: ref.apexK, step: ref.step}
 	plane := g.Dims[0] * g.Dims[1]
 	for n := range r.Slices {
 		sl := &r.Slices[n]
@@ -224,6 +236,21 @@ func AnalyzeOn(g study.Geometry, labels []uint8, ref *Result) (*Result, error) {
 		}
 		if sl.Level != Apex {
 			sl.Centroid = centroid(labels[sl.K*plane:(sl.K+1)*plane], g.Dims[0], g.Spacing[0], g.Spacing[1])
+		}
+	}
+	// The cap is the sample's own: its myocardium-only slices beyond the
+	// reference's most apical cavity slice.
+	if ref.step != 0 {
+		for k := ref.apexK + ref.step; k >= 0 && k < g.Dims[2]; k += ref.step {
+			myo, cav := false, false
+			for _, l := range labels[k*plane : (k+1)*plane] {
+				myo = myo || l == study.Myocardium
+				cav = cav || l == study.LV
+			}
+			if !myo || cav {
+				break
+			}
+			r.CapSlices++
 		}
 	}
 	r.measure(g, labels)
@@ -258,6 +285,9 @@ func (r *Result) measure(g study.Geometry, labels []uint8) {
 		if r.Chords[s] > 0 {
 			r.ThicknessMM[s] = sum[s] / float64(r.Chords[s])
 		}
+	}
+	if r.CapSlices > 0 && g.Spacing[2] > 0 {
+		r.ThicknessMM[16] = float64(r.CapSlices) * g.Spacing[2]
 	}
 }
 

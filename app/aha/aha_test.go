@@ -179,6 +179,23 @@ func TestApexCapAndBadInput(t *testing.T) {
 	if r.CapSlices != 1 || r.Slices[len(r.Slices)-1].Level != Apex || r.Chords[16] != 0 {
 		t.Errorf("cap slices %d, last level %d", r.CapSlices, r.Slices[len(r.Slices)-1].Level)
 	}
+	// Segment 17 is the cap's extent along the stack: one slice.
+	if r.ThicknessMM[16] != g.Spacing[2] {
+		t.Errorf("segment 17: %v mm, want one slice spacing %v mm", r.ThicknessMM[16], g.Spacing[2])
+	}
+	// A sample measured on this layout has its own cap: with the cavity
+	// back on the last slice it has none.
+	s2, err := AnalyzeOn(g, labels[0].Data, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s2.CapSlices != 0 || !math.IsNaN(s2.ThicknessMM[16]) {
+		t.Errorf("sample without a cap: %d cap slices, segment 17 %v mm", s2.CapSlices, s2.ThicknessMM[16])
+	}
+	s3, err := AnalyzeOn(g, lab, r)
+	if err != nil || s3.ThicknessMM[16] != g.Spacing[2] {
+		t.Errorf("sample with the cap: %v mm (%v)", s3.ThicknessMM[16], err)
+	}
 	noRV := append([]uint8(nil), labels[0].Data...)
 	for i, l := range noRV {
 		if l == study.RV {

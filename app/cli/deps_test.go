@@ -60,8 +60,9 @@ const depsRules = `
 	# training jobs. Never torch.
 	app/atomicfile, inference/uncertainty < app/session;
 	app/aha, app/session < app/report;
+	app/report < app/reportpdf;
 	app/report, app/studyio < app/cohort;
-	app/dicomseg, app/phantom, app/report, app/resultcache, app/studyio
+	app/dicomseg, app/phantom, app/report, app/reportpdf, app/resultcache, app/studyio
 	< app/workspace;
 	app/modelpath, app/session, inference/bundle/manifest, training/config, training/data
 	< app/trainingjob;
@@ -86,7 +87,7 @@ const depsRules = `
 	ui/desktop < ui/desktop/cmd/preview;
 
 	# The command wiring sees every layer; only the program imports it.
-	app/cohort, app/contour, app/phantom, inference/ensemble, training/baseline,
+	app/cohort, app/contour, app/phantom, app/reportpdf, inference/ensemble, training/baseline,
 	training/evaluation, app/modelpath,
 	ui/desktop, ui/startenv
 	< app/cli;

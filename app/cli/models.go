@@ -137,6 +137,13 @@ func newWindowEngine(p *ensemble.Predictor, dir string) (*windowEngine, error) {
 
 func (e *windowEngine) Key() string { return e.key }
 
+// ModelName names the model and its version for reports
+// (workspace.Named).
+func (e *windowEngine) ModelName() string {
+	b := e.Bundle()
+	return fmt.Sprintf("%s (%s, created %s, %d checkpoints, key %.12s), cmrseg %s", b.Name, b.Kind, b.Created.Format("2006-01-02"), e.Checkpoints(), e.key, version())
+}
+
 func (e *windowEngine) Stream(ctx context.Context, s *study.Series, phases []int, leading int, update func(workspace.PhaseUpdate)) error {
 	_, err := e.Predictor.Stream(ctx, s, phases, ensemble.Stream{Leading: leading, OnUpdate: func(u ensemble.Update) {
 		update(workspace.PhaseUpdate{Phase: u.Phase, Samples: u.Samples, Total: u.Total, Result: u.Result})

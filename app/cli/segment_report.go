@@ -16,7 +16,7 @@ import (
 // index[t]) and the AHA segments, with intervals from the checkpoints'
 // samples. nt is the series' phase count (for ACDC frame files, NbFrame).
 func segmentReport(g study.Geometry, meta study.Metadata, nt, ed, es int, index []int, rs []*uncertainty.Result, trigger []float64) (*report.Report, error) {
-	in := report.Input{Geometry: g, Meta: meta, NT: nt, TriggerTimes: trigger, Segments: report.SegmentsWithIntervals}
+	in := report.Input{Geometry: g, Meta: meta, NT: nt, TriggerTimes: trigger, Segments: report.SegmentsWithIntervals, BasalRule: report.BasalRuleDefault}
 	found := 0
 	for n, r := range rs {
 		p := report.Phase{Index: index[n], Labels: r.Labels, Samples: r.SampleLabels}
@@ -88,6 +88,9 @@ func reportLine(r *report.Report) string {
 		out += "; no AHA segments: " + r.AHANote
 	} else {
 		out += "; AHA segments measured"
+		if r.AHA.ApexNote != "" {
+			out += " (" + r.AHA.ApexNote + ")"
+		}
 	}
 	return out
 }

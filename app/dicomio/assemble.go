@@ -333,6 +333,8 @@ func assemble(g []*instance) (*study.Series, error) {
 	s.Meta.Model = first.model
 	s.Meta.HeightM = first.heightM
 	s.Meta.WeightKg = first.weightKg
+	s.Meta.Sex = study.NormalizeSex(first.sex)
+	s.Meta.AgeYears = study.AgeYears(first.age, first.birthDate, first.studyDate)
 	return s, nil
 }
 

@@ -132,6 +132,7 @@ type img struct {
 	noOrient     bool     // omit ImageOrientationPatient
 	sliceLoc     *float64 // SliceLocation, when set
 	cardiac      int      // CardiacNumberOfImages, when > 0
+	extra        []el     // further elements (patient module, ...)
 }
 
 func mrImage(m img) []byte {
@@ -206,6 +207,7 @@ func mrImage(m img) []byte {
 	if m.slope != 0 {
 		els = append(els, elDS(0x28, 0x1053, m.slope), elDS(0x28, 0x1052, m.inter))
 	}
+	els = append(els, m.extra...)
 	return file(explicitLE, els...)
 }
 

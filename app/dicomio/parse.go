@@ -24,6 +24,7 @@ type instance struct {
 	studyUID, seriesUID, frameOfRef    string
 	patientName, patientID, birthDate  string
 	sex, studyID, studyDate, studyTime string
+	age                                string // PatientAge, e.g. "045Y"
 	accession, referring, studyDesc    string
 	seriesDesc, modality, manufacturer string
 	model                              string
@@ -76,6 +77,7 @@ var (
 	tPatientID      = tag.Tag{Group: 0x0010, Element: 0x0020}
 	tBirthDate      = tag.Tag{Group: 0x0010, Element: 0x0030}
 	tSex            = tag.Tag{Group: 0x0010, Element: 0x0040}
+	tPatientAge     = tag.Tag{Group: 0x0010, Element: 0x1010}
 	tPatientSize    = tag.Tag{Group: 0x0010, Element: 0x1020}
 	tPatientWeight  = tag.Tag{Group: 0x0010, Element: 0x1030}
 	tThickness      = tag.Tag{Group: 0x0018, Element: 0x0050}
@@ -167,6 +169,7 @@ func (in *instance) fill(e elems, pixels bool, fileSize int) error {
 	in.patientID = e.str(tPatientID)
 	in.birthDate = e.str(tBirthDate)
 	in.sex = e.str(tSex)
+	in.age = e.str(tPatientAge)
 	in.studyID = e.str(tStudyID)
 	in.studyDate = e.str(tStudyDate)
 	in.studyTime = e.str(tStudyTime)

@@ -91,7 +91,7 @@ func curves(in Input, voxelML float64, singlePhase bool) (*Curves, error) {
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			cnt := study.CountLabels(p.Labels)
+			cnt := countSample(p.Labels, nil, nil, p.excl, plane)
 			pt := CurvePoint{Phase: t, TimeMS: math.NaN(),
 				LV: float64(cnt[study.LV]) * voxelML, RV: float64(cnt[study.RV]) * voxelML,
 				LVLow: math.NaN(), LVHigh: math.NaN(), RVLow: math.NaN(), RVHigh: math.NaN(), Samples: len(p.Samples)}
@@ -103,7 +103,7 @@ func curves(in Input, voxelML float64, singlePhase bool) (*Curves, error) {
 				lv := make([]float64, len(p.Samples))
 				rv := make([]float64, len(p.Samples))
 				for k, s := range p.Samples {
-					n := countSample(s, p.Labels, kn)
+					n := countSample(s, p.Labels, kn, p.excl, plane)
 					lv[k], rv[k] = float64(n[study.LV])*voxelML, float64(n[study.RV])*voxelML
 				}
 				pt.LVLow, pt.LVHigh = Percentile(lv, 2.5), Percentile(lv, 97.5)

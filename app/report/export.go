@@ -23,15 +23,23 @@ func (r *Report) CSV() []byte {
 	var b bytes.Buffer
 	w := csv.NewWriter(&b)
 	w.Write([]string{"patient_id", "ed_phase_1based", "es_phase_1based", "index", "name", "unit", "value", "ci95_low", "ci95_high",
-		"per_bsa", "per_bsa_ci95_low", "per_bsa_ci95_high", "per_bsa_unit", "phase_1based", "time_ms", "segment", "provisional"})
+		"per_bsa", "per_bsa_ci95_low", "per_bsa_ci95_high", "per_bsa_unit", "phase_1based", "time_ms", "segment", "provisional",
+		"ref_low", "ref_high", "ref_per_bsa", "ref_flag"})
 	ed, es := strconv.Itoa(r.EDPhase+1), strconv.Itoa(r.ESPhase+1)
 	row := func(ix Index, phase, timeMS, segment string) {
 		bsaUnit := ""
 		if !math.IsNaN(ix.PerBSA) {
 			bsaUnit = ix.Unit + "/m2"
 		}
+		refLow, refHigh, refBSA, flag := "", "", "", ""
+		if r.Ranges != nil && phase == "" && segment == "" {
+			if f, ok := r.Ranges.Flag(ix.Key); ok {
+				refLow, refHigh, refBSA, flag = num(f.Low), num(f.High), strconv.FormatBool(f.PerBSA), f.Status
+			}
+		}
 		w.Write([]string{r.PatientID, ed, es, ix.Key, ix.Name, ix.Unit, num(ix.Value), num(ix.Low), num(ix.High),
-			num(ix.PerBSA), num(ix.PerBSALow), num(ix.PerBSAHigh), bsaUnit, phase, timeMS, segment, r.Provisional})
+			num(ix.PerBSA), num(ix.PerBSALow), num(ix.PerBSAHigh), bsaUnit, phase, timeMS, segment, r.Provisional,
+			refLow, refHigh, refBSA, flag})
 	}
 	for _, ix := range r.Indices {
 		row(ix, "", "", "")
@@ -97,7 +105,58 @@ type jsonReport struct {
 	Curves      *jsonCurves `json:"curves,omitempty"`
 	AHA         *jsonAHA    `json:"aha,omitempty"`
 	// AHANote says why there is no AHA model (e.g. no RV on any slice).
-	AHANote string `json:"aha_note,omitempty"`
+	AHANote    string      `json:"aha_note,omitempty"`
+	Sex        string      `json:"sex,omitempty"`
+	AgeYears   *float64    `json:"age_years"`
+	BSAFormula string      `json:"bsa_formula"`
+	BasalRule  jsonBasal   `json:"basal_rule"`
+	Ranges     *jsonRanges `json:"reference_ranges,omitempty"`
+}
+
+type jsonLV struct {
+	EDV *float64 `json:"lv_edv_ml"`
+	ESV *float64 `json:"lv_esv_ml"`
+	EF  *float64 `json:"lv_ef_pct"`
+}
+
+type jsonBasal struct {
+	Rule     string `json:"rule"`
+	Applied  bool   `json:"applied"`
+	Default  bool   `json:"default"`
+	EDSlices []int  `json:"ed_excluded_slices_1based"`
+	ESSlices []int  `json:"es_excluded_slices_1based"`
+	With     jsonLV `json:"with_rule"`
+	Without  jsonLV `json:"without_rule"`
+}
+
+type jsonFlag struct {
+	Key    string  `json:"index"`
+	PerBSA bool    `json:"per_bsa"`
+	Value  float64 `json:"value"`
+	Low    float64 `json:"low"`
+	High   float64 `json:"high"`
+	Status string  `json:"status"`
+	Table  string  `json:"table"`
+	Row    string  `json:"row"`
+}
+
+type jsonRanges struct {
+	Source     string     `json:"source"`
+	DOI        string     `json:"doi"`
+	Convention string     `json:"convention"`
+	Note       string     `json:"note,omitempty"`
+	Flags      []jsonFlag `json:"flags"`
+}
+
+// BasalRuleText states the basal-slice rule in exports.
+const BasalRuleText = "SCMR basal-slice rule (Schulz-Menger et al., JCMR 2020): a basal slice counts for the LV only where the blood pool is at least half surrounded by myocardium (fraction of the LV cavity border bordering LV myocardium >= 0.5), walking from the base to the first slice that passes; LV cavity volumes only, mass unchanged"
+
+func slices1(ks []int) []int {
+	out := []int{}
+	for _, k := range ks {
+		out = append(out, k+1)
+	}
+	return out
 }
 
 type jsonPoint struct {
@@ -143,12 +202,13 @@ type jsonAHA struct {
 	Samples   int           `json:"samples"`
 	BaseFirst bool          `json:"base_at_first_slice"`
 	CapSlices int           `json:"apical_cap_slices"`
+	ApexNote  string        `json:"apex_note,omitempty"`
 	Segments  []jsonSegment `json:"segments"`
 	EDSlices  []jsonSlice   `json:"ed_slices"`
 }
 
 // AHAMethod is the one-line statement of the segment rules in exports.
-const AHAMethod = "AHA 17 segments from the labels: slices with LV cavity and myocardium split base to apex into thirds by count (base: the end with the larger LV area); segment 17 = myocardium-only slices beyond the apex (presence only); septum = middle of the LV-myocardium/RV-cavity contact arc, anterior insertion from the patient geometry; thickness = mean radial chord (first myocardium run along rays from the LV cavity centroid, one per degree); image angles atan2(j, i) in degrees"
+const AHAMethod = "AHA 17 segments from the labels: slices with LV cavity and myocardium split base to apex into thirds by count (base: the end with the larger LV area); segment 17 = myocardium-only slices beyond the apical cavity, thickness = their count × slice spacing (not measured when the stack shows no cap); septum = middle of the LV-myocardium/RV-cavity contact arc, anterior insertion from the patient geometry; thickness = mean radial chord (first myocardium run along rays from the LV cavity centroid, one per degree); image angles atan2(j, i) in degrees"
 
 var levelNames = map[int]string{0: "basal", 1: "mid", 2: "apical", 3: "apex", 4: "none"}
 
@@ -190,8 +250,21 @@ func (r *Report) JSON() ([]byte, error) {
 		j.Curves = jc
 	}
 	j.AHANote = r.AHANote
+	j.Sex, j.AgeYears, j.BSAFormula = r.Sex, ptr(r.AgeYears, true), BSAFormula
+	be := r.Basal
+	j.BasalRule = jsonBasal{Rule: BasalRuleText, Applied: be.Applied, Default: BasalRuleDefault,
+		EDSlices: slices1(be.EDSlices), ESSlices: slices1(be.ESSlices),
+		With:    jsonLV{ptr(be.With[0], false), ptr(be.With[1], false), ptr(be.With[2], false)},
+		Without: jsonLV{ptr(be.Without[0], false), ptr(be.Without[1], false), ptr(be.Without[2], false)}}
+	if c := r.Ranges; c != nil {
+		jr := &jsonRanges{Source: c.Source, DOI: c.DOI, Convention: c.Convention, Note: c.Note, Flags: []jsonFlag{}}
+		for _, f := range c.Flags {
+			jr.Flags = append(jr.Flags, jsonFlag{f.Key, f.PerBSA, f.Value, f.Low, f.High, f.Status, f.Table, f.Row})
+		}
+		j.Ranges = jr
+	}
 	if a := r.AHA; a != nil {
-		ja := &jsonAHA{Method: AHAMethod, Samples: a.Samples, BaseFirst: a.ED.BaseFirst, CapSlices: a.ED.CapSlices}
+		ja := &jsonAHA{Method: AHAMethod, Samples: a.Samples, BaseFirst: a.ED.BaseFirst, CapSlices: a.ED.CapSlices, ApexNote: a.ApexNote}
 		for _, s := range a.Segments {
 			ja.Segments = append(ja.Segments, jsonSegment{Segment: s.Number, Name: s.Name,
 				EDThickness: jsonIx(s.EDThickness), ESThickness: jsonIx(s.ESThickness), Thickening: jsonIx(s.Thickening)})

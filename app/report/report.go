@@ -34,6 +34,9 @@ type Phase struct {
 	// Accepted marks slices the reviewer accepted; their labels are taken
 	// as known in every sample. Nil or short means none.
 	Accepted []bool
+	// excl marks the slices whose LV cavity the basal-slice rule leaves
+	// out of the volumes (decided on Labels, applied to every sample).
+	excl []bool
 }
 
 // Input is everything a report is computed from.
@@ -50,6 +53,9 @@ type Input struct {
 	TriggerTimes []float64
 	// Segments chooses how much of the AHA 17-segment model to compute.
 	Segments SegmentMode
+	// BasalRule applies the SCMR basal-slice rule to the LV volumes (see
+	// BasalRuleMin); the report states its effect either way.
+	BasalRule bool
 }
 
 // SegmentMode says how much of the AHA model a report computes: the
@@ -107,6 +113,13 @@ type Report struct {
 	// AHANote says why).
 	AHA     *Segments
 	AHANote string
+	// Basal is the basal-slice rule's effect on the LV volumes.
+	Basal BasalEffect
+	// Sex ("M", "F" or "") and AgeYears (0: unknown) choose the
+	// reference ranges; Ranges compares the indices with them.
+	Sex      string
+	AgeYears float64
+	Ranges   *RangeCheck
 }
 
 // Keys of the indices, in report order.
@@ -165,20 +178,38 @@ func Compute(in Input) (*Report, error) {
 		HeightM:           in.Meta.HeightM,
 		WeightKg:          in.Meta.WeightKg,
 		BSA:               BSA(in.Meta.HeightM, in.Meta.WeightKg),
+		Sex:               in.Meta.Sex,
+		AgeYears:          in.Meta.AgeYears,
 	}
 	r.SinglePhase = in.ED.Index == in.ES.Index
-	point := r.indices(study.CountLabels(in.ED.Labels), study.CountLabels(in.ES.Labels))
+	plane := g.Dims[0] * g.Dims[1]
+	// The basal-slice rule: its effect is computed both ways, applied
+	// when asked.
+	r.Basal = BasalEffect{Applied: in.BasalRule, EDSlices: BasalExcluded(g, in.ED.Labels), ESSlices: BasalExcluded(g, in.ES.Labels)}
+	edExcl, esExcl := sliceMask(r.Basal.EDSlices, g.Dims[2]), sliceMask(r.Basal.ESSlices, g.Dims[2])
+	without := r.indices(study.CountLabels(in.ED.Labels), study.CountLabels(in.ES.Labels))
+	with := r.indices(countSample(in.ED.Labels, nil, nil, edExcl, plane), countSample(in.ES.Labels, nil, nil, esExcl, plane))
+	r.Basal.Without = [3]float64{without[0], without[1], without[3]}
+	r.Basal.With = [3]float64{with[0], with[1], with[3]}
+	point := without
+	if in.BasalRule {
+		point = with
+		in.Phases = slices.Clone(in.Phases) // excl is set on the report's own copy
+		in.ED.excl, in.ES.excl = edExcl, esExcl
+		for n := range in.Phases {
+			in.Phases[n].excl = sliceMask(BasalExcluded(g, in.Phases[n].Labels), g.Dims[2])
+		}
+	}
 
 	k := len(in.ED.Samples)
 	var perSample [][]float64
 	if k > 0 && k == len(in.ES.Samples) {
 		r.Checkpoints = k
-		plane := g.Dims[0] * g.Dims[1]
 		edKnown := known(in.ED, plane)
 		esKnown := known(in.ES, plane)
 		for s := 0; s < k; s++ {
-			ed := countSample(in.ED.Samples[s], in.ED.Labels, edKnown)
-			es := countSample(in.ES.Samples[s], in.ES.Labels, esKnown)
+			ed := countSample(in.ED.Samples[s], in.ED.Labels, edKnown, in.ED.excl, plane)
+			es := countSample(in.ES.Samples[s], in.ES.Labels, esKnown, in.ES.excl, plane)
 			perSample = append(perSample, r.indices(ed, es))
 		}
 	}
@@ -199,6 +230,11 @@ func Compute(in Input) (*Report, error) {
 			ix.PerBSA, ix.PerBSALow, ix.PerBSAHigh = ix.Value/r.BSA, ix.Low/r.BSA, ix.High/r.BSA
 		}
 		r.Indices = append(r.Indices, ix)
+	}
+	if t, err := BundledReferences(); err != nil {
+		return nil, err // the embedded table is checked by its test
+	} else {
+		r.Ranges = CheckRanges(r, t)
 	}
 	c, err := curves(in, r.VoxelML, r.SinglePhase)
 	if err != nil {
@@ -279,14 +315,19 @@ func known(p Phase, plane int) []bool {
 	return k
 }
 
-func countSample(sample, current []uint8, known []bool) [study.NumClasses]int {
-	if known == nil {
+// countSample counts the labels of a sample, taking the known voxels from
+// current and leaving out the LV cavity of the slices marked in excl.
+func countSample(sample, current []uint8, known, excl []bool, plane int) [study.NumClasses]int {
+	if known == nil && excl == nil {
 		return study.CountLabels(sample)
 	}
 	var c [study.NumClasses]int
 	for i, l := range sample {
-		if known[i] {
+		if known != nil && known[i] {
 			l = current[i]
+		}
+		if l == study.LV && excl != nil && excl[i/plane] {
+			l = study.Background
 		}
 		if int(l) < len(c) {
 			c[l]++

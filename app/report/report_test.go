@@ -323,7 +323,7 @@ func TestExport(t *testing.T) {
 		byKey[row[0]] = row
 	}
 	// Volume rows name their phase (1-based); no trigger times: no time.
-	if v := byKey["lv_volume6"]; len(v) != 14 || v[3] != "4.0" || v[11] != "" || byKey["lv_volume1"][3] != "10.0" {
+	if v := byKey["lv_volume6"]; len(v) != 18 || v[3] != "4.0" || v[11] != "" || byKey["lv_volume1"][3] != "10.0" {
 		t.Errorf("CSV LV volume rows %v / %v", byKey["lv_volume1"], v)
 	}
 	if v := byKey[LVPeakEjection]; v[2] != "ml/s" || v[3] != "" {

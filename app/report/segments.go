@@ -12,7 +12,9 @@ import (
 // Segment is one segment of the AHA 17-segment model with its wall
 // thickness at ED and ES and the systolic thickening, each with the 95 %
 // credible interval over the posterior samples (same percentiles as the
-// indices). Segment 17 (the apical cap) has no radial thickness: NaN.
+// indices). Segment 17 (the apical cap) is measured along the stack: cap
+// slices × slice spacing; NaN when the stack shows no cap (ApexNote says
+// why).
 type Segment struct {
 	Number      int // AHA number, 1–17
 	Name        string
@@ -31,6 +33,8 @@ type Segments struct {
 	// Samples is the number of posterior samples whose analysis succeeded
 	// at ED (those behind the ED intervals).
 	Samples int
+	// ApexNote says why segment 17 is not measured at ED; empty when it is.
+	ApexNote string
 }
 
 // segments runs the AHA analysis on the current labels and measures every
@@ -46,6 +50,13 @@ func segments(in Input, singlePhase, intervals bool) (*Segments, error) {
 		return nil, fmt.Errorf("ED: %w", err)
 	}
 	out := &Segments{ED: ed}
+	if ed.CapSlices == 0 {
+		if ed.ApexInStack {
+			out.ApexNote = "segment 17 not measured: no slice beyond the most apical LV cavity slice shows myocardium (no apical cap in the labels)"
+		} else {
+			out.ApexNote = "segment 17 not measured: the stack does not reach the apex (its most apical slice still holds LV cavity)"
+		}
+	}
 	var es *aha.Result
 	if !singlePhase {
 		if es, err = aha.Analyze(g, in.ES.Labels); err != nil {

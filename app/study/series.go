@@ -51,8 +51,13 @@ type Metadata struct {
 	SeriesDescription      string
 	Manufacturer, Model    string
 	HeightM, WeightKg      float64 // 0 when unknown
-	Group                  string  // ACDC pathology group when known
-	SourcePaths            []string
+	// Sex is "M" or "F" (DICOM PatientSex), "" when unknown or other;
+	// AgeYears is the age at the study, 0 when unknown. They choose the
+	// reference ranges of the report.
+	Sex         string
+	AgeYears    float64
+	Group       string // ACDC pathology group when known
+	SourcePaths []string
 }
 
 // Series is one 4D cine stack: NT phases of a 3D volume on one Geometry.

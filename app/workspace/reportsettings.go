@@ -9,12 +9,14 @@ import (
 	"path/filepath"
 
 	"cmrseg/app/atomicfile"
+	"cmrseg/app/report"
 	"cmrseg/app/study"
 )
 
 // ReportSettings are the reader's choices behind the report: which phases
-// are end-diastole and end-systole, and the patient's height and weight
-// (for the body surface area the volumes are indexed to).
+// are end-diastole and end-systole, the patient's height and weight (for
+// the body surface area the volumes are indexed to), sex and age (for the
+// reference ranges), and whether the basal-slice rule applies.
 type ReportSettings struct {
 	// ED and ES are 0-based phase indices.
 	ED int `json:"ed_phase"`
@@ -22,6 +24,12 @@ type ReportSettings struct {
 	// HeightCm and WeightKg are 0 when unknown.
 	HeightCm float64 `json:"height_cm"`
 	WeightKg float64 `json:"weight_kg"`
+	// Sex is "M", "F" or "" (unknown); AgeYears is 0 when unknown.
+	Sex      string  `json:"sex,omitempty"`
+	AgeYears float64 `json:"age_years,omitempty"`
+	// BasalRuleOff turns the SCMR basal-slice rule off (it is on by
+	// default, report.BasalRuleDefault).
+	BasalRuleOff bool `json:"basal_rule_off,omitempty"`
 }
 
 // Plausible ranges for height and weight; outside them a value is far more
@@ -44,10 +52,20 @@ type seriesReport struct {
 	// applied is set while the reader's settings (edited, or read from the
 	// sidecar) are on the series.
 	applied bool
+	// basalOff is the reader's basal-rule choice (the series has no place
+	// for it).
+	basalOff bool
 }
 
 func settingsOf(s *study.Series) ReportSettings {
-	return ReportSettings{ED: s.ED, ES: s.ES, HeightCm: s.Meta.HeightM * 100, WeightKg: s.Meta.WeightKg}
+	return ReportSettings{ED: s.ED, ES: s.ES, HeightCm: s.Meta.HeightM * 100, WeightKg: s.Meta.WeightKg, Sex: s.Meta.Sex, AgeYears: s.Meta.AgeYears}
+}
+
+// BasalRule reports whether the chosen series' report applies the
+// basal-slice rule.
+func (w *Workspace) BasalRule() bool {
+	e := w.reportState()
+	return report.BasalRuleDefault && (e == nil || !e.basalOff)
 }
 
 // reportState returns the tracking record of the chosen series, creating
@@ -75,7 +93,9 @@ func (w *Workspace) ReportSettings() ReportSettings {
 	if s == nil {
 		return ReportSettings{}
 	}
-	return settingsOf(s)
+	rs := settingsOf(s)
+	rs.BasalRuleOff = !w.BasalRule()
+	return rs
 }
 
 // StudyReportSettings are the study's own values, before the reader's
@@ -112,6 +132,12 @@ func (rs ReportSettings) Validate(nt int) error {
 	if m := rs.WeightKg; math.IsNaN(m) || m != 0 && (m < MinWeightKg || m > MaxWeightKg) {
 		return fmt.Errorf("weight %g kg is outside %d–%d kg (0 or empty: unknown)", m, MinWeightKg, MaxWeightKg)
 	}
+	if rs.Sex != "" && rs.Sex != "M" && rs.Sex != "F" {
+		return fmt.Errorf("sex %q: M, F or empty (unknown)", rs.Sex)
+	}
+	if a := rs.AgeYears; math.IsNaN(a) || a < 0 || a > 120 {
+		return fmt.Errorf("age %g years is outside 0–120 (0 or empty: unknown)", a)
+	}
 	return nil
 }
 
@@ -132,6 +158,7 @@ func (w *Workspace) SetReportSettings(rs ReportSettings) error {
 	}
 	e := w.reportState()
 	apply(s, rs)
+	e.basalOff = rs.BasalRuleOff
 	// The reader decided, even when the choice equals the timing guess:
 	// segmentation must not refine it away.
 	s.ESProvisional = false
@@ -151,7 +178,7 @@ func (w *Workspace) ResetReportSettings() error {
 	}
 	e := w.reportState()
 	apply(s, e.defaults)
-	e.applied = false
+	e.applied, e.basalOff = false, false
 	if p := w.reportSettingsPath(); p != "" {
 		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("report settings: %w", err)
@@ -168,6 +195,7 @@ func apply(s *study.Series, rs ReportSettings) {
 	}
 	s.ED, s.ES = rs.ED, rs.ES
 	s.Meta.HeightM, s.Meta.WeightKg = rs.HeightCm/100, rs.WeightKg
+	s.Meta.Sex, s.Meta.AgeYears = rs.Sex, rs.AgeYears
 }
 
 func (w *Workspace) reportSettingsPath() string {
@@ -239,5 +267,6 @@ func (w *Workspace) attachReportSettings() {
 		return
 	}
 	apply(w.Series(), rs)
+	e.basalOff = rs.BasalRuleOff
 	e.applied = true
 }

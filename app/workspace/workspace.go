@@ -434,7 +434,7 @@ func (w *Workspace) Report() (*report.Report, error) {
 	if w.Session == nil {
 		return nil, errors.New("not segmented yet")
 	}
-	r, err := report.FromSession(w.Session)
+	r, err := report.FromSessionWith(w.Session, report.Settings{Segments: report.SegmentsOnLabels, BasalRule: w.BasalRule()})
 	if err != nil {
 		return nil, err
 	}
@@ -468,7 +468,7 @@ func (w *Workspace) FullReport() (*report.Report, error) {
 	if w.Session == nil {
 		return nil, errors.New("not segmented yet")
 	}
-	return report.FromSessionWithSegments(w.Session)
+	return report.FromSessionWith(w.Session, report.Settings{Segments: report.SegmentsWithIntervals, BasalRule: w.BasalRule()})
 }
 
 // SliceScore is the QC score of slice k of the current phase (NaN when not
