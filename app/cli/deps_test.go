@@ -48,6 +48,7 @@ const depsRules = `
 	app/geom < inference/preprocess;
 	app/atomicfile, inference/uncertainty < app/resultcache;
 	app/dataset, app/dicomio < app/studyio;
+	app/atomicfile, app/study < app/anonymise;
 
 	# Training configuration and data: torch-free, so the training tab may
 	# edit a config and read a split file.
@@ -61,7 +62,7 @@ const depsRules = `
 	app/atomicfile, inference/uncertainty < app/session;
 	app/aha, app/session < app/report;
 	app/report, app/studyio < app/cohort;
-	app/dicomseg, app/phantom, app/report, app/resultcache, app/studyio
+	app/anonymise, app/dicomseg, app/phantom, app/report, app/resultcache, app/studyio
 	< app/workspace;
 	app/modelpath, app/session, inference/bundle/manifest, training/config, training/data
 	< app/trainingjob;
