@@ -108,6 +108,7 @@ type Viewer struct {
 	exportShown  *dialog.CustomDialog
 	exportFolder *widget.Entry
 	exportSave   *widget.Button
+	exportAnon   *widget.Check
 
 	qcAll bool // QC list over all phases, not only ED and ES
 
