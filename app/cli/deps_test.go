@@ -49,6 +49,7 @@ const depsRules = `
 	app/atomicfile, inference/uncertainty < app/resultcache;
 	app/dataset, app/dicomio < app/studyio;
 	app/atomicfile, app/study < app/anonymise;
+	app/anonymise, app/atomicfile < app/dicomnode;
 
 	# Training configuration and data: torch-free, so the training tab may
 	# edit a config and read a split file.
@@ -82,7 +83,7 @@ const depsRules = `
 	app/contour, inference/ensemble, training/trainer < training/evaluation;
 
 	# The window: Fyne and the headless core, never torch.
-	FYNE, app/trainingjob, app/workspace < ui;
+	FYNE, app/dicomnode, app/trainingjob, app/workspace < ui;
 	ui < ui/desktop;
 	ui/desktop < ui/desktop/cmd/preview;
 
