@@ -37,6 +37,7 @@ func (v *Viewer) menu() *fyne.MainMenu {
 		openFile,
 		fyne.NewMenuItem("Open folder (DICOM / ACDC patient)…", v.openFolderDialog),
 		recent,
+		fyne.NewMenuItem("DICOM inbox…", v.showInbox),
 		fyne.NewMenuItemSeparator(),
 		fyne.NewMenuItem("Open demo study", func() {
 			st, _ := workspace.Demo()

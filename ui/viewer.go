@@ -110,6 +110,9 @@ type Viewer struct {
 	exportSave   *widget.Button
 	exportAnon   *widget.Check
 
+	inbox     *inboxState // the DICOM node's inbox (inbox.go)
+	inboxList *widget.List
+
 	qcAll bool // QC list over all phases, not only ED and ES
 
 	// asyncDone, when set (tests), receives after each background
@@ -201,6 +204,7 @@ func (v *Viewer) Start() { v.StartOn("") }
 // on path (loaded in the background) and the demo study is never touched,
 // let alone segmented. An empty path is Start.
 func (v *Viewer) StartOn(path string) {
+	v.startInbox()
 	if path != "" {
 		v.OpenPath(path)
 		return
