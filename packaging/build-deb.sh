@@ -181,6 +181,7 @@ Architecture: $arch
 Maintainer: $maint
 Installed-Size: $size
 Depends: $depends
+Suggests: dcmtk
 Section: science
 Priority: optional
 Homepage: https://cmrseg.invalid/
