@@ -57,7 +57,14 @@ func runNode(args []string, stdout, stderr io.Writer) error {
 		}
 		argv := append([]string{storescp}, cfg.StorescpArgs(self)...)
 		if sub == "args" {
-			fmt.Fprintln(stdout, strings.Join(argv, " "))
+			shown := make([]string, len(argv))
+			for i, a := range argv {
+				shown[i] = a
+				if strings.ContainsAny(a, " '") {
+					shown[i] = `"` + a + `"` // the hook holds no double quote or $ (LoadConfig checks)
+				}
+			}
+			fmt.Fprintln(stdout, strings.Join(shown, " "))
 			return nil
 		}
 		if err := os.MkdirAll(cfg.Incoming(), 0o750); err != nil {

@@ -68,7 +68,11 @@ func LoadConfig(path string) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("DICOM node configuration: %w", err)
 	}
-	c := &Config{Path: path, StudyTimeout: 30}
+	abs, err := filepath.Abs(path) // the hook runs from storescp's working folder
+	if err != nil {
+		return nil, fmt.Errorf("DICOM node configuration: %w", err)
+	}
+	c := &Config{Path: abs, StudyTimeout: 30}
 	seen := map[string]bool{}
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	for n := 1; sc.Scan(); n++ {
@@ -139,7 +143,7 @@ func LoadConfig(path string) (*Config, error) {
 	if len(missing) > 0 {
 		return nil, fmt.Errorf("%s: missing %s", path, strings.Join(missing, ", "))
 	}
-	if strings.ContainsAny(path, "'\"\\$`\n") {
+	if strings.ContainsAny(abs, "'\"\\$`\n") {
 		return nil, errors.New("the configuration file path must not contain quotes, $, ` or backslashes (it goes into storescp's hook command)")
 	}
 	return c, nil

@@ -65,6 +65,10 @@ func TestConfigErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Chdir(dir)
+	if rel, err := LoadConfig("dicom-node.conf"); err != nil || rel.Path != filepath.Join(dir, "dicom-node.conf") || !strings.Contains(strings.Join(rel.StorescpArgs("/usr/bin/cmrseg"), " "), "--config '"+rel.Path+"' '#p'") {
+		t.Errorf("a relative configuration path must reach the hook absolute: %+v (%v)", rel, err)
+	}
 	if c.AETitle != "CMRSEG" || c.Port != 11112 || !slices.Equal(c.Allowed, []string{"SCANNER1", "PACS"}) || c.StudyTimeout != 30 || !c.Allows("PACS") || c.Allows("OTHER") {
 		t.Fatalf("parsed %+v", c)
 	}
