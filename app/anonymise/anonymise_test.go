@@ -409,6 +409,17 @@ func TestSEGFollowsImages(t *testing.T) {
 		t.Fatalf("%d original values survive in the SEG, e.g. %s", len(bad), strings.Join(bad[:min(5, len(bad))], "; "))
 	}
 	t.Logf("SEG references %d distinct anonymised images (%d references) of series %s", len(refs), sum(refs), series)
+	// dicom3tools' entity check: patient, study, series and frame of
+	// reference attributes consistent across the SEG and the images.
+	if tool, err := exec.LookPath("dcentvfy"); err == nil {
+		out, _ := exec.Command(tool, append(segs.Written, imgs.Written...)...).CombinedOutput()
+		if strings.Contains(string(out), "Error") {
+			t.Errorf("dcentvfy over the anonymised SEG and images:\n%s", out)
+		}
+		t.Logf("dcentvfy over the anonymised SEG and 240 images: %d error lines", strings.Count(string(out), "Error"))
+	} else if os.Getenv("CI") == "true" {
+		t.Fatal("dcentvfy (dicom3tools) is required under CI=true")
+	}
 }
 
 func sum(m map[string]int) int {
@@ -507,6 +518,65 @@ func TestDciodvfy(t *testing.T) {
 			if !slices.Contains(before, e) {
 				t.Errorf("%s: new dciodvfy error: %s", c.name, e)
 			}
+		}
+	}
+}
+
+// TestOtherSyntaxes: a file converted by dcmtk to Implicit VR Little
+// Endian and to JPEG Lossless (encapsulated) comes out in the same syntax
+// with the pixel data byte for byte, readable by dcmdump, and with the
+// identity replaced.
+func TestOtherSyntaxes(t *testing.T) {
+	src := filepath.Join(sunnybrookDir(t), "1.dcm")
+	dir := t.TempDir()
+	a := newA(t)
+	secret := identity(t, []string{src})
+	for _, c := range []struct{ name, tool, flag, syntax string }{
+		{"implicit", "dcmconv", "+ti", implicitLE},
+		{"jpeg-lossless", "dcmcjpeg", "+e1", "1.2.840.10008.1.2.4.70"},
+	} {
+		bin, err := exec.LookPath(c.tool)
+		if err != nil {
+			if os.Getenv("CI") == "true" {
+				t.Fatalf("%s (dcmtk) is required under CI=true", c.tool)
+			}
+			t.Skipf("%s not installed", c.tool)
+		}
+		in := filepath.Join(dir, c.name+".dcm")
+		if out, err := exec.Command(bin, c.flag, src, in).CombinedOutput(); err != nil {
+			t.Fatalf("%s: %v\n%s", c.tool, err, out)
+		}
+		data := mustRead(t, in)
+		out, _, err := a.File(data)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		f, err := Fields(out, tTransferSyntax, tPatientID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f[tTransferSyntax] != c.syntax || !strings.HasPrefix(f[tPatientID], "ANON") {
+			t.Errorf("%s: syntax %s, patient %s", c.name, f[tTransferSyntax], f[tPatientID])
+		}
+		pixels := func(b []byte) []byte {
+			var px []byte
+			Walk(b, func(tag uint32, vr string, v []byte, depth int) {
+				if tag == tagPixelData && depth == 0 {
+					px = v
+				}
+			})
+			return px
+		}
+		if p := pixels(out); len(p) == 0 || !slices.Equal(p, pixels(data)) {
+			t.Errorf("%s: pixel data changed (%d bytes vs %d)", c.name, len(p), len(pixels(data)))
+		}
+		p := filepath.Join(dir, c.name+"-anon.dcm")
+		os.WriteFile(p, out, 0o644)
+		if dump, err := exec.Command("dcmdump", "-q", p).CombinedOutput(); err != nil || strings.Contains(string(dump), "E:") {
+			t.Errorf("%s: dcmdump: %v\n%s", c.name, err, dump)
+		}
+		if bad := leaks(t, []string{p}, secret); len(bad) > 0 {
+			t.Errorf("%s: %s", c.name, strings.Join(bad, "; "))
 		}
 	}
 }
