@@ -125,6 +125,19 @@ sed -e "s|@TORCH_DIR@|$torch_dir|g" "packaging/lintian-overrides.$pkg" > "$root/
 if [ -n "$variant" ]; then
 	install -m 644 packaging/README.cuda.md "$root/usr/share/doc/$pkg/README.cuda.md"
 fi
+# The receiving DICOM node (issue 17): a systemd unit installed disabled (no
+# postinst enables it), its configuration as a conffile, and the user and
+# inbox folder it needs (sysusers.d, tmpfiles.d; created by postinst).
+install -d "$root/etc/cmrseg" "$root/usr/lib/systemd/system" "$root/usr/lib/sysusers.d" "$root/usr/lib/tmpfiles.d"
+install -m 644 packaging/dicom-node.conf "$root/etc/cmrseg/dicom-node.conf"
+install -m 644 packaging/cmrseg-dicom-node.service "$root/usr/lib/systemd/system/cmrseg-dicom-node.service"
+install -m 644 packaging/cmrseg.sysusers "$root/usr/lib/sysusers.d/$pkg.conf"
+install -m 644 packaging/cmrseg.tmpfiles "$root/usr/lib/tmpfiles.d/$pkg.conf"
+sed -e "s|/usr/lib/sysusers.d/cmrseg.conf|/usr/lib/sysusers.d/$pkg.conf|" -e "s|/usr/lib/tmpfiles.d/cmrseg.conf|/usr/lib/tmpfiles.d/$pkg.conf|" \
+	packaging/postinst > "$root/DEBIAN/postinst"
+chmod 755 "$root/DEBIAN/postinst"
+echo /etc/cmrseg/dicom-node.conf > "$root/DEBIAN/conffiles"
+chmod 644 "$root/DEBIAN/conffiles"
 chmod 644 "$root"/usr/share/*/*/*.gz "$root"/usr/share/metainfo/* "$root"/usr/share/icons/hicolor/*/apps/* \
 	"$root/usr/share/doc/$pkg/copyright" "$root/usr/share/lintian/overrides/$pkg"
 
@@ -168,6 +181,7 @@ Architecture: $arch
 Maintainer: $maint
 Installed-Size: $size
 Depends: $depends
+Suggests: dcmtk
 Section: science
 Priority: optional
 Homepage: https://cmrseg.invalid/

@@ -45,6 +45,8 @@ func (v *Viewer) menu() *fyne.MainMenu {
 			v.setStudy(st)
 		}),
 		segmentAgain,
+		// Below the demo item, whose position the real-window stress test clicks.
+		fyne.NewMenuItem("DICOM inbox…", v.showInbox),
 		fyne.NewMenuItemSeparator(),
 		quit,
 	)
@@ -528,6 +530,7 @@ func (v *Viewer) exportDialog(k exportKind) {
 	content := container.NewVBox(
 		widget.NewLabel("Folder (created if missing)"),
 		container.NewBorder(nil, nil, nil, choose, folder),
+		v.anonymiseCheck(folder, update),
 		files, problem,
 		container.NewHBox(layout.NewSpacer(), cancel, save))
 	d = dialog.NewCustomWithoutButtons("Export "+exportTitles[k], container.NewGridWrap(fyne.NewSize(720, 320), container.NewVScroll(content)), v.win)
@@ -589,7 +592,7 @@ func (v *Viewer) exportFiles(k exportKind) []exportFile {
 		return v.pdfExportFiles()
 	case exportPNG:
 		name := fmt.Sprintf("%s_slice%02d.png", ws.ExportBaseName(vw.Phase), vw.Slice+1)
-		return []exportFile{{name, func(p string) error { return workspace.ExportPNG(p, v.Snapshot()) }}}
+		return []exportFile{{name, func(p string) error { return workspace.ExportPNG(p, v.exportSnapshot()) }}}
 	case exportAll:
 		kinds := []exportKind{exportMasksEDES, exportCSV, exportJSON, exportPNG}
 		// DICOM inputs also get DICOM SEG objects that PACS can store

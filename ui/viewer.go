@@ -111,6 +111,10 @@ type Viewer struct {
 	exportShown  *dialog.CustomDialog
 	exportFolder *widget.Entry
 	exportSave   *widget.Button
+	exportAnon   *widget.Check
+
+	inbox     *inboxState // the DICOM node's inbox (inbox.go)
+	inboxList *widget.List
 
 	qcAll bool // QC list over all phases, not only ED and ES
 
@@ -203,6 +207,7 @@ func (v *Viewer) Start() { v.StartOn("") }
 // on path (loaded in the background) and the demo study is never touched,
 // let alone segmented. An empty path is Start.
 func (v *Viewer) StartOn(path string) {
+	v.startInbox()
 	if path != "" {
 		v.OpenPath(path)
 		return

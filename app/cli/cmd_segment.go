@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"cmrseg/app/anonymise"
 	"cmrseg/app/atomicfile"
 	"cmrseg/app/dataset"
 	"cmrseg/app/dicomio"
@@ -38,8 +39,9 @@ func runSegment(args []string, stdout, stderr io.Writer) error {
 	batch := fs.Int("batch", 0, "slices per forward pass (0: automatic)")
 	tiling := fs.String("tiling", "auto", tilingHelp)
 	overwrite := fs.Bool("overwrite", false, "replace outputs left by an earlier run (otherwise they are kept and that input skipped)")
+	anon := fs.Bool("anonymise", false, "de-identify the outputs (PS3.15 Basic Profile): file names and report patient_id from a pseudonym, series UID replaced, no series description, height or weight")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: cmrseg segment [--model DIR] [--device auto|cpu|cuda] [--probabilities] [--tta] --out DIR INPUT...")
+		fmt.Fprintln(stderr, "usage: cmrseg segment [--model DIR] [--device auto|cpu|cuda] [--probabilities] [--tta] [--anonymise] --out DIR INPUT...")
 		fmt.Fprintln(stderr, "\nINPUT is a NIfTI file (3D or 4D), a DICOM folder or an ACDC patient folder (its ED and ES frames).")
 		fmt.Fprintln(stderr, "Writes NAME_seg.nii.gz (uint8: 0 background, 1 RV, 2 myocardium, 3 LV), NAME_entropy.nii.gz")
 		fmt.Fprintln(stderr, "(float32, nats) and with --probabilities NAME_prob.nii.gz, each on the input's grid; for a cine or")
@@ -84,6 +86,13 @@ func runSegment(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "model %s: %d checkpoint(s), %s, mirroring %s, loaded in %.1f s\n",
 		dir, p.Checkpoints(), p.Device(), onOff(p.TTA()), time.Since(t0).Seconds())
 	sg := &segmenter{p: p, out: *out, probs: *probs, overwrite: *overwrite, stdout: stdout, claimed: map[string]string{}}
+	if *anon {
+		// One random key for the run, never written: the same patient gets
+		// the same pseudonym within the run only.
+		if sg.anon, err = anonymise.New(nil); err != nil {
+			return err
+		}
+	}
 	var failed []string
 	for _, in := range fs.Args() {
 		if err := sg.input(in); err != nil {
@@ -116,6 +125,7 @@ type segmenter struct {
 	stdout    io.Writer
 	claimed   map[string]string // output name -> the input that took it in this run
 	kept      []string          // existing outputs left alone (no --overwrite)
+	anon      *anonymise.Anonymiser
 }
 
 // claim reserves an output name for in. A name another input of this run
@@ -188,7 +198,18 @@ func (sg *segmenter) input(in string) error {
 		return err
 	}
 	for i, ser := range s.Series {
-		name := sg.claim(outputName(in, ser, i), in)
+		base := outputName(in, ser, i)
+		if sg.anon != nil {
+			if ser.Meta.PatientID == "" && ser.Meta.PatientName == "" {
+				// A NIfTI file has no patient: its path keys the pseudonym.
+				c := *ser
+				c.Meta.PatientID = in
+				ser = &c
+			}
+			ser = sg.anon.Series(ser)
+			base = anonOutputName(ser, i)
+		}
+		name := sg.claim(base, in)
 		if sg.keep(in, name, ser.NT) {
 			continue
 		}
@@ -227,7 +248,12 @@ func (sg *segmenter) acdc(dir string) error {
 		if s.NT != 1 {
 			return fmt.Errorf("%s: %d volumes, want one 3D frame", path, s.NT)
 		}
-		name := sg.claim(niftiBase(path), path)
+		base := niftiBase(path)
+		if sg.anon != nil {
+			base = strings.Replace(base, c.ID, sg.anon.Pseudonym(c.ID), 1)
+			s = sg.anon.Series(s) // clears the header description
+		}
+		name := sg.claim(base, path)
 		if sg.keep(path, name, 1) {
 			continue
 		}
@@ -260,10 +286,14 @@ func (sg *segmenter) acdc(dir string) error {
 		}
 		if repErr == nil {
 			meta := study.Metadata{PatientID: c.ID, Group: c.Group, HeightM: c.HeightCm / 100, WeightKg: c.WeightKg, SeriesDescription: "ACDC " + c.ID}
+			if sg.anon != nil {
+				// Basic Profile: no size or weight (so no BSA indexing).
+				meta = study.Metadata{PatientID: sg.anon.Pseudonym(c.ID), Group: c.Group}
+			}
 			rep, repErr = segmentReport(geoms[0], meta, max(c.NbFrame, len(frames)), c.ED-1, c.ES-1, idx, rs, nil)
 		}
 		if repErr == nil {
-			files, err := sg.writeReport(sg.claim(c.ID, dir), rep)
+			files, err := sg.writeReport(sg.claim(rep.PatientID, dir), rep)
 			if err != nil {
 				return err
 			}
@@ -440,6 +470,17 @@ var unsafeChars = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
 // outputName names the outputs of series i of input in: the NIfTI file's
 // base name, or for DICOM the series description and the end of the
 // series instance UID.
+// anonOutputName names the outputs of an anonymised series: the
+// pseudonym and the end of the replaced series UID (never the input's
+// file or folder name, which often carries the patient's name).
+func anonOutputName(s *study.Series, i int) string {
+	uid := s.Meta.SeriesInstanceUID
+	if len(uid) > 12 {
+		return s.Meta.PatientID + "_" + uid[len(uid)-12:]
+	}
+	return fmt.Sprintf("%s_series%d", s.Meta.PatientID, i+1)
+}
+
 func outputName(in string, s *study.Series, i int) string {
 	if _, ok := s.Source.(*nifti.Source); ok {
 		return niftiBase(in)

@@ -48,6 +48,8 @@ const depsRules = `
 	app/geom < inference/preprocess;
 	app/atomicfile, inference/uncertainty < app/resultcache;
 	app/dataset, app/dicomio < app/studyio;
+	app/atomicfile, app/study < app/anonymise;
+	app/anonymise, app/atomicfile < app/dicomnode;
 
 	# Training configuration and data: torch-free, so the training tab may
 	# edit a config and read a split file.
@@ -62,7 +64,7 @@ const depsRules = `
 	app/aha, app/session < app/report;
 	app/report < app/reportpdf;
 	app/report, app/studyio < app/cohort;
-	app/dicomseg, app/phantom, app/report, app/reportpdf, app/resultcache, app/studyio
+	app/anonymise, app/dicomseg, app/phantom, app/report, app/reportpdf, app/resultcache, app/studyio
 	< app/workspace;
 	app/modelpath, app/session, inference/bundle/manifest, training/config, training/data
 	< app/trainingjob;
@@ -82,7 +84,7 @@ const depsRules = `
 	app/contour, inference/ensemble, training/trainer < training/evaluation;
 
 	# The window: Fyne and the headless core, never torch.
-	FYNE, app/cohort, app/trainingjob, app/workspace < ui;
+	FYNE, app/cohort, app/dicomnode, app/trainingjob, app/workspace < ui;
 	ui < ui/desktop;
 	ui/desktop < ui/desktop/cmd/preview;
 

@@ -28,7 +28,7 @@ func (w *Workspace) ExportMask(path string, t int) error {
 	if !strings.HasSuffix(path, ".nii") && !strings.HasSuffix(path, ".nii.gz") {
 		return fmt.Errorf("export %s: a mask is written as NIfTI; name it .nii.gz or .nii", path)
 	}
-	return nifti.WriteLabels(path, s, &study.Labels{Geometry: s.Geometry, Data: lab})
+	return nifti.WriteLabels(path, w.exportSeries(), &study.Labels{Geometry: s.Geometry, Data: lab})
 }
 
 // ExportReport writes the report, with volume–time curves and AHA
@@ -38,6 +38,7 @@ func (w *Workspace) ExportReport(path string) error {
 	if err != nil {
 		return fmt.Errorf("export %s: %w", path, err)
 	}
+	r = w.anonReport(r)
 	switch strings.ToLower(filepath.Ext(path)) {
 	case ".csv":
 		return r.WriteCSV(path)
@@ -65,7 +66,7 @@ func ExportPNG(path string, img image.Image) error {
 // ExportBaseName suggests a file name stem for exports of the current
 // series and phase t, e.g. "PHANTOM_ED"; t < 0 gives the study's, "PHANTOM".
 func (w *Workspace) ExportBaseName(t int) string {
-	s := w.Series()
+	s := w.exportSeries()
 	if s == nil {
 		return "cmrseg"
 	}

@@ -40,6 +40,9 @@ func (w *Workspace) ExportSEG(path string, t int) error {
 	if r := w.Session.Result(t); r != nil {
 		edited = !bytes.Equal(lab, r.Labels)
 	}
+	if w.anon != nil {
+		return w.writeAnonSEG(path, s, lab, t, dicomseg.Options{Edited: edited})
+	}
 	_, err := dicomseg.Write(path, s, lab, t, dicomseg.Options{Edited: edited})
 	return err
 }

@@ -29,7 +29,7 @@ func ExportRoot() string {
 // root/PHANTOM_cine_SAX.
 func (w *Workspace) DefaultExportDir(root string) string {
 	name := w.ExportBaseName(-1)
-	if s := w.Series(); s != nil && strings.TrimSpace(s.Meta.SeriesDescription) != "" {
+	if s := w.exportSeries(); s != nil && strings.TrimSpace(s.Meta.SeriesDescription) != "" {
 		name += "_" + safeName(s.Meta.SeriesDescription)
 	}
 	return filepath.Join(root, name)

@@ -10,6 +10,7 @@
 package workspace
 
 import (
+	"cmrseg/app/anonymise"
 	"errors"
 	"fmt"
 	"math"
@@ -63,6 +64,10 @@ type Workspace struct {
 	hover     *hoverState // the click preview under the pointer
 	warning   []string
 	reports   map[*study.Series]*seriesReport // report settings per series
+	// anon is set while exports are anonymised (see anonymise.go);
+	// anonImages is the folder its images were last written to.
+	anon       *anonymise.Anonymiser
+	anonImages string
 }
 
 // New makes an empty workspace; the recent list is loaded from
