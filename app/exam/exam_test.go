@@ -1,0 +1,220 @@
+package exam
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"cmrseg/app/dicomio"
+	"cmrseg/app/shareddata"
+)
+
+// synthExam writes the synthetic exam built around the real Sunnybrook
+// short-axis cine.
+func synthExam(t *testing.T, opt SynthOptions) (string, []SynthSeries) {
+	t.Helper()
+	sb := shareddata.Require(t, "sunnybrook/SCD0000101")
+	dir := filepath.Join(t.TempDir(), "EXAM")
+	want, err := Synthesize(dir, sb, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir, want
+}
+
+// checkExam asserts the class of every series, the axis from the long-axis
+// planes, the choice of the short-axis cine, and that nothing was decoded.
+func checkExam(t *testing.T, ex *Exam, want []SynthSeries) {
+	t.Helper()
+	var b bytes.Buffer
+	Describe(&b, ex)
+	t.Logf("\n%s", b.String())
+	if len(ex.Entries) != len(want) {
+		t.Fatalf("%d series, want %d", len(ex.Entries), len(want))
+	}
+	for i, w := range want {
+		e := ex.Entries[i]
+		if e.UID != w.SeriesInstanceUID || e.Description != w.Description {
+			t.Fatalf("entry %d is %q %s, want %q %s", i+1, e.Description, e.UID, w.Description, w.SeriesInstanceUID)
+		}
+		if e.Class != w.Want {
+			t.Errorf("series %q: class %s (%s), want %s", w.Description, e.Class, e.Why, w.Want)
+		}
+		if e.Loadable() && (e.Slices != w.Slices || e.Phases != w.Phases) {
+			t.Errorf("series %q: %d slices × %d phases, want %d × %d", w.Description, e.Slices, e.Phases, w.Slices, w.Phases)
+		}
+		if e.Series != nil && e.Series.Data != nil {
+			t.Errorf("series %q was decoded while scanning", w.Description)
+		}
+	}
+	if !strings.HasPrefix(ex.AxisFrom, "where the planes of series 2 (cine 4ch) and 3 (cine 2ch) cross") {
+		t.Errorf("axis from %q, want the 4ch and 2ch planes", ex.AxisFrom)
+	}
+	if ex.Chosen < 0 || ex.Entries[ex.Chosen].Description != "SA cine" {
+		t.Fatalf("chose %d, want the SA cine", ex.Chosen)
+	}
+	// The axis is the short-axis stack's normal (the planes were built
+	// through it).
+	sa := ex.Entries[ex.Chosen]
+	if a := angleDeg(sa.Series.Direction[2], ex.Axis); a > 0.5 {
+		t.Errorf("long axis %v is %.2f° from the short-axis normal", ex.Axis, a)
+	}
+}
+
+func TestSyntheticExamFolder(t *testing.T) {
+	dir, want := synthExam(t, SynthOptions{})
+	ex, err := Scan(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkExam(t, ex, want)
+	// The localiser is listed although it cannot be assembled, and its
+	// thumbnail still comes from its first file.
+	if ex.Entries[0].Loadable() || !strings.HasPrefix(ex.Entries[0].Why, "localiser") {
+		t.Errorf("localiser entry: loadable %v, %q", ex.Entries[0].Loadable(), ex.Entries[0].Why)
+	}
+	for i := range ex.Entries {
+		img, err := ex.Thumbnail(i, 64)
+		if err != nil || img.Rect.Dx() != 64 || img.Rect.Dy() != 64 {
+			t.Fatalf("thumbnail %d: %v %v", i+1, img, err)
+		}
+	}
+
+	// Loading the chosen series gives exactly the pixels of the original
+	// Sunnybrook series, which dicomio reads directly.
+	s, err := ex.Load(ex.Chosen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	orig, err := dicomio.Open(shareddata.Require(t, "sunnybrook/SCD0000101"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := orig.Series[0]
+	if s.Dims != o.Dims || s.NT != o.NT || len(s.Data) != len(o.Data) {
+		t.Fatalf("loaded %v × %d, original %v × %d", s.Dims, s.NT, o.Dims, o.NT)
+	}
+	for i := range s.Data {
+		if s.Data[i] != o.Data[i] {
+			t.Fatalf("voxel %d: %g, original %g", i, s.Data[i], o.Data[i])
+		}
+	}
+	if ex.Entries[ex.Chosen].Series.Data != nil {
+		t.Error("Load kept the pixels in the exam")
+	}
+	if _, err := ex.Load(0); err == nil || !strings.Contains(err.Error(), "not parallel") {
+		t.Errorf("loading the localiser: %v, want why it cannot be", err)
+	}
+
+	// --series: by listing number, #SeriesNumber and UID.
+	for sel, wantIdx := range map[string]int{"2": 1, "#3": 2, want[4].SeriesInstanceUID: 4} {
+		if i, err := ex.Find(sel); err != nil || i != wantIdx {
+			t.Errorf("Find(%q) = %d, %v; want %d", sel, i, err, wantIdx)
+		}
+	}
+	for _, sel := range []string{"0", "99", "#42", "1.2.3"} {
+		if _, err := ex.Find(sel); err == nil || !strings.Contains(err.Error(), dir) {
+			t.Errorf("Find(%q): %v, want an error naming the exam", sel, err)
+		}
+	}
+}
+
+// Without long-axis planes, the typical heart orientation decides: the
+// Sunnybrook stack is 17° from it, the axial stack 55°.
+func TestClassifyWithoutLongAxisPlanes(t *testing.T) {
+	dir, want := synthExam(t, SynthOptions{})
+	for _, w := range want {
+		if w.Want == LongAxisCine {
+			if err := os.RemoveAll(filepath.Join(dir, w.Dir)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	ex, err := Scan(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	Describe(&b, ex)
+	t.Logf("\n%s", b.String())
+	if !strings.HasPrefix(ex.AxisFrom, "the typical heart orientation") {
+		t.Errorf("axis from %q", ex.AxisFrom)
+	}
+	got := map[string]Class{}
+	for _, e := range ex.Entries {
+		got[e.Description] = e.Class
+	}
+	if got["SA cine"] != ShortAxisCine || got["SAX cine (axial)"] != Other || got["PSIR LGE SA"] != Other {
+		t.Errorf("classes %v", got)
+	}
+	if ex.Entries[ex.Chosen].Description != "SA cine" {
+		t.Errorf("chose %q", ex.Entries[ex.Chosen].Description)
+	}
+}
+
+// A DICOMDIR written by dcmtk's dcmmkdir: opening the DICOMDIR file reads
+// the files it references, with the same classes.
+func TestDICOMDIRFromDcmmkdir(t *testing.T) {
+	if _, err := exec.LookPath("dcmmkdir"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("dcmmkdir (dcmtk) is not installed")
+		}
+		t.Skip("dcmmkdir (dcmtk) is not installed")
+	}
+	dir, want := synthExam(t, SynthOptions{})
+	root := filepath.Dir(dir)
+	// dcmmkdir wants relative part-10 file IDs, read from the file-set root.
+	cmd := exec.Command("dcmmkdir", "+r", "+I", "+id", root, "+D", filepath.Join(root, "DICOMDIR"), filepath.Base(dir))
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("dcmmkdir: %v\n%s", err, out)
+	}
+	ex, err := Scan(filepath.Join(root, "DICOMDIR"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkExam(t, ex, want)
+	n := 0
+	for _, e := range ex.Entries {
+		n += e.Files
+	}
+	if n != 3+20+20+240+12+1+80 {
+		t.Errorf("%d files through the DICOMDIR", n)
+	}
+	// The folder holding the DICOMDIR reads the same (the DICOMDIR itself
+	// is ignored: it has no image).
+	ex2, err := Scan(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkExam(t, ex2, want)
+
+	// A DICOMDIR whose file ID leaves the file-set is refused, naming it.
+	bad := filepath.Join(t.TempDir(), "DICOMDIR")
+	data, _ := os.ReadFile(filepath.Join(root, "DICOMDIR"))
+	i := bytes.Index(data, []byte("EXAM\\SER0001"))
+	if i < 0 {
+		t.Fatal("no EXAM\\SER0001 file ID in the DICOMDIR")
+	}
+	copy(data[i:], "..\\\\SER0001")
+	os.WriteFile(bad, data, 0o644)
+	if _, err := Scan(bad); err == nil || !strings.Contains(err.Error(), bad) || !strings.Contains(err.Error(), "leaves the file-set") {
+		t.Errorf("forged DICOMDIR: %v", err)
+	}
+}
+
+// Exams without any image, or unreadable, fail with the path named.
+func TestScanErrors(t *testing.T) {
+	empty := t.TempDir()
+	os.WriteFile(filepath.Join(empty, "README"), []byte("not DICOM"), 0o644)
+	if _, err := Scan(empty); err == nil || !strings.Contains(err.Error(), empty) {
+		t.Errorf("empty folder: %v", err)
+	}
+	if _, err := Scan(filepath.Join(empty, "missing")); err == nil || !strings.Contains(err.Error(), "missing") {
+		t.Errorf("missing path: %v", err)
+	}
+}
+
