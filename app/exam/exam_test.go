@@ -217,4 +217,3 @@ func TestScanErrors(t *testing.T) {
 		t.Errorf("missing path: %v", err)
 	}
 }
-

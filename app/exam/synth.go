@@ -393,10 +393,10 @@ func dsList(v []float64) string {
 	return strings.Join(s, `\`)
 }
 
-func add(a, b [3]float64) [3]float64   { return [3]float64{a[0] + b[0], a[1] + b[1], a[2] + b[2]} }
-func sub(a, b [3]float64) [3]float64   { return [3]float64{a[0] - b[0], a[1] - b[1], a[2] - b[2]} }
-func dot(a, b [3]float64) float64      { return a[0]*b[0] + a[1]*b[1] + a[2]*b[2] }
-func norm(a [3]float64) float64        { return math.Sqrt(dot(a, a)) }
+func add(a, b [3]float64) [3]float64 { return [3]float64{a[0] + b[0], a[1] + b[1], a[2] + b[2]} }
+func sub(a, b [3]float64) [3]float64 { return [3]float64{a[0] - b[0], a[1] - b[1], a[2] - b[2]} }
+func dot(a, b [3]float64) float64    { return a[0]*b[0] + a[1]*b[1] + a[2]*b[2] }
+func norm(a [3]float64) float64      { return math.Sqrt(dot(a, a)) }
 func scale(a [3]float64, s float64) [3]float64 {
 	return [3]float64{a[0] * s, a[1] * s, a[2] * s}
 }
