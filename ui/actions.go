@@ -36,6 +36,7 @@ func (v *Viewer) menu() *fyne.MainMenu {
 	file := fyne.NewMenu("File",
 		openFile,
 		fyne.NewMenuItem("Open folder (DICOM / ACDC patient)…", v.openFolderDialog),
+		fyne.NewMenuItem("Exam series (DICOM)…", v.showExamBrowser),
 		recent,
 		fyne.NewMenuItemSeparator(),
 		fyne.NewMenuItem("Open demo study", func() {
@@ -288,6 +289,7 @@ func (v *Viewer) openPath(path string) {
 			}
 			debugf("opened %s: %d series, first %s", path, len(st.Series), workspace.SeriesLabel(st.Series[0]))
 			v.setStudy(st)
+			v.offerExam()
 		})
 	}()
 }
@@ -359,6 +361,7 @@ func (v *Viewer) startSegmentation() *workspace.Job {
 		return nil
 	}
 	v.setMessage("Segmenting on " + v.ws.Device() + ": ED and ES first …")
+	v.showSourceWarning()
 	v.refreshProgress()
 	v.refreshView()
 	return j
@@ -406,6 +409,7 @@ func (v *Viewer) finishJob(j *workspace.Job, st workspace.SyncState) {
 		for _, w := range v.ws.TakeWarnings() {
 			v.setMessage(w)
 		}
+		v.showSourceWarning()
 	case errors.Is(err, context.Canceled):
 		if v.ws.Session == nil {
 			v.setMessage("Segmentation cancelled; the images can be reviewed without labels.")

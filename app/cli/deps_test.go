@@ -47,7 +47,8 @@ const depsRules = `
 	app/nifti < app/dataset;
 	app/geom < inference/preprocess;
 	app/atomicfile, inference/uncertainty < app/resultcache;
-	app/dataset, app/dicomio < app/studyio;
+	app/atomicfile, app/dicomio < app/exam;
+	app/dataset, app/exam < app/studyio;
 
 	# Training configuration and data: torch-free, so the training tab may
 	# edit a config and read a split file.

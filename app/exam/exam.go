@@ -6,6 +6,7 @@
 package exam
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"sort"
@@ -334,6 +335,31 @@ func (ex *Exam) Load(i int) (*study.Series, error) {
 		return nil, err
 	}
 	return &s, nil
+}
+
+// LoadBest decodes the chosen series; when its pixels cannot be decoded,
+// it notes why on the entry and tries the next best. Chosen ends on the
+// series returned.
+func (ex *Exam) LoadBest() (int, *study.Series, error) {
+	var errs []error
+	for {
+		i := ex.choose()
+		if i < 0 {
+			if len(errs) == 0 {
+				return -1, nil, fmt.Errorf("%s: no series can be loaded", ex.Path)
+			}
+			return -1, nil, errors.Join(errs...)
+		}
+		s, err := ex.Load(i)
+		if err == nil {
+			ex.Chosen = i
+			return i, s, nil
+		}
+		e := ex.Entries[i]
+		e.Problem, e.Series = err, nil
+		e.Class, e.Why = Other, "cannot be decoded: "+err.Error()
+		errs = append(errs, err)
+	}
 }
 
 func angleDeg(n, axis [3]float64) float64 {
