@@ -37,6 +37,9 @@ type SynthOptions struct {
 	Copies int
 	// Salt makes the UIDs of one exam differ from another's.
 	Salt string
+	// Phases, when positive, keeps only the first Phases phases of the
+	// cines (a smaller exam for tests that segment it).
+	Phases int
 }
 
 // Synthesize writes a whole synthetic exam under dst from a real
@@ -67,6 +70,9 @@ func Synthesize(dst, saDir string, opt SynthOptions) ([]SynthSeries, error) {
 	src := sa.Source.(*study.DICOMSource)
 	nk, nt := sa.Dims[2], sa.NT
 	frame := func(k, t int) study.DICOMFrame { return src.Frames[k+nk*t] }
+	if opt.Phases > 0 {
+		nt = min(nt, opt.Phases)
+	}
 	for _, f := range src.Frames {
 		if f.Frame != 1 {
 			return nil, fmt.Errorf("%s: multi-frame files are not supported by the exam synthesiser", f.Path)
@@ -133,7 +139,7 @@ func Synthesize(dst, saDir string, opt SynthOptions) ([]SynthSeries, error) {
 		for t := 0; t < nt; t++ {
 			for k := 0; k < nk; k++ {
 				f := frame(k, t)
-				fs = append(fs, synthFile{from: f.Path, pos: f.Position, row: row, col: col, trigger: f.TriggerTime, hasTrigger: f.HasTriggerTime, keepPhases: true})
+				fs = append(fs, synthFile{from: f.Path, pos: f.Position, row: row, col: col, trigger: f.TriggerTime, hasTrigger: f.HasTriggerTime, keepPhases: nt == sa.NT})
 			}
 		}
 		desc := "SA cine"
