@@ -10,6 +10,7 @@ import (
 
 	"cmrseg/app/dicomio"
 	"cmrseg/app/shareddata"
+	"cmrseg/app/study"
 )
 
 // synthExam writes the synthetic exam built around the real Sunnybrook
@@ -215,5 +216,63 @@ func TestScanErrors(t *testing.T) {
 	}
 	if _, err := Scan(filepath.Join(empty, "missing")); err == nil || !strings.Contains(err.Error(), "missing") {
 		t.Errorf("missing path: %v", err)
+	}
+}
+
+// A lossy (baseline JPEG) copy of the short-axis cine is flagged from its
+// header, and its lossless twin is chosen for segmentation even though the
+// lossy one comes first.
+func TestLossyCopyNotChosen(t *testing.T) {
+	if _, err := exec.LookPath("dcmcjpeg"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("dcmcjpeg (dcmtk) is not installed")
+		}
+		t.Skip("dcmcjpeg (dcmtk) is not installed")
+	}
+	dir, want := synthExam(t, SynthOptions{Copies: 1})
+	var lossyDir string
+	for _, w := range want {
+		if w.Description == "SA cine" {
+			lossyDir = filepath.Join(dir, w.Dir)
+		}
+	}
+	files, _ := filepath.Glob(filepath.Join(lossyDir, "IM*"))
+	for _, f := range files {
+		if out, err := exec.Command("dcmcjpeg", "+eb", f, f+".jpg").CombinedOutput(); err != nil {
+			t.Fatalf("dcmcjpeg %s: %v\n%s", f, err, out)
+		}
+		if err := os.Rename(f+".jpg", f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ex, err := Scan(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	Describe(&b, ex)
+	t.Logf("\n%s", b.String())
+	byDesc := map[string]*Entry{}
+	for _, e := range ex.Entries {
+		byDesc[e.Description] = e
+	}
+	lossy, twin := byDesc["SA cine"], byDesc["SA cine copy 1"]
+	if !lossy.Lossy || twin.Lossy || lossy.Class != ShortAxisCine || twin.Class != ShortAxisCine {
+		t.Fatalf("lossy %+v, twin %+v", lossy, twin)
+	}
+	if ex.Entries[ex.Chosen] != twin {
+		t.Errorf("chose %q, want the lossless copy", ex.Entries[ex.Chosen].Description)
+	}
+	if !strings.Contains(b.String(), "[lossy JPEG]") {
+		t.Error("the listing does not flag the lossy series")
+	}
+	// Loading the lossy one notes it, as the series reader does.
+	i, _ := ex.Find(lossy.UID)
+	s, err := ex.Load(i)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if notes := s.Source.(*study.DICOMSource).Notes; len(notes) == 0 || notes[len(notes)-1] != dicomio.LossyNote {
+		t.Errorf("notes %q, want the lossy note", notes)
 	}
 }
