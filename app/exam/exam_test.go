@@ -276,3 +276,23 @@ func TestLossyCopyNotChosen(t *testing.T) {
 		t.Errorf("notes %q, want the lossy note", notes)
 	}
 }
+
+// A file named DICOMDIR that is not one fails with its path and why.
+func TestBadDICOMDIR(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "DICOMDIR")
+	os.WriteFile(p, []byte("not a DICOMDIR"), 0o644)
+	if _, err := Scan(p); err == nil || !strings.Contains(err.Error(), p) {
+		t.Errorf("text file as DICOMDIR: %v", err)
+	}
+	// A DICOM image named DICOMDIR has no directory records.
+	sb := shareddata.Require(t, "sunnybrook/SCD0000101")
+	data, err := os.ReadFile(filepath.Join(sb, "1.dcm"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(p, data, 0o644)
+	if _, err := Scan(p); err == nil || !strings.Contains(err.Error(), p) || !strings.Contains(err.Error(), "no DirectoryRecordSequence") {
+		t.Errorf("image as DICOMDIR: %v", err)
+	}
+}

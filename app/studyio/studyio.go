@@ -92,7 +92,7 @@ func OpenSeries(path, sel string) (*study.Study, error) {
 func openExam(path, sel string) (*study.Study, error) {
 	ex, err := exam.Scan(path)
 	if err != nil {
-		return nil, err
+		return nil, dicomReason(path, err)
 	}
 	var s *study.Series
 	if sel != "" {
@@ -105,12 +105,7 @@ func openExam(path, sel string) (*study.Study, error) {
 		}
 		ex.Chosen = i
 	} else if _, s, err = ex.LoadBest(); err != nil {
-		// Nothing loadable: the series reader says why for each series
-		// and file, as it always has.
-		if _, derr := dicomio.Open(path); derr != nil {
-			return nil, derr
-		}
-		return nil, err
+		return nil, dicomReason(path, err)
 	}
 	return &study.Study{Path: path, Series: []*study.Series{s}, Exam: ex}, nil
 }
@@ -124,6 +119,16 @@ func OpenExamSeries(ex *exam.Exam, i int) (*study.Study, error) {
 	}
 	AssumePhases(s)
 	return &study.Study{Path: ex.Path, Series: []*study.Series{s}, Exam: ex}, nil
+}
+
+// dicomReason is the error for an exam where nothing can be loaded: the
+// series reader's, which says why for each series and file (up to five)
+// and keeps every reason for errors.Is; err when it finds nothing more.
+func dicomReason(path string, err error) error {
+	if _, derr := dicomio.Open(path); derr != nil {
+		return derr
+	}
+	return err
 }
 
 // DescribePath prints what `cmrseg info` shows for path: for a DICOM exam
@@ -144,7 +149,7 @@ func DescribePath(w io.Writer, path, sel string) error {
 	}
 	ex, err := exam.Scan(path)
 	if err != nil {
-		if !strings.Contains(err.Error(), path) {
+		if err = dicomReason(path, err); !strings.Contains(err.Error(), path) {
 			err = fmt.Errorf("open %s: %w", path, err)
 		}
 		return err
@@ -158,11 +163,11 @@ func DescribePath(w io.Writer, path, sel string) error {
 			return err
 		}
 	}
-	if i < 0 || !ex.Entries[i].Loadable() {
-		if _, err := dicomio.Open(path); err != nil {
-			return err
-		}
-		return fmt.Errorf("open %s: no series can be loaded", path)
+	if i < 0 {
+		return dicomReason(path, fmt.Errorf("open %s: no series can be loaded", path))
+	}
+	if e := ex.Entries[i]; !e.Loadable() {
+		return fmt.Errorf("open %s: series no. %d (%q) cannot be loaded: %w", path, i+1, e.Description, e.Problem)
 	}
 	s := *ex.Entries[i].Series
 	AssumePhases(&s)
