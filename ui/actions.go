@@ -275,8 +275,9 @@ func (v *Viewer) openPath(path string) {
 	v.setMessage("Opening " + path + " …")
 	prog := dialog.NewCustomWithoutButtons("Opening study", container.NewVBox(widget.NewLabel(truncate(path, 80)), widget.NewProgressBarInfinite()), v.win)
 	prog.Show()
+	sel := v.ws.TakeOpenSeries()
 	go func() {
-		st, err := workspace.Load(path)
+		st, err := workspace.LoadSeries(path, sel)
 		fyne.Do(func() {
 			defer v.signal()
 			prog.Hide()

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/test"
 	"fyne.io/fyne/v2/widget"
 
 	"cmrseg/app/dicomio"
@@ -146,4 +147,32 @@ func TestLossyWarningShown(t *testing.T) {
 	if strings.Contains(v.messageText.Text, "Lossy") || strings.Contains(v.report.bsa.Text, "Lossy") {
 		t.Errorf("warning on a lossless series: %q / %q", v.messageText.Text, v.report.bsa.Text)
 	}
+}
+
+// `cmrseg gui --series 3 EXAM` shows series 3 of the exam first; the
+// choice applies to that first opening only.
+func TestOpenSeriesFromCommandLine(t *testing.T) {
+	sb := shareddata.Require(t, "sunnybrook/SCD0000101")
+	dir := filepath.Join(t.TempDir(), "EXAM")
+	if _, err := exam.Synthesize(dir, sb, exam.SynthOptions{Phases: 6}); err != nil {
+		t.Fatal(err)
+	}
+	segOnce.Do(func() { _, demoSeg = workspace.Demo() })
+	ws := workspace.New(workspace.Config{Segmenter: demoSeg, ConfigDir: t.TempDir(), SessionRoot: t.TempDir(), OpenSeries: "3"})
+	t.Cleanup(func() { ws.Close() })
+	v := New(test.NewTempApp(t), ws)
+	v.asyncDone = make(chan struct{}, 8)
+	v.win.Resize(fyne.NewSize(1400, 900))
+	v.StartOn(dir)
+	wait(t, v) // read
+	if s := ws.Series(); s == nil || s.Meta.SeriesDescription != "cine 2ch" {
+		t.Fatalf("shows %v, want series 3 (cine 2ch)", s)
+	}
+	wait(t, v) // segmentation ends
+	v.OpenPath(dir)
+	wait(t, v)
+	if s := ws.Series(); s.Meta.SeriesDescription != "SA cine" {
+		t.Fatalf("opened again: %q, want the short-axis cine", s.Meta.SeriesDescription)
+	}
+	wait(t, v)
 }

@@ -16,7 +16,7 @@ import (
 )
 
 func init() {
-	register("gui", "open the review window (the default): cmrseg gui [--model DIR] [PATH]", runGUI)
+	register("gui", "open the review window (the default): cmrseg gui [--model DIR] [--series N] [PATH]", runGUI)
 }
 
 // runGUI opens the review window, on PATH when given, else on the embedded
@@ -27,6 +27,7 @@ func init() {
 func runGUI(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("gui", stderr)
 	model := fs.String("model", "", "model bundle folder (default: $CMRSEG_MODEL, the active model, the bundled model)")
+	series := fs.String("series", "", "series of the DICOM exam PATH to show: its number in `cmrseg info`, #SeriesNumber or SeriesInstanceUID (default: the short-axis cine)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -55,6 +56,7 @@ func runGUI(args []string, stdout, stderr io.Writer) error {
 	}
 	cfg := desktop.DefaultConfig()
 	cfg.Segmenter = seg
+	cfg.OpenSeries = *series
 	ws := workspace.New(cfg)
 	if fs.NArg() == 0 {
 		ws.SetStudy(demo)

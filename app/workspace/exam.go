@@ -24,3 +24,11 @@ func SourceWarning(s *study.Series) string {
 	}
 	return ""
 }
+
+// TakeOpenSeries returns Config.OpenSeries the first time and "" after:
+// the choice applies to the study given on the command line only.
+func (w *Workspace) TakeOpenSeries() string {
+	sel := w.cfg.OpenSeries
+	w.cfg.OpenSeries = ""
+	return sel
+}
