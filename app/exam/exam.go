@@ -157,7 +157,9 @@ func Scan(path string) (*Exam, error) {
 func (ex *Exam) Classify() {
 	var la []*Entry
 	for _, e := range ex.Entries {
-		if e.isCine() && e.Slices < MinStackSlices {
+		// Planes without patient geometry (identity assumed) say nothing
+		// about the heart.
+		if e.isCine() && e.Slices < MinStackSlices && e.Series.Source.(*study.DICOMSource).GeometryKnown {
 			la = append(la, e)
 		}
 	}

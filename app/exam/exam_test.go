@@ -2,6 +2,7 @@ package exam
 
 import (
 	"bytes"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -294,5 +295,73 @@ func TestBadDICOMDIR(t *testing.T) {
 	os.WriteFile(p, data, 0o644)
 	if _, err := Scan(p); err == nil || !strings.Contains(err.Error(), p) || !strings.Contains(err.Error(), "no DirectoryRecordSequence") {
 		t.Errorf("image as DICOMDIR: %v", err)
+	}
+}
+
+// The rule itself, on header-only entries: angles around each threshold.
+func TestClassifyRule(t *testing.T) {
+	entry := func(desc string, normal [3]float64, slices, phases int, cine bool) *Entry {
+		n := unit(normal)
+		// Any in-plane basis will do: only the normal matters.
+		a := unit(cross(n, [3]float64{0.3, 0.5, 0.8}))
+		b := cross(n, a)
+		s := &study.Series{Geometry: study.Geometry{Dims: [3]int{8, 8, slices}, Direction: [3][3]float64{a, b, n}}, NT: phases}
+		s.Source = &study.DICOMSource{Cine: cine, GeometryKnown: true}
+		return &Entry{Description: desc, Slices: slices, Phases: phases, Series: s}
+	}
+	// Rotate the typical axis by deg about a perpendicular.
+	tilt := func(deg float64) [3]float64 {
+		p := unit(cross(typicalAxis, [3]float64{0, 0, 1}))
+		r := deg * math.Pi / 180
+		return add(scale(typicalAxis, math.Cos(r)), scale(p, math.Sin(r)))
+	}
+	ex := &Exam{Entries: []*Entry{
+		entry("stack 40", tilt(40), 10, 20, true),
+		entry("stack 48", tilt(48), 10, 20, true),
+		entry("SAX stack 48", tilt(48), 10, 20, true),
+		entry("SAX axial", [3]float64{0, 0, 1}, 10, 20, true),
+		entry("stack 40 still", tilt(40), 10, 1, false),
+		entry("stack 40 few phases", tilt(40), 10, MinCinePhases-1, true),
+		entry("plane 50", tilt(50), 1, 20, true),
+	}}
+	ex.Classify()
+	want := map[string]Class{
+		"stack 40": ShortAxisCine, "stack 48": Other, "SAX stack 48": ShortAxisCine, "SAX axial": Other,
+		"stack 40 still": Other, "stack 40 few phases": Other,
+		"plane 50": LongAxisCine, "plane 40": Other, "2 slices 80": LongAxisCine,
+	}
+	if !strings.HasPrefix(ex.AxisFrom, "the typical") {
+		t.Fatalf("axis from %q with one single-plane cine", ex.AxisFrom)
+	}
+	// One single-plane cine per exam, so that no pair defines the axis.
+	for _, e := range []*Entry{entry("plane 40", tilt(40), 1, 20, true), entry("2 slices 80", tilt(80), 2, 20, true)} {
+		(&Exam{Entries: []*Entry{e}}).Classify()
+		ex.Entries = append(ex.Entries, e)
+	}
+	for _, e := range ex.Entries {
+		if e.Class != want[e.Description] {
+			t.Errorf("%s: %s (%s), want %s", e.Description, e.Class, e.Why, want[e.Description])
+		}
+	}
+	// Two long-axis planes 60° apart define the axis; a stack 25° from
+	// their intersection is short axis, one 35° away is not.
+	la := unit([3]float64{0, 0.6, -0.8})
+	p1 := unit(cross(la, [3]float64{1, 0, 0}))
+	p2 := unit(add(scale(p1, 0.5), scale(cross(la, p1), math.Sqrt(3)/2)))
+	rot := func(deg float64) [3]float64 {
+		r := deg * math.Pi / 180
+		return add(scale(la, math.Cos(r)), scale(p1, math.Sin(r)))
+	}
+	ex = &Exam{Entries: []*Entry{
+		entry("4ch", p1, 1, 20, true), entry("2ch", p2, 1, 20, true),
+		entry("sa 25", rot(25), 12, 20, true), entry("sax 35", rot(35), 12, 20, true),
+	}}
+	ex.Classify()
+	if a := angleDeg(ex.Axis, la); a > 0.01 {
+		t.Errorf("axis %v is %.2f° from the planes' intersection", ex.Axis, a)
+	}
+	got := [4]Class{ex.Entries[0].Class, ex.Entries[1].Class, ex.Entries[2].Class, ex.Entries[3].Class}
+	if got != [4]Class{LongAxisCine, LongAxisCine, ShortAxisCine, Other} {
+		t.Errorf("classes %v", got)
 	}
 }
