@@ -49,12 +49,13 @@ func dicomdirFiles(path string) (files []string, err error) {
 	}
 	root := filepath.Dir(path)
 	seen := map[string]bool{}
+	dirs := map[string]map[string]string{} // per folder: lower-case name -> name
 	for i, r := range recs {
 		id, _ := r.value(tRefFileID).([]string)
 		if len(id) == 0 {
 			continue // patient, study and series records reference no file
 		}
-		p, err := resolveFileID(root, id)
+		p, err := resolveFileID(root, id, dirs)
 		if err != nil {
 			return nil, fmt.Errorf("%s: record %d: %w", path, i+1, err)
 		}
@@ -69,7 +70,7 @@ func dicomdirFiles(path string) (files []string, err error) {
 	return files, nil
 }
 
-func resolveFileID(root string, id []string) (string, error) {
+func resolveFileID(root string, id []string, dirs map[string]map[string]string) (string, error) {
 	p := root
 	for _, c := range id {
 		c = strings.TrimSpace(c)
@@ -78,13 +79,18 @@ func resolveFileID(root string, id []string) (string, error) {
 		}
 		next := filepath.Join(p, c)
 		if _, err := os.Lstat(next); err != nil {
-			if ents, derr := os.ReadDir(p); derr == nil {
+			// Each folder is listed once, however many records miss in it.
+			names, ok := dirs[p]
+			if !ok {
+				names = map[string]string{}
+				ents, _ := os.ReadDir(p)
 				for _, e := range ents {
-					if strings.EqualFold(e.Name(), c) {
-						next = filepath.Join(p, e.Name())
-						break
-					}
+					names[strings.ToLower(e.Name())] = e.Name()
 				}
+				dirs[p] = names
+			}
+			if n, ok := names[strings.ToLower(c)]; ok {
+				next = filepath.Join(p, n)
 			}
 		}
 		p = next

@@ -193,6 +193,19 @@ func TestDICOMDIRFromDcmmkdir(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkExam(t, ex2, want)
+	// Media written on one system are read on another: file IDs match
+	// folder names case-insensitively.
+	if err := os.Rename(dir, filepath.Join(root, "exam")); err != nil {
+		t.Fatal(err)
+	}
+	ex3, err := Scan(filepath.Join(root, "DICOMDIR"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkExam(t, ex3, want)
+	if len(ex3.Failed) != 0 {
+		t.Errorf("%d files not found through the DICOMDIR: %v", len(ex3.Failed), ex3.Failed[0].Err)
+	}
 
 	// A DICOMDIR whose file ID leaves the file-set is refused, naming it.
 	bad := filepath.Join(t.TempDir(), "DICOMDIR")
