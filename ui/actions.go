@@ -44,6 +44,8 @@ func (v *Viewer) menu() *fyne.MainMenu {
 			st, _ := workspace.Demo()
 			v.setStudy(st)
 		}),
+		// After the items whose place the real-window tests click.
+		fyne.NewMenuItem("Exam series (DICOM)…", v.showExamBrowser),
 		segmentAgain,
 		// Below the demo item, whose position the real-window stress test clicks.
 		fyne.NewMenuItem("DICOM inbox…", v.showInbox),
@@ -281,8 +283,9 @@ func (v *Viewer) openPath(path string) {
 	v.setMessage("Opening " + path + " …")
 	prog := dialog.NewCustomWithoutButtons("Opening study", container.NewVBox(widget.NewLabel(truncate(path, 80)), widget.NewProgressBarInfinite()), v.win)
 	prog.Show()
+	sel := v.ws.TakeOpenSeries()
 	go func() {
-		st, err := workspace.Load(path)
+		st, err := workspace.LoadSeries(path, sel)
 		fyne.Do(func() {
 			defer v.signal()
 			prog.Hide()
@@ -296,6 +299,7 @@ func (v *Viewer) openPath(path string) {
 			}
 			debugf("opened %s: %d series, first %s", path, len(st.Series), workspace.SeriesLabel(st.Series[0]))
 			v.setStudy(st)
+			v.offerExam()
 		})
 	}()
 }
@@ -367,6 +371,7 @@ func (v *Viewer) startSegmentation() *workspace.Job {
 		return nil
 	}
 	v.setMessage("Segmenting on " + v.ws.Device() + ": ED and ES first …")
+	v.showSourceWarning()
 	v.refreshProgress()
 	v.refreshView()
 	return j
@@ -414,6 +419,7 @@ func (v *Viewer) finishJob(j *workspace.Job, st workspace.SyncState) {
 		for _, w := range v.ws.TakeWarnings() {
 			v.setMessage(w)
 		}
+		v.showSourceWarning()
 	case errors.Is(err, context.Canceled):
 		if v.ws.Session == nil {
 			v.setMessage("Segmentation cancelled; the images can be reviewed without labels.")

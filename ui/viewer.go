@@ -1289,6 +1289,9 @@ func (p *reportPanel) show(r *report.Report, err error, s *study.Series) {
 	if r.Provisional != "" {
 		text = "Provisional: " + r.Provisional + ".\n" + text
 	}
+	if w := workspace.SourceWarning(s); w != "" {
+		text = w + "\n" + text
+	}
 	p.bsa.SetText(text)
 }
 

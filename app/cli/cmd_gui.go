@@ -16,7 +16,7 @@ import (
 )
 
 func init() {
-	register("gui", "open the review window (the default): cmrseg gui [--model DIR] [--cohort DIR] [PATH]", runGUI)
+	register("gui", "open the review window (the default): cmrseg gui [--model DIR] [--cohort DIR] [--series N] [PATH]", runGUI)
 }
 
 // runGUI opens the review window, on PATH when given, else on the embedded
@@ -28,6 +28,7 @@ func runGUI(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("gui", stderr)
 	model := fs.String("model", "", "model bundle folder (default: $CMRSEG_MODEL, the active model, the bundled model)")
 	cohortDir := fs.String("cohort", "", "open the review queue of this cmrseg batch output folder")
+	series := fs.String("series", "", "series of the DICOM exam PATH to show: its number in `cmrseg info`, #SeriesNumber or SeriesInstanceUID (default: the short-axis cine)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -56,6 +57,7 @@ func runGUI(args []string, stdout, stderr io.Writer) error {
 	}
 	cfg := desktop.DefaultConfig()
 	cfg.Segmenter = seg
+	cfg.OpenSeries = *series
 	ws := workspace.New(cfg)
 	if fs.NArg() == 0 && *cohortDir == "" {
 		ws.SetStudy(demo)

@@ -15,6 +15,7 @@ import (
 	"cmrseg/app/atomicfile"
 	"cmrseg/app/dataset"
 	"cmrseg/app/dicomio"
+	"cmrseg/app/exam"
 	"cmrseg/app/nifti"
 	"cmrseg/app/report"
 	"cmrseg/app/study"
@@ -40,9 +41,11 @@ func runSegment(args []string, stdout, stderr io.Writer) error {
 	tiling := fs.String("tiling", "auto", tilingHelp)
 	overwrite := fs.Bool("overwrite", false, "replace outputs left by an earlier run (otherwise they are kept and that input skipped)")
 	anon := fs.Bool("anonymise", false, "de-identify the outputs (PS3.15 Basic Profile): file names and report patient_id from a pseudonym, series UID replaced, no series description, height or weight")
+	series := fs.String("series", "", "series of a DICOM exam to segment: its number in `cmrseg info`, #SeriesNumber or SeriesInstanceUID (default: the short-axis cine)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: cmrseg segment [--model DIR] [--device auto|cpu|cuda] [--probabilities] [--tta] [--anonymise] --out DIR INPUT...")
-		fmt.Fprintln(stderr, "\nINPUT is a NIfTI file (3D or 4D), a DICOM folder or an ACDC patient folder (its ED and ES frames).")
+		fmt.Fprintln(stderr, "usage: cmrseg segment [--model DIR] [--device auto|cpu|cuda] [--probabilities] [--tta] [--anonymise] [--series N] --out DIR INPUT...")
+		fmt.Fprintln(stderr, "\nINPUT is a NIfTI file (3D or 4D), a DICOM exam (folder tree or DICOMDIR; its short-axis cine is")
+		fmt.Fprintln(stderr, "segmented unless --series chooses another) or an ACDC patient folder (its ED and ES frames).")
 		fmt.Fprintln(stderr, "Writes NAME_seg.nii.gz (uint8: 0 background, 1 RV, 2 myocardium, 3 LV), NAME_entropy.nii.gz")
 		fmt.Fprintln(stderr, "(float32, nats) and with --probabilities NAME_prob.nii.gz, each on the input's grid; for a cine or")
 		fmt.Fprintln(stderr, "an ACDC patient also NAME_report.json and .csv (volumes, EF, mass, volume-time curves, peak")
@@ -85,7 +88,7 @@ func runSegment(args []string, stdout, stderr io.Writer) error {
 	defer p.Close()
 	fmt.Fprintf(stdout, "model %s: %d checkpoint(s), %s, mirroring %s, loaded in %.1f s\n",
 		dir, p.Checkpoints(), p.Device(), onOff(p.TTA()), time.Since(t0).Seconds())
-	sg := &segmenter{p: p, out: *out, probs: *probs, overwrite: *overwrite, stdout: stdout, claimed: map[string]string{}}
+	sg := &segmenter{p: p, out: *out, probs: *probs, overwrite: *overwrite, pick: *series, stdout: stdout, claimed: map[string]string{}}
 	if *anon {
 		// One random key for the run, never written: the same patient gets
 		// the same pseudonym within the run only.
@@ -122,6 +125,7 @@ type segmenter struct {
 	out       string
 	probs     bool
 	overwrite bool
+	pick      string // --series: which series of a DICOM exam
 	stdout    io.Writer
 	claimed   map[string]string // output name -> the input that took it in this run
 	kept      []string          // existing outputs left alone (no --overwrite)
@@ -193,9 +197,14 @@ func (sg *segmenter) input(in string) error {
 		}
 	}
 	t0 := time.Now()
-	s, err := studyio.Open(in)
+	s, err := studyio.OpenSeries(in, sg.pick)
 	if err != nil {
 		return err
+	}
+	if ex, ok := s.Exam.(*exam.Exam); ok && len(ex.Entries) > 1 {
+		e := ex.Entries[ex.Chosen]
+		fmt.Fprintf(sg.stdout, "%s: exam of %d series; segmenting no. %d %q (%s; `cmrseg info` lists them, --series chooses another)\n",
+			in, len(ex.Entries), ex.Chosen+1, e.Description, e.Class)
 	}
 	for i, ser := range s.Series {
 		base := outputName(in, ser, i)

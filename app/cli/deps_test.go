@@ -47,7 +47,8 @@ const depsRules = `
 	app/nifti < app/dataset;
 	app/geom < inference/preprocess;
 	app/atomicfile, inference/uncertainty < app/resultcache;
-	app/dataset, app/dicomio < app/studyio;
+	app/atomicfile, app/dicomio < app/exam;
+	app/dataset, app/exam < app/studyio;
 	app/atomicfile, app/study < app/anonymise;
 	app/anonymise, app/atomicfile < app/dicomnode;
 

@@ -34,6 +34,7 @@ func (e FileError) Error() string { return e.Err.Error() }
 type Skipped struct {
 	SeriesInstanceUID string
 	Description       string
+	SeriesNumber      int
 	Files             []string
 	Reason            error
 }
@@ -97,7 +98,14 @@ func (e *openError) Unwrap() []error { return e.errs }
 
 // Scan reads everything under path and reports what it used and why it
 // left the rest. It fails only when path itself cannot be read.
-func Scan(path string) (*Result, error) {
+func Scan(path string) (*Result, error) { return scan(path, true) }
+
+// ScanHeaders is Scan without the pixels: its series have geometry, timing
+// and sources but no Data, so a whole exam can be listed without decoding
+// it; LoadSeries then decodes the one series that is needed.
+func ScanHeaders(path string) (*Result, error) { return scan(path, false) }
+
+func scan(path string, pixels bool) (*Result, error) {
 	paths, err := listFiles(path)
 	if err != nil {
 		return nil, err
@@ -131,11 +139,11 @@ func Scan(path string) (*Result, error) {
 	}
 	for _, g := range groupSeries(insts) {
 		s, err := assemble(g)
-		if err == nil {
+		if err == nil && pixels {
 			err = loadPixels(s, g)
 		}
 		if err != nil {
-			sk := Skipped{SeriesInstanceUID: g[0].seriesUID, Description: g[0].seriesDesc, Reason: err}
+			sk := Skipped{SeriesInstanceUID: g[0].seriesUID, Description: g[0].seriesDesc, SeriesNumber: g[0].seriesNumber, Reason: err}
 			for _, in := range g {
 				sk.Files = append(sk.Files, in.path)
 			}
@@ -158,6 +166,9 @@ func listFiles(path string) ([]string, error) {
 		return nil, err
 	}
 	if !st.IsDir() {
+		if isDICOMDIR(path) {
+			return dicomdirFiles(path)
+		}
 		return []string{path}, nil
 	}
 	w := walker{dirs: map[fileID]bool{}, files: map[fileID]bool{}}
@@ -305,8 +316,12 @@ func sortSeries(ss []*study.Series) {
 	})
 }
 
-// isLossy says whether a series was decoded from lossy JPEG.
+// isLossy says whether a series was decoded from lossy JPEG (or, before
+// its pixels are read, is stored in a lossy transfer syntax).
 func isLossy(src *study.DICOMSource) bool {
+	if LossySyntax(src.TransferSyntaxUID) {
+		return true
+	}
 	for _, n := range src.Notes {
 		if n == LossyNote {
 			return true

@@ -120,6 +120,9 @@ type Study struct {
 	// Path is what the user opened (file or folder).
 	Path   string
 	Series []*Series
+	// Exam is the whole DICOM exam Series was chosen from (an *exam.Exam,
+	// whose other series are read on demand); nil for other sources.
+	Exam any
 }
 
 // Labels is a label map on a Geometry: 0 background, 1 RV cavity,

@@ -13,13 +13,14 @@ import (
 
 	"cmrseg/app/dataset"
 	"cmrseg/app/dicomio"
+	"cmrseg/app/exam"
 	"cmrseg/app/nifti"
 	"cmrseg/app/study"
 )
 
 // openDICOM is the DICOM reader; a variable so tests can check the
 // dispatch without DICOM files.
-var openDICOM = dicomio.Open
+var openDICOM = func(path string) (*study.Study, error) { return openExam(path, "") }
 
 // esFraction is where in the RR interval end-systole is assumed to fall
 // until segmentation finds the phase of smallest blood pool.
@@ -29,13 +30,24 @@ const esFraction = 0.35
 // NIfTI; a folder with Info.cfg as an ACDC patient (its full 4D cine when
 // present, else the ED and ES frames); a folder with dataset.json is
 // refused with advice to open one case; anything else goes to the DICOM
-// reader. Every series gets ED and ES (see AssumePhases).
-func Open(path string) (*study.Study, error) {
+// reader, which reads a whole exam (folder tree or DICOMDIR) from the
+// headers and decodes only its short-axis cine (see OpenSeries). Every
+// series gets ED and ES (see AssumePhases).
+func Open(path string) (*study.Study, error) { return OpenSeries(path, "") }
+
+// OpenSeries is Open with the series of a DICOM exam chosen by sel (its
+// number in `cmrseg info`, #SeriesNumber or SeriesInstanceUID; "" for the
+// short-axis cine the classification chooses).
+func OpenSeries(path, sel string) (*study.Study, error) {
 	st, err := os.Stat(path)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, unwrapPath(err))
 	}
 	var s *study.Study
+	dicom := !(!st.IsDir() && isNIfTI(path)) && !(st.IsDir() && (exists(filepath.Join(path, "dataset.json")) || exists(filepath.Join(path, "Info.cfg"))))
+	if sel != "" && !dicom {
+		return nil, fmt.Errorf("open %s: a series can be chosen only in a DICOM exam; this holds one series", path)
+	}
 	switch {
 	case !st.IsDir() && isNIfTI(path):
 		ser, err := nifti.Read(path)
@@ -57,7 +69,11 @@ func Open(path string) (*study.Study, error) {
 					path, len(m), filepath.Dir(m[0]))
 			}
 		}
-		if s, err = openDICOM(path); err != nil {
+		open := openDICOM
+		if sel != "" {
+			open = func(p string) (*study.Study, error) { return openExam(p, sel) }
+		}
+		if s, err = open(path); err != nil {
 			if !strings.Contains(err.Error(), path) {
 				err = fmt.Errorf("open %s: %w", path, err)
 			}
@@ -68,6 +84,94 @@ func Open(path string) (*study.Study, error) {
 		AssumePhases(ser)
 	}
 	return s, nil
+}
+
+// openExam scans a DICOM exam's headers and decodes one series: sel, or
+// else the chosen short-axis cine (the next best when its pixels cannot be
+// decoded). The study keeps the exam for browsing its other series.
+func openExam(path, sel string) (*study.Study, error) {
+	ex, err := exam.Scan(path)
+	if err != nil {
+		return nil, dicomReason(path, err)
+	}
+	var s *study.Series
+	if sel != "" {
+		i, err := ex.Find(sel)
+		if err != nil {
+			return nil, err
+		}
+		if s, err = ex.Load(i); err != nil {
+			return nil, err
+		}
+		ex.Chosen = i
+	} else if _, s, err = ex.LoadBest(); err != nil {
+		return nil, dicomReason(path, err)
+	}
+	return &study.Study{Path: path, Series: []*study.Series{s}, Exam: ex}, nil
+}
+
+// OpenExamSeries decodes series i of an exam that Open returned (the
+// window's exam browser) as a study of its own, keeping the exam.
+func OpenExamSeries(ex *exam.Exam, i int) (*study.Study, error) {
+	s, err := ex.Load(i)
+	if err != nil {
+		return nil, err
+	}
+	AssumePhases(s)
+	return &study.Study{Path: ex.Path, Series: []*study.Series{s}, Exam: ex}, nil
+}
+
+// dicomReason is the error for an exam where nothing can be loaded: the
+// series reader's, which says why for each series and file (up to five)
+// and keeps every reason for errors.Is; err when it finds nothing more.
+func dicomReason(path string, err error) error {
+	if _, derr := dicomio.Open(path); derr != nil {
+		return derr
+	}
+	return err
+}
+
+// DescribePath prints what `cmrseg info` shows for path: for a DICOM exam
+// its series list with classes (from the headers alone, nothing decoded)
+// and then the series that segmentation would use (or sel); for anything
+// else the study as Open reads it.
+func DescribePath(w io.Writer, path, sel string) error {
+	st, err := os.Stat(path)
+	if err != nil {
+		return fmt.Errorf("open %s: %w", path, unwrapPath(err))
+	}
+	if (!st.IsDir() && isNIfTI(path)) || (st.IsDir() && (exists(filepath.Join(path, "Info.cfg")) || exists(filepath.Join(path, "dataset.json")))) {
+		s, err := OpenSeries(path, sel)
+		if err != nil {
+			return err
+		}
+		return Describe(w, s)
+	}
+	ex, err := exam.Scan(path)
+	if err != nil {
+		if err = dicomReason(path, err); !strings.Contains(err.Error(), path) {
+			err = fmt.Errorf("open %s: %w", path, err)
+		}
+		return err
+	}
+	if err := exam.Describe(w, ex); err != nil {
+		return err
+	}
+	i := ex.Chosen
+	if sel != "" {
+		if i, err = ex.Find(sel); err != nil {
+			return err
+		}
+	}
+	if i < 0 {
+		return dicomReason(path, fmt.Errorf("open %s: no series can be loaded", path))
+	}
+	if e := ex.Entries[i]; !e.Loadable() {
+		return fmt.Errorf("open %s: series no. %d (%q) cannot be loaded: %w", path, i+1, e.Description, e.Problem)
+	}
+	s := *ex.Entries[i].Series
+	AssumePhases(&s)
+	return Describe(w, &study.Study{Path: fmt.Sprintf("%s, series no. %d", path, i+1), Series: []*study.Series{&s}})
 }
 
 func openACDC(dir string) (*study.Study, error) {

@@ -33,6 +33,9 @@ type Config struct {
 	SessionRoot string
 	// Segmenter runs the ensemble; nil means none is available.
 	Segmenter Segmenter
+	// OpenSeries chooses the series of the DICOM exam opened first
+	// (`cmrseg gui --series`); see TakeOpenSeries.
+	OpenSeries string
 }
 
 // Workspace is the application state.
@@ -126,13 +129,17 @@ func Demo() (*study.Study, *PhantomSegmenter) {
 // Load reads a study from path (NIfTI file, ACDC patient folder or DICOM
 // folder tree). It may be called from any goroutine. A reader that panics
 // on a malformed file is turned into an error naming the path.
-func Load(path string) (st *study.Study, err error) {
+func Load(path string) (st *study.Study, err error) { return LoadSeries(path, "") }
+
+// LoadSeries is Load with a series of a DICOM exam chosen (see
+// studyio.OpenSeries; "" for the short-axis cine).
+func LoadSeries(path, sel string) (st *study.Study, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			st, err = nil, fmt.Errorf("open %s: the file could not be read (reader failure: %v)", path, r)
 		}
 	}()
-	st, err = studyio.Open(path)
+	st, err = studyio.OpenSeries(path, sel)
 	if err != nil {
 		return nil, err
 	}
