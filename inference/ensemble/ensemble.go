@@ -74,6 +74,14 @@ const (
 	// larger than the training patch (the behaviour before heart-region
 	// inference; kept for comparison).
 	TileFull
+	// TileShifted is TileAuto with one tile per checkpoint instead of a
+	// blended sliding window over the region: the region must fit one
+	// patch, and each checkpoint sees it from a tile shifted by a few
+	// pixels (a different shift per checkpoint), so the average over the
+	// ensemble also averages over tile context, as the sliding window's
+	// overlapping tiles do, at a quarter of their evaluations. A region
+	// larger than a patch falls back to TileAuto's tiles.
+	TileShifted
 )
 
 // Options configure a Predictor.

@@ -21,6 +21,10 @@ const (
 	// borderBand: foreground this close to the region's inner border means
 	// the heart may continue outside it, so the region grows.
 	borderBand = 4
+	// maxShift bounds TileShifted's per-checkpoint tile shift along each
+	// axis: σ of the tile's Gaussian weights (tile/8 for the bundled 128²
+	// patch), the same order as the overlap the sliding window blends.
+	maxShift = 16
 )
 
 // tiling is where the network runs on a padded h × w slice: tile size and
@@ -29,9 +33,34 @@ type tiling struct {
 	h, w, th, tw int
 	ys, xs       []int
 	region       bool // a heart region (else the whole slice)
+	// shifts (TileShifted) replace the one tile at (ys[0], xs[0]) per
+	// sample: sample k of the sample order runs it moved by shifts[k mod
+	// len] (rows, columns).
+	shifts [][2]int
 }
 
+// sample is the tiling sample k (position in the sample order) runs.
+func (t tiling) sample(k int) tiling {
+	if len(t.shifts) == 0 {
+		return t
+	}
+	d := t.shifts[k%len(t.shifts)]
+	u := t
+	u.shifts = nil
+	u.ys, u.xs = []int{t.ys[0] + d[0]}, []int{t.xs[0] + d[1]}
+	return u
+}
+
+// covered is the box every sample's tiles cover.
 func (t tiling) covered() box {
+	if len(t.shifts) > 0 {
+		b := box{0, t.h, 0, t.w}
+		for k := range t.shifts {
+			c := t.sample(k).covered()
+			b = box{max(b.y0, c.y0), min(b.y1, c.y1), max(b.x0, c.x0), min(b.x1, c.x1)}
+		}
+		return b
+	}
 	return box{t.ys[0], t.ys[len(t.ys)-1] + t.th, t.xs[0], t.xs[len(t.xs)-1] + t.tw}
 }
 
@@ -88,6 +117,39 @@ func regionTiling(r box, h, w, ph, pw, divisor int) tiling {
 	t.ys = axis(r.y0, r.y1, h, t.th)
 	t.xs = axis(r.x0, r.x1, w, t.tw)
 	return t
+}
+
+// shiftedTiling covers box r of an h × w slice with one ph × pw tile per
+// sample, centred on r and shifted by up to maxShift pixels per axis, a
+// different shift per sample, each shifted tile still covering all of r.
+// ok is false when r does not fit one tile. The order of the shifts puts
+// opposite corners first, so the first samples of an anytime ensemble
+// already see the region from different sides.
+func shiftedTiling(r box, h, w, ph, pw int) (t tiling, ok bool) {
+	th, tw := min(ph, h), min(pw, w)
+	axis := func(lo, hi, size, patch int) (base int, d []int, ok bool) {
+		if hi-lo > patch {
+			return 0, nil, false
+		}
+		base = min(max((lo+hi)/2-patch/2, 0), size-patch)
+		// Allowed shifts keep [lo, hi) inside the tile and the tile inside
+		// the slice.
+		dlo := max(hi-patch-base, -base, -maxShift)
+		dhi := min(lo-base, size-patch-base, maxShift)
+		return base, []int{0, dlo, dhi}, true
+	}
+	y0, dy, oky := axis(r.y0, r.y1, h, th)
+	x0, dx, okx := axis(r.x0, r.x1, w, tw)
+	if !oky || !okx {
+		return tiling{}, false
+	}
+	// (centre), (−,−), (+,+), (−,+), (+,−), (0,−), (0,+), (−,0), (+,0)
+	order := [][2]int{{0, 0}, {1, 1}, {2, 2}, {1, 2}, {2, 1}, {0, 1}, {0, 2}, {1, 0}, {2, 0}}
+	t = tiling{h: h, w: w, th: th, tw: tw, ys: []int{y0}, xs: []int{x0}, region: true}
+	for _, o := range order {
+		t.shifts = append(t.shifts, [2]int{dy[o[0]], dx[o[1]]})
+	}
+	return t, true
 }
 
 // locate returns the bounding box of the foreground (any class but 0) of
@@ -207,6 +269,10 @@ type Tiles struct {
 	Xs     []int `json:"xs"`
 	// Region: pixels no tile covers are background with probability 1.
 	Region bool `json:"region"`
+	// Checkpoint (TileShifted), when set, replaces Ys and Xs: checkpoint i
+	// of the bundle runs the one tile whose top-left corner is
+	// Checkpoint[i] (row, column).
+	Checkpoint [][2]int `json:"checkpoint_tiles,omitempty"`
 	// Locate is the localisation pass that chose the region (nil when
 	// none ran): the checkpoint (index into the bundle) and its tiles.
 	Locate *Tiles `json:"locate,omitempty"`
@@ -226,6 +292,13 @@ func (p *Predictor) TilesFor(ctx context.Context, s *study.Series, t int) (*Tile
 		return nil, err
 	}
 	out := &Tiles{Height: tl.h, Width: tl.w, TileH: tl.th, TileW: tl.tw, Ys: tl.ys, Xs: tl.xs, Region: tl.region}
+	if len(tl.shifts) > 0 {
+		out.Checkpoint = make([][2]int, len(p.b.Checkpoints))
+		for k, mi := range p.order() {
+			u := tl.sample(k)
+			out.Checkpoint[mi] = [2]int{u.ys[0], u.xs[0]}
+		}
+	}
 	if tl.region && p.startRegion == nil {
 		th, tw, _ := p.tile()
 		c := coverTiling(tl.h, tl.w, th, tw)

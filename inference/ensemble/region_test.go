@@ -5,6 +5,7 @@ import (
 	"slices"
 	"testing"
 
+	"cmrseg/app/study"
 	"cmrseg/inference/bundle"
 	"cmrseg/inference/uncertainty"
 )
@@ -52,6 +53,61 @@ func TestRegionTiling(t *testing.T) {
 	}
 }
 
+// TestShiftedTiling: a region that fits one patch gets one tile per
+// sample, every one covering the whole region inside the slice, with
+// distinct shifts of at most maxShift; a region larger than a patch does
+// not fit.
+func TestShiftedTiling(t *testing.T) {
+	for _, tc := range []struct {
+		r        box
+		h, w     int
+		fits     bool
+		distinct int
+	}{
+		{box{60, 150, 70, 160}, 224, 240, true, 9},  // 90×90: room to shift both ways
+		{box{60, 188, 70, 160}, 224, 240, true, 3},  // 128 rows: no room along y
+		{box{0, 60, 180, 240}, 224, 240, true, 1},   // in the slice's corner: no room
+		{box{10, 70, 150, 210}, 224, 240, true, 4},  // near it: room one way per axis
+		{box{0, 100, 0, 100}, 112, 100, true, 1},    // the slice is smaller than the patch
+		{box{40, 180, 50, 190}, 224, 240, false, 0}, // larger than a patch
+	} {
+		tl, ok := shiftedTiling(tc.r, tc.h, tc.w, 128, 128)
+		if ok != tc.fits {
+			t.Errorf("region %v: fits %v, want %v", tc.r, ok, tc.fits)
+			continue
+		}
+		if !ok {
+			continue
+		}
+		seen := map[[2]int]bool{}
+		for k := range tl.shifts {
+			u := tl.sample(k)
+			c := u.covered()
+			if u.tiles() != 1 {
+				t.Errorf("region %v sample %d: %d tiles", tc.r, k, u.tiles())
+			}
+			if c.y0 > tc.r.y0 || c.y1 < tc.r.y1 || c.x0 > tc.r.x0 || c.x1 < tc.r.x1 {
+				t.Errorf("region %v sample %d: tile %v does not cover it", tc.r, k, c)
+			}
+			if c.y0 < 0 || c.x0 < 0 || c.y1 > tc.h || c.x1 > tc.w {
+				t.Errorf("region %v sample %d: tile %v leaves the slice", tc.r, k, c)
+			}
+			d := tl.shifts[k]
+			if d[0] < -maxShift || d[0] > maxShift || d[1] < -maxShift || d[1] > maxShift {
+				t.Errorf("region %v sample %d: shift %v beyond %d", tc.r, k, d, maxShift)
+			}
+			seen[[2]int{c.y0, c.x0}] = true
+		}
+		if len(seen) != tc.distinct {
+			t.Errorf("region %v: %d distinct tiles, want %d", tc.r, len(seen), tc.distinct)
+		}
+		c := tl.covered()
+		if c.y0 > tc.r.y0 || c.y1 < tc.r.y1 || c.x0 > tc.r.x0 || c.x1 < tc.r.x1 {
+			t.Errorf("region %v: common cover %v", tc.r, c)
+		}
+	}
+}
+
 // bundled loads the shipped model (trained weights: a heart to find).
 func bundled(t *testing.T, opts Options) *Predictor {
 	t.Helper()
@@ -72,8 +128,14 @@ func TestRegionNeverCutsTheHeart(t *testing.T) {
 		t.Fatal(err)
 	}
 	fullEvals := full.Evaluations()
+	for name, mode := range map[string]Tiling{"auto": TileAuto, "shifted": TileShifted} {
+		t.Run(name, func(t *testing.T) { regionNeverCuts(t, s, mode, want, fullEvals) })
+	}
+}
 
-	p := bundled(t, Options{Device: "cpu"})
+func regionNeverCuts(t *testing.T, s *study.Series, mode Tiling, want []*uncertainty.Result, fullEvals int) {
+	ctx := context.Background()
+	p := bundled(t, Options{Device: "cpu", Tiling: mode})
 	prep, err := p.Prepare(s, s.ED)
 	if err != nil {
 		t.Fatal(err)

@@ -171,7 +171,7 @@ func (p *Predictor) tilingFor(ctx context.Context, prep *Prepared) (tiling, erro
 		return wholeSlice(h, w), nil
 	}
 	if p.startRegion != nil { // tests: a deliberately wrong first estimate
-		return regionTiling(*p.startRegion, h, w, th, tw, p.b.Network.Divisor()), nil
+		return p.regionTiling(*p.startRegion, h, w), nil
 	}
 	t0 := time.Now()
 	defer p.addTime(&p.timings.Locate, t0)
@@ -185,7 +185,20 @@ func (p *Predictor) tilingFor(ctx context.Context, prep *Prepared) (tiling, erro
 		p.warn("the localisation pass found no heart; the whole slice is segmented")
 		return slidingWindow(h, w, th, tw), nil
 	}
-	return regionTiling(r, h, w, th, tw, p.b.Network.Divisor()), nil
+	return p.regionTiling(r, h, w), nil
+}
+
+// regionTiling covers the heart region r of an h × w slice as the tiling
+// option asks: one shifted tile per sample when r fits a patch
+// (TileShifted), else the sliding window over r.
+func (p *Predictor) regionTiling(r box, h, w int) tiling {
+	th, tw, _ := p.tile()
+	if p.opts.Tiling == TileShifted {
+		if t, ok := shiftedTiling(r, h, w, th, tw); ok {
+			return t
+		}
+	}
+	return regionTiling(r, h, w, th, tw, p.b.Network.Divisor())
 }
 
 // coarse runs the first checkpoint of the sample order on every slice of
@@ -339,7 +352,7 @@ func (p *Predictor) runGroup(ctx context.Context, g *group, t tiling) ([]*uncert
 				if top || bottom || left || right {
 					th, tw, _ := p.tile()
 					r := grow(t.covered(), t.h, t.w, th, tw, top, bottom, left, right)
-					nt := regionTiling(r, t.h, t.w, th, tw, p.b.Network.Divisor())
+					nt := p.regionTiling(r, t.h, t.w)
 					grown = &nt
 					return false
 				}
@@ -431,15 +444,28 @@ func (p *Predictor) run(ctx context.Context, g *group, t tiling, emit func(i int
 			if p.dev.CUDA {
 				x = s.To(x, p.dev, torch.Float32)
 			}
-			var wn *window
-			if t.th != h || t.tw != w || t.region {
-				wn = newWindow(s, t, classes, p.dev)
+			// One window per distinct tiling: TileShifted gives every
+			// sample its own tile.
+			windows := map[[2]int]*window{}
+			windowFor := func(tl tiling) *window {
+				if tl.th == h && tl.tw == w && !tl.region {
+					return nil
+				}
+				key := [2]int{tl.ys[0], tl.xs[0]}
+				if wn, ok := windows[key]; ok {
+					return wn
+				}
+				wn := newWindow(s, tl, classes, p.dev)
+				windows[key] = wn
+				return wn
 			}
-			if err = s.Err(); err != nil {
-				return
-			}
-			for _, mi := range p.order() {
+			for si, mi := range p.order() {
 				m := p.models[mi]
+				tl := t.sample(si)
+				wn := windowFor(tl)
+				if err = s.Err(); err != nil {
+					return
+				}
 				for pass := 0; pass < p.passes(); pass++ {
 					bufs := make([][]float32, len(g.preps))
 					for i := range bufs {
@@ -473,7 +499,7 @@ func (p *Predictor) run(ctx context.Context, g *group, t tiling, emit func(i int
 							}
 							return nil
 						})
-						p.count(t.tiles() * (k1 - k0))
+						p.count(tl.tiles() * (k1 - k0))
 						if err != nil {
 							err = fmt.Errorf("checkpoint %s: %w", p.b.Checkpoints[mi].File, err)
 							return
@@ -603,6 +629,10 @@ func (p *Predictor) Region() string {
 		return fmt.Sprintf("sliding window over the whole %d×%d px slice (%d tiles per slice)", t.w, t.h, t.tiles())
 	}
 	c := t.covered()
+	if len(t.shifts) > 0 {
+		return fmt.Sprintf("heart region %d×%d px of the %d×%d px slice (1 tile per slice and checkpoint, shifted per checkpoint); outside it every voxel is background with probability 1",
+			c.x1-c.x0, c.y1-c.y0, t.w, t.h)
+	}
 	return fmt.Sprintf("heart region %d×%d px of the %d×%d px slice (%d tile(s) per slice); outside it every voxel is background with probability 1",
 		c.x1-c.x0, c.y1-c.y0, t.w, t.h, t.tiles())
 }

@@ -207,11 +207,16 @@ def predict_bench(spec):
                     for k0 in range(0, nk, b):
                         fg = tiles_window(lfn, x[k0 : k0 + b], tl["locate"], cfg["classes"]).argmax(1) > 0
                         _ = fg.nonzero().amin(0) if fg.any() else None
-                for p in params:
+                for ci, p in enumerate(params):
                     outs = []
+                    # Shifted tiling: checkpoint ci runs its own single tile.
+                    ctl = tl
+                    if tl and tl.get("checkpoint_tiles"):
+                        y0, x0 = tl["checkpoint_tiles"][ci]
+                        ctl = dict(tl, ys=[y0], xs=[x0])
                     for k0 in range(0, nk, b):
                         fn = lambda t: softmax_probs(cfg, p, t, tta, temp)
-                        pr = tiles_window(fn, x[k0 : k0 + b], tl, cfg["classes"]) if tl else fn(x[k0 : k0 + b])
+                        pr = tiles_window(fn, x[k0 : k0 + b], ctl, cfg["classes"]) if tl else fn(x[k0 : k0 + b])
                         pr = pr[:, :, top : top + n_j, left : left + n_i]
                         if (n_j, n_i) != (nj, ni):
                             pr = F.interpolate(pr, size=(nj, ni), mode="bilinear", align_corners=False)
