@@ -35,22 +35,8 @@ type TrainingEnv struct {
 	LoadModel func(dir string) (workspace.Segmenter, error)
 }
 
-var (
-	trainingEnvMu sync.Mutex
-	trainingEnv   TrainingEnv
-)
-
-// SetTrainingEnv configures the training tab of windows built after it.
-func SetTrainingEnv(e TrainingEnv) {
-	trainingEnvMu.Lock()
-	trainingEnv = e
-	trainingEnvMu.Unlock()
-}
-
-func currentTrainingEnv() TrainingEnv {
-	trainingEnvMu.Lock()
-	defer trainingEnvMu.Unlock()
-	e := trainingEnv
+// withDefaults fills in what e leaves empty.
+func (e TrainingEnv) withDefaults() TrainingEnv {
 	if e.Exe == "" {
 		e.Exe, _ = os.Executable()
 	}
@@ -142,8 +128,8 @@ type trainingTab struct {
 	changed chan string
 }
 
-func newTrainingTab(v *Viewer) *trainingTab {
-	env := currentTrainingEnv()
+func newTrainingTab(v *Viewer, env TrainingEnv) *trainingTab {
+	env = env.withDefaults()
 	t := &trainingTab{v: v, env: env, reg: &trainingjob.Registry{Dirs: env.Dirs, Bundled: env.Bundled},
 		inputs: map[string]fyne.Disableable{}, errLabels: map[string]*widget.Label{}}
 	t.content = t.build()

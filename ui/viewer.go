@@ -133,13 +133,19 @@ type Viewer struct {
 }
 
 // New builds the review window for ws on application a (the real one from
-// ui/desktop, or fyne's test app). Call Start to open the demo study.
+// ui/desktop, or fyne's test app), its training tab on the default
+// folders with no model loader. Call Start to open the demo study.
 func New(a fyne.App, ws *workspace.Workspace) *Viewer {
+	return NewWithTraining(a, ws, TrainingEnv{})
+}
+
+// NewWithTraining is New with the training tab configured by env.
+func NewWithTraining(a fyne.App, ws *workspace.Workspace, env TrainingEnv) *Viewer {
 	a.Settings().SetTheme(Theme())
 	v := &Viewer{app: a, ws: ws, label: study.LV, brushMM: 4}
 	v.win = a.NewWindow("cmrseg — cardiac cine MRI review")
 	v.view = newImageView(v)
-	v.win.SetContent(v.build())
+	v.win.SetContent(v.build(env))
 	v.win.SetMainMenu(v.menu())
 	// Fits a 1366×768 laptop screen with its panel and title bar; every
 	// side panel scrolls or splits, so the window can also grow or shrink.
@@ -210,7 +216,7 @@ func (v *Viewer) StartOn(path string) {
 	v.offerReopen()
 }
 
-func (v *Viewer) build() fyne.CanvasObject {
+func (v *Viewer) build(env TrainingEnv) fyne.CanvasObject {
 	// Toolbar.
 	v.toolRadio = widget.NewRadioGroup(workspace.ToolNames, func(s string) {
 		for n, name := range workspace.ToolNames {
@@ -352,7 +358,7 @@ func (v *Viewer) build() fyne.CanvasObject {
 		container.NewVBox(top, widget.NewSeparator()),
 		container.NewVBox(widget.NewSeparator(), status),
 		nil, nil, body)
-	v.training = newTrainingTab(v)
+	v.training = newTrainingTab(v, env)
 	v.tabs = container.NewAppTabs(container.NewTabItem("Review", review), container.NewTabItem("Training", v.training.content))
 	return v.tabs
 }

@@ -43,13 +43,14 @@ func runGUI(args []string, stdout, stderr io.Writer) error {
 	}
 	var demo *study.Study
 	var seg workspace.Segmenter
+	var env ui.TrainingEnv // the demo segmenter's window: default folders, no loader
 	if *model == "" && os.Getenv(modelpath.EnvVar) == modelpath.Demo {
 		// The demo segmenter even where a model is installed: scripted
 		// checks of the window need its fast, known result.
 		demo, seg = workspace.Demo()
 	} else {
 		var err error
-		if demo, seg, err = segmenterForGUI(*model, stderr); err != nil {
+		if demo, seg, env, err = segmenterForGUI(*model, stderr); err != nil {
 			return err
 		}
 	}
@@ -59,7 +60,7 @@ func runGUI(args []string, stdout, stderr io.Writer) error {
 	if fs.NArg() == 0 {
 		ws.SetStudy(demo)
 	}
-	desktop.RunOn(ws, fs.Arg(0), func(v *ui.Viewer) {
+	desktop.RunOn(ws, env, fs.Arg(0), func(v *ui.Viewer) {
 		if quitAfter > 0 {
 			time.AfterFunc(quitAfter, func() { fyne.Do(func() { v.Window().Close() }) })
 		}

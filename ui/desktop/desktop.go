@@ -50,13 +50,15 @@ func Run(ws *workspace.Workspace) {
 
 // RunWith is Run with a hook called once the window is built (on the GUI
 // goroutine), e.g. to open a path given on the command line.
-func RunWith(ws *workspace.Workspace, ready func(v *ui.Viewer)) { RunOn(ws, "", ready) }
+func RunWith(ws *workspace.Workspace, ready func(v *ui.Viewer)) {
+	RunOn(ws, ui.TrainingEnv{}, "", ready)
+}
 
-// RunOn is RunWith on the study at path (the command line's): the demo
-// study is not opened.
-func RunOn(ws *workspace.Workspace, path string, ready func(v *ui.Viewer)) {
+// RunOn is RunWith on the study at path (the command line's), with the
+// training tab configured by env: the demo study is not opened.
+func RunOn(ws *workspace.Workspace, env ui.TrainingEnv, path string, ready func(v *ui.Viewer)) {
 	a := app.NewWithID(AppID)
-	v := ui.New(a, ws)
+	v := ui.NewWithTraining(a, ws, env)
 	v.OnClosed(exitIfStuck)
 	v.StartOn(path)
 	if ready != nil {
