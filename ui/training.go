@@ -21,7 +21,7 @@ import (
 // TrainingEnv configures the training tab. The tab trains by running the
 // cmrseg binary as a child (`cmrseg train`, see package trainingjob for
 // why), so it needs the binary's path; and it needs a way to load a model
-// bundle as a Segmenter, which links torch and so is supplied by the
+// bundle as an Engine, which links torch and so is supplied by the
 // main package (package ui never imports torch).
 type TrainingEnv struct {
 	// Exe is the cmrseg binary ("" : os.Executable()).
@@ -32,7 +32,7 @@ type TrainingEnv struct {
 	Bundled string
 	// LoadModel turns a bundle folder into the review tab's engine; nil
 	// leaves "Use this model" able to persist the choice only.
-	LoadModel func(dir string) (workspace.Segmenter, error)
+	LoadModel func(dir string) (workspace.Engine, error)
 }
 
 // withDefaults fills in what e leaves empty.

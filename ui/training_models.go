@@ -134,7 +134,7 @@ func (t *trainingTab) switchEngine(dir string) {
 			if err != nil {
 				t.v.showError("Loading the model", err)
 			} else {
-				t.v.ws.SetSegmenter(seg)
+				t.v.ws.SetEngine(seg)
 				t.v.deviceText.SetText(seg.Device())
 				t.message.SetText("The review tab now segments with " + filepath.Base(dir) + "; segment a study again to use it.")
 			}

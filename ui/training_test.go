@@ -88,14 +88,14 @@ func TestTrainingTab(t *testing.T) {
 	}
 	dirs := trainingjob.Dirs{Data: filepath.Join(tmp, "data"), Config: filepath.Join(tmp, "config")}
 	var loaded []string
-	env := TrainingEnv{Exe: exe, Dirs: dirs, LoadModel: func(dir string) (workspace.Segmenter, error) {
+	env := TrainingEnv{Exe: exe, Dirs: dirs, LoadModel: func(dir string) (workspace.Engine, error) {
 		loaded = append(loaded, dir)
-		return &trainingjob.CLISegmenter{Exe: exe, Model: dir, Threads: 1}, nil
+		return &trainingjob.ProcessEngine{Exe: exe, Model: dir, Threads: 1}, nil
 	}}
 
 	_, demo := workspace.Demo()
 	a := test.NewTempApp(t)
-	ws := workspace.New(workspace.Config{Segmenter: demo, ConfigDir: t.TempDir(), SessionRoot: filepath.Join(dirs.Data, "sessions")})
+	ws := workspace.New(workspace.Config{Engine: demo, ConfigDir: t.TempDir(), SessionRoot: filepath.Join(dirs.Data, "sessions")})
 	t.Cleanup(func() { ws.Close() })
 	v := NewWithTraining(a, ws, env)
 	tab := v.training
@@ -199,7 +199,7 @@ func TestTrainingTab(t *testing.T) {
 		test.Tap(tab.useBtn)
 	})
 	until(t, tab, "the model switch", time.Minute, func() bool {
-		c, ok := ws.Segmenter().(*trainingjob.CLISegmenter)
+		c, ok := ws.Engine().(*trainingjob.ProcessEngine)
 		return ok && strings.HasPrefix(c.Model, dirs.Models())
 	})
 	reg := &trainingjob.Registry{Dirs: dirs}
@@ -239,7 +239,7 @@ func TestTrainingTab(t *testing.T) {
 
 	t.Logf("%5.1f s", time.Since(t0).Seconds())
 	// Another window (the app restarted) reattaches to the finished run.
-	ws2 := workspace.New(workspace.Config{Segmenter: demo, ConfigDir: t.TempDir()})
+	ws2 := workspace.New(workspace.Config{Engine: demo, ConfigDir: t.TempDir()})
 	v2 := NewWithTraining(a, ws2, env)
 	fyne.DoAndWait(func() {
 		t2 := v2.training

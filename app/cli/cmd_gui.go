@@ -42,7 +42,7 @@ func runGUI(args []string, stdout, stderr io.Writer) error {
 		quitAfter = d
 	}
 	var demo *study.Study
-	var seg workspace.Segmenter
+	var seg workspace.Engine
 	var env ui.TrainingEnv // the demo segmenter's window: default folders, no loader
 	if *model == "" && os.Getenv(modelpath.EnvVar) == modelpath.Demo {
 		// The demo segmenter even where a model is installed: scripted
@@ -50,12 +50,12 @@ func runGUI(args []string, stdout, stderr io.Writer) error {
 		demo, seg = workspace.Demo()
 	} else {
 		var err error
-		if demo, seg, env, err = segmenterForGUI(*model, stderr); err != nil {
+		if demo, seg, env, err = engineForGUI(*model, stderr); err != nil {
 			return err
 		}
 	}
 	cfg := desktop.DefaultConfig()
-	cfg.Segmenter = seg
+	cfg.Engine = seg
 	ws := workspace.New(cfg)
 	if fs.NArg() == 0 {
 		ws.SetStudy(demo)

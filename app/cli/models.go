@@ -39,13 +39,13 @@ func findModel(flag string) (string, error) {
 	return c.Dir, nil
 }
 
-// segmenterForGUI returns the demo study and the segmenter the window
+// engineForGUI returns the demo study and the engine the window
 // uses: the model modelpath resolves (flag is the gui's --model), or the
 // demo segmenter, which only knows the embedded phantom, when there is
 // none or it cannot be loaded. It also returns the training tab's
 // configuration, which loads models through the same loader when the
 // reader switches.
-func segmenterForGUI(flag string, stderr io.Writer) (*study.Study, workspace.Segmenter, ui.TrainingEnv, error) {
+func engineForGUI(flag string, stderr io.Writer) (*study.Study, workspace.Engine, ui.TrainingEnv, error) {
 	st, demo := workspace.Demo()
 	loader := &modelLoader{}
 	reg := &trainingjob.Registry{Dirs: trainingjob.DefaultDirs(), Bundled: modelpath.BundledModel()}
@@ -85,7 +85,7 @@ type modelLoader struct {
 	prevW *torch.Worker
 }
 
-func (l *modelLoader) load(dir string) (workspace.Segmenter, error) {
+func (l *modelLoader) load(dir string) (workspace.Engine, error) {
 	w := torch.NewWorker(0)
 	p, err := ensemble.Load(w, dir, ensemble.Options{Device: "auto"})
 	if err != nil {

@@ -12,7 +12,6 @@ package workspace
 import (
 	"fmt"
 
-	"cmrseg/app/phantom"
 	"cmrseg/app/session"
 	"cmrseg/app/study"
 	"cmrseg/app/studyio"
@@ -26,8 +25,8 @@ type Config struct {
 	// SessionRoot holds the review sessions' journals (e.g.
 	// $XDG_DATA_HOME/cmrseg/sessions); "" keeps edits in memory.
 	SessionRoot string
-	// Segmenter runs the ensemble; nil means none is available.
-	Segmenter Segmenter
+	// Engine runs the ensemble; nil means none is available.
+	Engine Engine
 }
 
 // Workspace is the application state.
@@ -73,23 +72,23 @@ func New(cfg Config) *Workspace {
 	return w
 }
 
-// Segmenter returns the configured engine (nil when none).
-func (w *Workspace) Segmenter() Segmenter { return w.cfg.Segmenter }
+// Engine returns the configured engine (nil when none).
+func (w *Workspace) Engine() Engine { return w.cfg.Engine }
 
-// SetSegmenter replaces the engine (the training tab's "Use this model").
+// SetEngine replaces the engine (the training tab's "Use this model").
 // A running segmentation is cancelled; the open session keeps its results
 // until the next segmentation.
-func (w *Workspace) SetSegmenter(s Segmenter) {
+func (w *Workspace) SetEngine(s Engine) {
 	w.CancelSegmentation()
-	w.cfg.Segmenter = s
+	w.cfg.Engine = s
 }
 
 // Device names where segmentation runs.
 func (w *Workspace) Device() string {
-	if w.cfg.Segmenter == nil {
+	if w.cfg.Engine == nil {
 		return "no segmentation engine"
 	}
-	return w.cfg.Segmenter.Device()
+	return w.cfg.Engine.Device()
 }
 
 // Recent is the recent-studies list.
@@ -105,13 +104,6 @@ func (w *Workspace) TakeWarnings() []string {
 		w.Session.Warnings = nil
 	}
 	return out
-}
-
-// Demo returns the embedded demo study (the synthetic phantom) and a
-// PhantomSegmenter that knows its labels.
-func Demo() (*study.Study, *PhantomSegmenter) {
-	s, labels, _ := phantom.Generate(phantom.Options{Seed: 1})
-	return &study.Study{Path: "", Series: []*study.Series{s}}, &PhantomSegmenter{Labels: labels}
 }
 
 // Load reads a study from path (NIfTI file, ACDC patient folder or DICOM

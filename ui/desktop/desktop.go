@@ -3,7 +3,7 @@
 // testable headless. main calls:
 //
 //	cfg := desktop.DefaultConfig()
-//	cfg.Segmenter = engine // the libtorch ensemble (a workspace.Segmenter)
+//	cfg.Engine = engine // the libtorch ensemble (a workspace.Engine)
 //	desktop.Run(workspace.New(cfg))
 package desktop
 
@@ -23,7 +23,7 @@ const AppID = "org.cmrseg.cmrseg"
 
 // DefaultConfig puts the recent list in $XDG_CONFIG_HOME/cmrseg and the
 // review sessions in $XDG_DATA_HOME/cmrseg/sessions (the usual fallbacks
-// under $HOME when unset). The Segmenter is left nil for the caller.
+// under $HOME when unset). The Engine is left nil for the caller.
 func DefaultConfig() workspace.Config {
 	cfg := workspace.Config{}
 	if d, err := os.UserConfigDir(); err == nil {
@@ -42,7 +42,7 @@ func DefaultConfig() workspace.Config {
 }
 
 // Run opens the review window on ws, starting on the demo study segmented
-// with ws's Segmenter (unless ws already holds a study), and blocks until
+// with ws's Engine (unless ws already holds a study), and blocks until
 // the window closes.
 func Run(ws *workspace.Workspace) {
 	RunWith(ws, nil)
