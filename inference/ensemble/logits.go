@@ -25,10 +25,11 @@ type Logits struct {
 }
 
 // CheckpointLogits runs checkpoint ci (an index into the bundle's
-// checkpoints) alone on phase t of s along the path Predict takes: the
-// same preprocessing, heart-region localisation (by the first checkpoint
-// of the sample order), tiling, region growth, mirroring, Gaussian tile
-// blending, crop and bilinear resampling to the series' grid. It stops
+// checkpoints) alone, once (dropout off), on phase t of s along the path
+// Predict takes: the same preprocessing, heart-region localisation (by
+// the first checkpoint of the sample order), tiling, region growth,
+// mirroring, Gaussian tile blending, crop and bilinear resampling to the
+// series' grid. It stops
 // short of temperature and softmax, so the blending and resampling act on
 // logits where Predict's act on probabilities; where one tile covers a
 // voxel on the network grid, softmax(Logits/T) is what Predict would give
