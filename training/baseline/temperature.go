@@ -142,8 +142,8 @@ func Temperature(ctx context.Context, w *torch.Worker, src *bundle.Bundle, dataP
 	if t, err = FitTemperature(logits, labels, src.Network.Classes); err != nil {
 		return nil, 0, err
 	}
-	m.Description = fmt.Sprintf("temperature-scaled single model (epoch %d): T = %.4f fitted by NLL on %d voxels of %d validation volumes, through the deployed heart-region path",
-		src.Checkpoints[ci].Epoch, t, len(labels), volumes)
+	m.Description = derive(src, bundle.Single, fmt.Sprintf("temperature-scaled single model (epoch %d): T = %.4f fitted by NLL on %d voxels of %d validation volumes through the deployed heart-region path",
+		src.Checkpoints[ci].Epoch, t, len(labels), volumes)).Description
 	m.Inference.Temperature = t
 	b, err = finish(out, m)
 	return b, t, err
