@@ -258,7 +258,7 @@ func (v *Viewer) cohortNext() {
 		}
 		debugf("cohort review %s: %s (%d voxels changed), table updated", st.ID, state, edited)
 		if edited > 0 {
-			root := currentTrainingEnv().Dirs.Corrected()
+			root := v.training.env.Dirs.Corrected()
 			go func() {
 				cs, err := snap.Export(root)
 				fyne.Do(func() {

@@ -19,7 +19,7 @@ import (
 // and the next start offers to reopen the study.
 func TestDeliberatePanicWritesCrashReport(t *testing.T) {
 	segOnce.Do(func() { _, demoSeg = workspace.Demo() })
-	cfg := workspace.Config{Segmenter: demoSeg, ConfigDir: t.TempDir(), SessionRoot: t.TempDir()}
+	cfg := workspace.Config{Engine: demoSeg, ConfigDir: t.TempDir(), SessionRoot: t.TempDir()}
 	ws := workspace.New(cfg)
 	st, _ := workspace.Demo()
 	s := st.Series[0]

@@ -158,7 +158,7 @@ func TestOpenSeriesFromCommandLine(t *testing.T) {
 		t.Fatal(err)
 	}
 	segOnce.Do(func() { _, demoSeg = workspace.Demo() })
-	ws := workspace.New(workspace.Config{Segmenter: demoSeg, ConfigDir: t.TempDir(), SessionRoot: t.TempDir(), OpenSeries: "3"})
+	ws := workspace.New(workspace.Config{Engine: demoSeg, ConfigDir: t.TempDir(), SessionRoot: t.TempDir(), OpenSeries: "3"})
 	t.Cleanup(func() { ws.Close() })
 	v := New(test.NewTempApp(t), ws)
 	v.asyncDone = make(chan struct{}, 8)

@@ -34,9 +34,7 @@ func tapButton(t *testing.T, o fyne.CanvasObject, text string) {
 // it again; reopening asks too.
 func TestMarkFinalIsDeliberate(t *testing.T) {
 	dirs := trainingjob.Dirs{Data: filepath.Join(t.TempDir(), "data"), Config: t.TempDir()}
-	SetTrainingEnv(TrainingEnv{Dirs: dirs})
-	t.Cleanup(func() { SetTrainingEnv(TrainingEnv{}) })
-	v := newViewer(t)
+	v := newViewerWith(t, TrainingEnv{Dirs: dirs})
 	ws := v.ws
 	un := ws.Unreviewed()
 	if len(un) == 0 {

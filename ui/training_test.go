@@ -88,17 +88,16 @@ func TestTrainingTab(t *testing.T) {
 	}
 	dirs := trainingjob.Dirs{Data: filepath.Join(tmp, "data"), Config: filepath.Join(tmp, "config")}
 	var loaded []string
-	SetTrainingEnv(TrainingEnv{Exe: exe, Dirs: dirs, LoadModel: func(dir string) (workspace.Segmenter, error) {
+	env := TrainingEnv{Exe: exe, Dirs: dirs, LoadModel: func(dir string) (workspace.Engine, error) {
 		loaded = append(loaded, dir)
-		return &trainingjob.CLISegmenter{Exe: exe, Model: dir, Threads: 1}, nil
-	}})
-	t.Cleanup(func() { SetTrainingEnv(TrainingEnv{}) })
+		return &trainingjob.ProcessEngine{Exe: exe, Model: dir, Threads: 1}, nil
+	}}
 
 	_, demo := workspace.Demo()
 	a := test.NewTempApp(t)
-	ws := workspace.New(workspace.Config{Segmenter: demo, ConfigDir: t.TempDir(), SessionRoot: filepath.Join(dirs.Data, "sessions")})
+	ws := workspace.New(workspace.Config{Engine: demo, ConfigDir: t.TempDir(), SessionRoot: filepath.Join(dirs.Data, "sessions")})
 	t.Cleanup(func() { ws.Close() })
-	v := New(a, ws)
+	v := NewWithTraining(a, ws, env)
 	tab := v.training
 	t.Cleanup(func() {
 		if tab.job != nil && tab.job.State().Active() {
@@ -200,7 +199,7 @@ func TestTrainingTab(t *testing.T) {
 		test.Tap(tab.useBtn)
 	})
 	until(t, tab, "the model switch", time.Minute, func() bool {
-		c, ok := ws.Segmenter().(*trainingjob.CLISegmenter)
+		c, ok := ws.Engine().(*trainingjob.ProcessEngine)
 		return ok && strings.HasPrefix(c.Model, dirs.Models())
 	})
 	reg := &trainingjob.Registry{Dirs: dirs}
@@ -240,8 +239,8 @@ func TestTrainingTab(t *testing.T) {
 
 	t.Logf("%5.1f s", time.Since(t0).Seconds())
 	// Another window (the app restarted) reattaches to the finished run.
-	ws2 := workspace.New(workspace.Config{Segmenter: demo, ConfigDir: t.TempDir()})
-	v2 := New(a, ws2)
+	ws2 := workspace.New(workspace.Config{Engine: demo, ConfigDir: t.TempDir()})
+	v2 := NewWithTraining(a, ws2, env)
 	fyne.DoAndWait(func() {
 		t2 := v2.training
 		if t2.job == nil || t2.state.Phase != trainingjob.Done || t2.eval == nil || len(t2.state.Loss) != 4*iters || plotPoints(t2.lossPlot) != 4*iters+4 {

@@ -26,16 +26,22 @@ var update = flag.Bool("update", false, "rewrite the golden images in testdata")
 // The demo segmenter caches its results, so the tests share one.
 var (
 	segOnce sync.Once
-	demoSeg *workspace.PhantomSegmenter
+	demoSeg *workspace.DemoEngine
 )
 
 // newViewer opens the review window on the demo study, segmented.
 func newViewer(t *testing.T) *Viewer {
 	t.Helper()
+	return newViewerWith(t, TrainingEnv{})
+}
+
+// newViewerWith is newViewer with the training tab configured by env.
+func newViewerWith(t *testing.T, env TrainingEnv) *Viewer {
+	t.Helper()
 	segOnce.Do(func() { _, demoSeg = workspace.Demo() })
 	a := test.NewTempApp(t)
-	ws := workspace.New(workspace.Config{Segmenter: demoSeg, ConfigDir: t.TempDir(), SessionRoot: t.TempDir()})
-	v := New(a, ws)
+	ws := workspace.New(workspace.Config{Engine: demoSeg, ConfigDir: t.TempDir(), SessionRoot: t.TempDir()})
+	v := NewWithTraining(a, ws, env)
 	v.asyncDone = make(chan struct{}, 8)
 	v.win.Resize(fyne.NewSize(1400, 900))
 	v.Start()

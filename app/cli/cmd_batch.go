@@ -267,7 +267,7 @@ func (b *batch) segment(s cohort.Study, in *cohort.Input, dir string, st *cohort
 	st.Timings.Predict = time.Since(t0).Seconds()
 
 	t0 = time.Now()
-	sg := &segmenter{p: b.p, out: dir}
+	sg := &segmentRun{p: b.p, out: dir}
 	var files []string
 	if b.o.phases == "all" && ser.NT > 1 && !in.PerPhase {
 		f, err := sg.write(in.Base, ser, rs)

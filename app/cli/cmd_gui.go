@@ -44,19 +44,20 @@ func runGUI(args []string, stdout, stderr io.Writer) error {
 		quitAfter = d
 	}
 	var demo *study.Study
-	var seg workspace.Segmenter
+	var seg workspace.Engine
+	var env ui.TrainingEnv // the demo segmenter's window: default folders, no loader
 	if *model == "" && os.Getenv(modelpath.EnvVar) == modelpath.Demo {
 		// The demo segmenter even where a model is installed: scripted
 		// checks of the window need its fast, known result.
 		demo, seg = workspace.Demo()
 	} else {
 		var err error
-		if demo, seg, err = segmenterForGUI(*model, stderr); err != nil {
+		if demo, seg, env, err = engineForGUI(*model, stderr); err != nil {
 			return err
 		}
 	}
 	cfg := desktop.DefaultConfig()
-	cfg.Segmenter = seg
+	cfg.Engine = seg
 	cfg.OpenSeries = *series
 	ws := workspace.New(cfg)
 	if fs.NArg() == 0 && *cohortDir == "" {
@@ -71,9 +72,9 @@ func runGUI(args []string, stdout, stderr io.Writer) error {
 		if fs.NArg() > 0 {
 			return fmt.Errorf("gui: give a study or --cohort, not both")
 		}
-		desktop.RunOnCohort(ws, *cohortDir, run)
+		desktop.RunOnCohort(ws, env, *cohortDir, run)
 		return nil
 	}
-	desktop.RunOn(ws, fs.Arg(0), run)
+	desktop.RunOn(ws, env, fs.Arg(0), run)
 	return nil
 }

@@ -50,7 +50,7 @@ func TestReportStudyUsesCacheAndJournal(t *testing.T) {
 		}
 		return s
 	}
-	eng := &workspace.PhantomSegmenter{Labels: labels}
+	eng := &workspace.DemoEngine{Labels: labels}
 	root := filepath.Join(dir, "sessions")
 	run := func(name string) (string, string) {
 		var out bytes.Buffer

@@ -88,7 +88,7 @@ func runSegment(args []string, stdout, stderr io.Writer) error {
 	defer p.Close()
 	fmt.Fprintf(stdout, "model %s: %d checkpoint(s), %s, mirroring %s, loaded in %.1f s\n",
 		dir, p.Checkpoints(), p.Device(), onOff(p.TTA()), time.Since(t0).Seconds())
-	sg := &segmenter{p: p, out: *out, probs: *probs, overwrite: *overwrite, pick: *series, stdout: stdout, claimed: map[string]string{}}
+	sg := &segmentRun{p: p, out: *out, probs: *probs, overwrite: *overwrite, pick: *series, stdout: stdout, claimed: map[string]string{}}
 	if *anon {
 		// One random key for the run, never written: the same patient gets
 		// the same pseudonym within the run only.
@@ -119,7 +119,7 @@ func onOff(b bool) string {
 	return "off"
 }
 
-type segmenter struct {
+type segmentRun struct {
 	p         *ensemble.Predictor
 	evals     int // network evaluations of the current input
 	out       string
@@ -135,7 +135,7 @@ type segmenter struct {
 // claim reserves an output name for in. A name another input of this run
 // already took gets the first free _2, _3, ... suffix (in command-line
 // order, so the choice is predictable), and the summary says so.
-func (sg *segmenter) claim(name, in string) string {
+func (sg *segmentRun) claim(name, in string) string {
 	got := name
 	for n := 2; sg.claimed[got] != ""; n++ {
 		got = fmt.Sprintf("%s_%d", name, n)
@@ -148,7 +148,7 @@ func (sg *segmenter) claim(name, in string) string {
 }
 
 // outputs are the files write will create for name.
-func (sg *segmenter) outputs(name string, nt int) []string {
+func (sg *segmentRun) outputs(name string, nt int) []string {
 	suffixes := []string{"_seg", "_entropy"}
 	if sg.probs {
 		if nt == 1 {
@@ -167,7 +167,7 @@ func (sg *segmenter) outputs(name string, nt int) []string {
 
 // keep reports whether name's outputs already exist from an earlier run
 // and must be kept (no --overwrite); it says which, and nothing is computed.
-func (sg *segmenter) keep(in, name string, nt int) bool {
+func (sg *segmentRun) keep(in, name string, nt int) bool {
 	if sg.overwrite {
 		return false
 	}
@@ -186,7 +186,7 @@ func (sg *segmenter) keep(in, name string, nt int) bool {
 }
 
 // input segments one command-line input.
-func (sg *segmenter) input(in string) error {
+func (sg *segmentRun) input(in string) error {
 	st, err := os.Stat(in)
 	if err != nil {
 		return fmt.Errorf("%s: %w", in, errors.Unwrap(err))
@@ -232,7 +232,7 @@ func (sg *segmenter) input(in string) error {
 
 // acdc segments an ACDC patient folder's ED and ES frame files, one set of
 // outputs per frame file, each on that file's header.
-func (sg *segmenter) acdc(dir string) error {
+func (sg *segmentRun) acdc(dir string) error {
 	t0 := time.Now()
 	c, err := dataset.ReadPatient(dir)
 	if err != nil {
@@ -331,7 +331,7 @@ func (sg *segmenter) acdc(dir string) error {
 }
 
 // series segments every phase of one series (NIfTI or DICOM).
-func (sg *segmenter) series(in, name string, s *study.Series, t0 time.Time) error {
+func (sg *segmentRun) series(in, name string, s *study.Series, t0 time.Time) error {
 	phases := make([]int, s.NT)
 	for t := range phases {
 		phases[t] = t
@@ -395,7 +395,7 @@ func (sg *segmenter) series(in, name string, s *study.Series, t0 time.Time) erro
 	return nil
 }
 
-func (sg *segmenter) footer(score float64, files []string) {
+func (sg *segmentRun) footer(score float64, files []string) {
 	fmt.Fprintf(sg.stdout, "  network        %s; %d network evaluations (tile × slice × sample)\n", sg.p.Region(), sg.evals)
 	sg.evals = 0
 	fmt.Fprintf(sg.stdout, "  uncertainty    %.4f (study score: worst slice's mean entropy over foreground, nats)\n", score)
@@ -413,7 +413,7 @@ func volumeLine(r *uncertainty.Result) string {
 // several phases) and, when asked, class probabilities (one x×y×z×class
 // file, per phase for several phases). Every file takes ref's grid and,
 // for NIfTI inputs, its header's exact affine.
-func (sg *segmenter) write(name string, ref *study.Series, rs []*uncertainty.Result) ([]string, error) {
+func (sg *segmentRun) write(name string, ref *study.Series, rs []*uncertainty.Result) ([]string, error) {
 	path := func(suffix string) string { return filepath.Join(sg.out, name+suffix+".nii.gz") }
 	var files []string
 	n := ref.N()

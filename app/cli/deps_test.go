@@ -81,7 +81,7 @@ const depsRules = `
 	# Training with torch.
 	inference/bundle, training/config, training/data, training/metrics
 	< training/trainer;
-	training/trainer < training/baseline;
+	inference/ensemble, training/trainer < training/baseline;
 	app/contour, inference/ensemble, training/trainer < training/evaluation;
 
 	# The window: Fyne and the headless core, never torch.

@@ -39,30 +39,31 @@ func findModel(flag string) (string, error) {
 	return c.Dir, nil
 }
 
-// segmenterForGUI returns the demo study and the segmenter the window
+// engineForGUI returns the demo study and the engine the window
 // uses: the model modelpath resolves (flag is the gui's --model), or the
 // demo segmenter, which only knows the embedded phantom, when there is
-// none or it cannot be loaded. It also configures the training tab, which
-// loads models through the same loader when the reader switches.
-func segmenterForGUI(flag string, stderr io.Writer) (*study.Study, workspace.Segmenter, error) {
+// none or it cannot be loaded. It also returns the training tab's
+// configuration, which loads models through the same loader when the
+// reader switches.
+func engineForGUI(flag string, stderr io.Writer) (*study.Study, workspace.Engine, ui.TrainingEnv, error) {
 	st, demo := workspace.Demo()
 	loader := &modelLoader{}
 	reg := &trainingjob.Registry{Dirs: trainingjob.DefaultDirs(), Bundled: modelpath.BundledModel()}
-	ui.SetTrainingEnv(ui.TrainingEnv{Dirs: reg.Dirs, Bundled: reg.Bundled, LoadModel: loader.load})
+	env := ui.TrainingEnv{Dirs: reg.Dirs, Bundled: reg.Bundled, LoadModel: loader.load}
 	choice, err := resolveModel(flag)
 	if choice.Demo {
-		return st, demo, nil
+		return st, demo, env, nil
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "cmrseg: no model installed (set %s to a bundle folder to use one); the window uses the demo segmenter, which segments only the demo study\n", modelpath.EnvVar)
-		return st, demo, nil
+		return st, demo, env, nil
 	}
 	p, err := loader.load(choice.Dir)
 	if err != nil {
 		fmt.Fprintf(stderr, "cmrseg: model %s cannot be used (%v); the window uses the demo segmenter\n", choice.Dir, err)
-		return st, demo, nil
+		return st, demo, env, nil
 	}
-	return st, p, nil
+	return st, p, env, nil
 }
 
 // bundleOf accepts a run folder or a bundle folder.
@@ -84,7 +85,7 @@ type modelLoader struct {
 	prevW *torch.Worker
 }
 
-func (l *modelLoader) load(dir string) (workspace.Segmenter, error) {
+func (l *modelLoader) load(dir string) (workspace.Engine, error) {
 	w := torch.NewWorker(0)
 	p, err := ensemble.Load(w, dir, ensemble.Options{Device: "auto"})
 	if err != nil {

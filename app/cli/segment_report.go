@@ -43,7 +43,7 @@ func segmentReport(g study.Geometry, meta study.Metadata, nt, ed, es int, index 
 
 // writeReport writes NAME_report.json and NAME_report.csv (atomically) and
 // returns their paths; existing ones are kept without --overwrite.
-func (sg *segmenter) writeReport(name string, r *report.Report) ([]string, error) {
+func (sg *segmentRun) writeReport(name string, r *report.Report) ([]string, error) {
 	js, cs := filepath.Join(sg.out, name+"_report.json"), filepath.Join(sg.out, name+"_report.csv")
 	if !sg.overwrite {
 		for _, p := range []string{js, cs} {

@@ -167,7 +167,7 @@ func TestCorrectionLoop(t *testing.T) {
 	s := smp.Series
 	ed := s.ED
 	gt := smp.Labels[ed].Data
-	seg := &CLISegmenter{Exe: exe, Model: base, Threads: 1}
+	seg := &ProcessEngine{Exe: exe, Model: base, Threads: 1}
 	rs, err := seg.Segment(ctx, s, []int{ed}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -237,7 +237,7 @@ func TestCorrectionLoop(t *testing.T) {
 	if b, _ := os.ReadFile(filepath.Join(ftRun, "init-from")); !strings.Contains(string(b), base) {
 		t.Fatalf("fine-tune did not record its starting bundle: %q", b)
 	}
-	newSeg := &CLISegmenter{Exe: exe, Model: filepath.Join(ftRun, RunBundleDir), Threads: 1}
+	newSeg := &ProcessEngine{Exe: exe, Model: filepath.Join(ftRun, RunBundleDir), Threads: 1}
 	rs2, err := newSeg.Segment(ctx, s, []int{ed}, nil)
 	if err != nil {
 		t.Fatal(err)

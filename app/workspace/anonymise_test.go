@@ -45,7 +45,7 @@ func TestAnonymisedExport(t *testing.T) {
 	for _, f := range src.Frames {
 		secrets = append(secrets, f.SOPInstanceUID)
 	}
-	w := New(Config{Segmenter: &PhantomSegmenter{Labels: ref.Phases[ph : ph+1]}, SessionRoot: t.TempDir()})
+	w := New(Config{Engine: &DemoEngine{Labels: ref.Phases[ph : ph+1]}, SessionRoot: t.TempDir()})
 	defer w.Close()
 	if err := w.SetStudy(&study.Study{Path: dir, Series: []*study.Series{s}}); err != nil {
 		t.Fatal(err)

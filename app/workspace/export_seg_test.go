@@ -35,7 +35,7 @@ func TestExportSEGRefusesNIfTI(t *testing.T) {
 	for _, l := range smp.Labels {
 		ref = append(ref, *l)
 	}
-	w := New(Config{Segmenter: &PhantomSegmenter{Labels: ref}})
+	w := New(Config{Engine: &DemoEngine{Labels: ref}})
 	defer w.Close()
 	if err := w.SetStudy(st); err != nil {
 		t.Fatal(err)
@@ -148,7 +148,7 @@ func TestExportSEGSunnybrook(t *testing.T) {
 		}
 	}
 	s := onePhase(full, ph)
-	w := New(Config{Segmenter: &PhantomSegmenter{Labels: ref.Phases[ph : ph+1]}, SessionRoot: t.TempDir()})
+	w := New(Config{Engine: &DemoEngine{Labels: ref.Phases[ph : ph+1]}, SessionRoot: t.TempDir()})
 	defer w.Close()
 	if err := w.SetStudy(&study.Study{Path: dir, Series: []*study.Series{s}}); err != nil {
 		t.Fatal(err)

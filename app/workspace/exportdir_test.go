@@ -12,7 +12,7 @@ import (
 // it, and the same folder reached through a symbolic link.
 func TestExportDirRule(t *testing.T) {
 	st, seg := Demo()
-	w := New(Config{Segmenter: seg})
+	w := New(Config{Engine: seg})
 	if err := w.SetStudy(st); err != nil {
 		t.Fatal(err)
 	}

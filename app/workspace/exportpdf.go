@@ -9,17 +9,17 @@ import (
 	"cmrseg/app/reportpdf"
 )
 
-// Named is a Segmenter that can name its model and version for reports.
+// Named is an Engine that can name its model and version for reports.
 type Named interface {
 	ModelName() string
 }
 
 func (w *Workspace) modelName() string {
-	if n, ok := w.cfg.Segmenter.(Named); ok {
+	if n, ok := w.cfg.Engine.(Named); ok {
 		return n.ModelName()
 	}
 	name := w.Device()
-	if k, ok := w.cfg.Segmenter.(Keyed); ok && k.Key() != "" {
+	if k, ok := w.cfg.Engine.(Keyed); ok && k.Key() != "" {
 		name += fmt.Sprintf(" (key %.12s)", k.Key())
 	}
 	return name

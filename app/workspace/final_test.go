@@ -14,7 +14,7 @@ func TestFinalLocksLabelsPhasesAndBodySize(t *testing.T) {
 	root := t.TempDir()
 	st, seg := Demo()
 	open := func() *Workspace {
-		w := New(Config{Segmenter: seg, SessionRoot: root})
+		w := New(Config{Engine: seg, SessionRoot: root})
 		if err := w.SetStudy(st); err != nil {
 			t.Fatal(err)
 		}

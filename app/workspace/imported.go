@@ -20,7 +20,7 @@ import (
 // same model and options) are taken; it returns how many phases it copied,
 // and an error naming the folder when there are none for this engine.
 func (w *Workspace) ImportResults(s *study.Series, from string) (int, error) {
-	k, ok := w.cfg.Segmenter.(Keyed)
+	k, ok := w.cfg.Engine.(Keyed)
 	if !ok || k.Key() == "" || w.cfg.SessionRoot == "" {
 		return 0, errors.New("the window keeps no saved results (no model or no session folder)")
 	}

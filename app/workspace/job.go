@@ -24,7 +24,7 @@ type PhaseUpdate struct {
 // Final reports whether every sample is in.
 func (u PhaseUpdate) Final() bool { return u.Samples >= u.Total }
 
-// Streamer is a Segmenter that reports partial results: the first leading
+// Streamer is an Engine that reports partial results: the first leading
 // phases are refined sample by sample (an update after each sample), and
 // every phase gets a final update as soon as it is complete. Updates come
 // from another goroutine, in order for each phase.
@@ -32,7 +32,7 @@ type Streamer interface {
 	Stream(ctx context.Context, s *study.Series, phases []int, leading int, update func(PhaseUpdate)) error
 }
 
-// Keyed is a Segmenter whose results may be cached: Key identifies the
+// Keyed is an Engine whose results may be cached: Key identifies the
 // model and the inference options, so another model never reuses them.
 type Keyed interface {
 	Key() string
@@ -107,7 +107,7 @@ func (w *Workspace) StartSegmentation(onChange func(*Job)) (*Job, error) {
 	if s == nil {
 		return nil, errors.New("no series open")
 	}
-	if w.cfg.Segmenter == nil {
+	if w.cfg.Engine == nil {
 		return nil, errors.New("no segmentation engine is installed")
 	}
 	w.CancelSegmentation()
@@ -122,7 +122,7 @@ func (w *Workspace) StartSegmentation(onChange func(*Job)) (*Job, error) {
 			j.leading = append(j.leading, t)
 		}
 	}
-	seg := w.cfg.Segmenter
+	seg := w.cfg.Engine
 	if k, ok := seg.(Keyed); ok && w.cfg.SessionRoot != "" && k.Key() != "" {
 		j.key = k.Key()
 		j.cache = resultcache.New(session.StudyDir(w.cfg.SessionRoot, s), j.key)
@@ -132,7 +132,7 @@ func (w *Workspace) StartSegmentation(onChange func(*Job)) (*Job, error) {
 	return j, nil
 }
 
-func (j *Job) run(ctx context.Context, seg Segmenter) {
+func (j *Job) run(ctx context.Context, seg Engine) {
 	err := func() (err error) {
 		defer func() {
 			if r := recover(); r != nil {

@@ -13,7 +13,7 @@ import (
 
 // countingEngine records which series and phases reach the engine.
 type countingEngine struct {
-	*PhantomSegmenter
+	*DemoEngine
 	mu     sync.Mutex
 	calls  int
 	phases []int
@@ -26,12 +26,12 @@ func (c *countingEngine) Stream(ctx context.Context, s *study.Series, phases []i
 	c.phases = append(c.phases, phases...)
 	c.series = append(c.series, s.Meta.SeriesDescription)
 	c.mu.Unlock()
-	return c.PhantomSegmenter.Stream(ctx, s, phases, leading, update)
+	return c.DemoEngine.Stream(ctx, s, phases, leading, update)
 }
 
 func newCounting() *countingEngine {
 	_, seg := Demo()
-	return &countingEngine{PhantomSegmenter: seg}
+	return &countingEngine{DemoEngine: seg}
 }
 
 // TestReopenRunsNoForwardPass: a study segmented once is shown from the
@@ -41,7 +41,7 @@ func TestReopenRunsNoForwardPass(t *testing.T) {
 	root := t.TempDir()
 	eng := newCounting()
 	st, _ := Demo()
-	w := New(Config{Segmenter: eng, SessionRoot: root})
+	w := New(Config{Engine: eng, SessionRoot: root})
 	if err := w.SetStudy(st); err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +63,7 @@ func TestReopenRunsNoForwardPass(t *testing.T) {
 
 	eng2 := newCounting()
 	st2, _ := Demo()
-	w2 := New(Config{Segmenter: eng2, SessionRoot: root})
+	w2 := New(Config{Engine: eng2, SessionRoot: root})
 	if err := w2.SetStudy(st2); err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +99,7 @@ func TestESRefinedInWindow(t *testing.T) {
 	for _, chosen := range []bool{false, true} {
 		st, seg := Demo()
 		s := st.Series[0]
-		w := New(Config{Segmenter: seg, SessionRoot: t.TempDir()})
+		w := New(Config{Engine: seg, SessionRoot: t.TempDir()})
 		if err := w.SetStudy(st); err != nil {
 			t.Fatal(err)
 		}
@@ -133,7 +133,7 @@ func TestESRefinedInWindow(t *testing.T) {
 func TestSegmentAgainKeepsSession(t *testing.T) {
 	eng := newCounting()
 	st, _ := Demo()
-	w := New(Config{Segmenter: eng, SessionRoot: t.TempDir()})
+	w := New(Config{Engine: eng, SessionRoot: t.TempDir()})
 	if err := w.SetStudy(st); err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +163,7 @@ func TestSegmentAgainKeepsSession(t *testing.T) {
 	// Another engine (another key): a new session for its results.
 	other := newCounting()
 	other.Checkpoints = 7
-	w.SetSegmenter(other)
+	w.SetEngine(other)
 	if err := w.Segment(); err != nil {
 		t.Fatal(err)
 	}
@@ -175,12 +175,12 @@ func TestSegmentAgainKeepsSession(t *testing.T) {
 // gatedEngine delivers the leading phases (ED, ES), then waits for open
 // before the others, so a test sees the window between the two.
 type gatedEngine struct {
-	*PhantomSegmenter
+	*DemoEngine
 	open chan struct{}
 }
 
 func (g *gatedEngine) Stream(ctx context.Context, s *study.Series, phases []int, leading int, update func(PhaseUpdate)) error {
-	if err := g.PhantomSegmenter.Stream(ctx, s, phases[:leading], leading, update); err != nil {
+	if err := g.DemoEngine.Stream(ctx, s, phases[:leading], leading, update); err != nil {
 		return err
 	}
 	select {
@@ -188,7 +188,7 @@ func (g *gatedEngine) Stream(ctx context.Context, s *study.Series, phases []int,
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	return g.PhantomSegmenter.Stream(ctx, s, phases[leading:], 0, update)
+	return g.DemoEngine.Stream(ctx, s, phases[leading:], 0, update)
 }
 
 // TestReportProvisionalUntilESRefined: while an ES guessed from timing
@@ -197,8 +197,8 @@ func (g *gatedEngine) Stream(ctx context.Context, s *study.Series, phases []int,
 func TestReportProvisionalUntilESRefined(t *testing.T) {
 	st, seg := Demo()
 	s := st.Series[0]
-	eng := &gatedEngine{PhantomSegmenter: seg, open: make(chan struct{})}
-	w := New(Config{Segmenter: eng, SessionRoot: t.TempDir()})
+	eng := &gatedEngine{DemoEngine: seg, open: make(chan struct{})}
+	w := New(Config{Engine: eng, SessionRoot: t.TempDir()})
 	if err := w.SetStudy(st); err != nil {
 		t.Fatal(err)
 	}

@@ -19,7 +19,7 @@ func freshDemo(t *testing.T, root string) *Workspace {
 	t.Helper()
 	demoOnce.Do(func() { demoSt, demoSeg = Demo() })
 	st, _ := Demo()
-	w := New(Config{Segmenter: demoSeg, SessionRoot: root})
+	w := New(Config{Engine: demoSeg, SessionRoot: root})
 	if err := w.SetStudy(st); err != nil {
 		t.Fatal(err)
 	}
@@ -216,7 +216,7 @@ func TestReportSettingsBeforeSegmentation(t *testing.T) {
 	old.Close()
 
 	st, _ := Demo()
-	w := New(Config{Segmenter: demoSeg, SessionRoot: root})
+	w := New(Config{Engine: demoSeg, SessionRoot: root})
 	t.Cleanup(func() { w.Close() })
 	if err := w.SetStudy(st); err != nil {
 		t.Fatal(err)

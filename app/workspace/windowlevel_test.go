@@ -11,7 +11,7 @@ import (
 // limits; presets still set the same values.
 func TestWindowDragScaledAndClamped(t *testing.T) {
 	st, seg := Demo()
-	w := New(Config{Segmenter: seg})
+	w := New(Config{Engine: seg})
 	if err := w.SetStudy(st); err != nil {
 		t.Fatal(err)
 	}

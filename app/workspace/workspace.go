@@ -11,13 +11,8 @@ package workspace
 
 import (
 	"cmrseg/app/anonymise"
-	"errors"
 	"fmt"
-	"math"
-	"slices"
 
-	"cmrseg/app/phantom"
-	"cmrseg/app/report"
 	"cmrseg/app/session"
 	"cmrseg/app/study"
 	"cmrseg/app/studyio"
@@ -31,8 +26,8 @@ type Config struct {
 	// SessionRoot holds the review sessions' journals (e.g.
 	// $XDG_DATA_HOME/cmrseg/sessions); "" keeps edits in memory.
 	SessionRoot string
-	// Segmenter runs the ensemble; nil means none is available.
-	Segmenter Segmenter
+	// Engine runs the ensemble; nil means none is available.
+	Engine Engine
 	// OpenSeries chooses the series of the DICOM exam opened first
 	// (`cmrseg gui --series`); see TakeOpenSeries.
 	OpenSeries string
@@ -85,23 +80,23 @@ func New(cfg Config) *Workspace {
 	return w
 }
 
-// Segmenter returns the configured engine (nil when none).
-func (w *Workspace) Segmenter() Segmenter { return w.cfg.Segmenter }
+// Engine returns the configured engine (nil when none).
+func (w *Workspace) Engine() Engine { return w.cfg.Engine }
 
-// SetSegmenter replaces the engine (the training tab's "Use this model").
+// SetEngine replaces the engine (the training tab's "Use this model").
 // A running segmentation is cancelled; the open session keeps its results
 // until the next segmentation.
-func (w *Workspace) SetSegmenter(s Segmenter) {
+func (w *Workspace) SetEngine(s Engine) {
 	w.CancelSegmentation()
-	w.cfg.Segmenter = s
+	w.cfg.Engine = s
 }
 
 // Device names where segmentation runs.
 func (w *Workspace) Device() string {
-	if w.cfg.Segmenter == nil {
+	if w.cfg.Engine == nil {
 		return "no segmentation engine"
 	}
-	return w.cfg.Segmenter.Device()
+	return w.cfg.Engine.Device()
 }
 
 // Recent is the recent-studies list.
@@ -117,13 +112,6 @@ func (w *Workspace) TakeWarnings() []string {
 		w.Session.Warnings = nil
 	}
 	return out
-}
-
-// Demo returns the embedded demo study (the synthetic phantom) and a
-// PhantomSegmenter that knows its labels.
-func Demo() (*study.Study, *PhantomSegmenter) {
-	s, labels, _ := phantom.Generate(phantom.Options{Seed: 1})
-	return &study.Study{Path: "", Series: []*study.Series{s}}, &PhantomSegmenter{Labels: labels}
 }
 
 // Load reads a study from path (NIfTI file, ACDC patient folder or DICOM
@@ -255,298 +243,4 @@ func (w *Workspace) Labels(t int) []uint8 {
 		return nil
 	}
 	return w.Session.Labels(t)
-}
-
-// Frame is the current rendering input.
-func (w *Workspace) Frame() Frame {
-	v := *w.View()
-	f := Frame{Series: w.Series(), Phase: v.Phase, Slice: v.Slice, View: v, Display: w.Display}
-	if w.Session != nil && w.Session.Segmented(v.Phase) {
-		f.Labels = w.Session.Labels(v.Phase)
-		f.Uncertainty = w.Session.UncertaintyMap(v.Phase)
-		if h := w.hover; h != nil && h.key == w.hoverKey(h.i, h.j) {
-			f.Preview = h.preview
-		}
-	} else if u, ok := w.provisional[v.Phase]; ok {
-		f.Labels = u.Result.Labels
-		f.Uncertainty = u.Result.Entropy
-		if v.Overlay == session.OverlayMutualInfo {
-			f.Uncertainty = u.Result.MutualInfo
-		}
-	}
-	return f
-}
-
-// hoverState is the click preview under the pointer.
-type hoverState struct {
-	key     string
-	i, j    int
-	preview map[int]uint8
-	note    string
-}
-
-// hoverKey names what a preview at (i, j) depends on: the session, the
-// phase and slice shown and its edits so far.
-func (w *Workspace) hoverKey(i, j int) string {
-	if w.Session == nil {
-		return ""
-	}
-	v := w.Session.View
-	return fmt.Sprintf("%p/%d/%d/%d/%d/%d", w.Session, v.Phase, v.Slice, w.Session.JournalRecords(), i, j)
-}
-
-// Hover computes what a one-click correction at voxel (i, j) of the shown
-// slice would change, for the window to outline before the click; ok false
-// (the pointer left the image) clears it. It returns whether the preview
-// changed (the view needs redrawing) and the click's note ("" when a
-// click there would change nothing).
-func (w *Workspace) Hover(i, j int, ok bool) (changed bool, note string) {
-	if !ok || w.Session == nil || w.Session.Final() {
-		changed = w.hover != nil
-		w.hover = nil
-		return changed, ""
-	}
-	key := w.hoverKey(i, j)
-	if w.hover != nil && w.hover.key == key {
-		return false, w.hover.note
-	}
-	had := w.hover != nil && len(w.hover.preview) > 0
-	v := w.Session.View
-	h := &hoverState{key: key, i: i, j: j}
-	if c, err := w.Session.PreviewClick(v.Phase, v.Slice, i, j); err == nil && len(c.Voxels) > 0 {
-		h.preview = make(map[int]uint8, len(c.Voxels))
-		for _, x := range c.Voxels {
-			h.preview[x.Index] = x.New
-		}
-		h.note = c.Note
-	}
-	w.hover = h
-	return had || len(h.preview) > 0, h.note
-}
-
-// Viewport is the current view's mapping for a widget of w×h pixels.
-func (w *Workspace) Viewport(width, height float64) Viewport {
-	s := w.Series()
-	v := w.View()
-	if s == nil {
-		return Viewport{W: width, H: height, Zoom: 1}
-	}
-	return Viewport{W: width, H: height, Cols: s.Dims[0], Rows: s.Dims[1], SpacingI: s.Spacing[0], SpacingJ: s.Spacing[1],
-		Zoom: v.Zoom, PanX: v.PanX, PanY: v.PanY}
-}
-
-// SetViewport stores a viewport's zoom and pan in the view.
-func (w *Workspace) SetViewport(vp Viewport) {
-	v := w.View()
-	v.Zoom, v.PanX, v.PanY = vp.Zoom, vp.PanX, vp.PanY
-}
-
-// ResetView fits the image and resets the window to the default.
-func (w *Workspace) ResetView() {
-	v := w.View()
-	v.Zoom, v.PanX, v.PanY = 1, 0, 0
-}
-
-// SetSlice and SetPhase clamp and store the position.
-func (w *Workspace) SetSlice(k int) {
-	if s := w.Series(); s != nil {
-		w.View().Slice = clampInt(k, 0, s.Dims[2]-1)
-	}
-}
-
-// SetPhase clamps and stores the phase; with wrap it cycles (cine).
-func (w *Workspace) SetPhase(t int, wrap bool) {
-	s := w.Series()
-	if s == nil {
-		return
-	}
-	if wrap {
-		t = ((t % s.NT) + s.NT) % s.NT
-	}
-	w.View().Phase = clampInt(t, 0, s.NT-1)
-}
-
-func clampInt(v, lo, hi int) int {
-	if v < lo {
-		return lo
-	}
-	if v > hi {
-		return hi
-	}
-	return v
-}
-
-// WindowPreset is a named window/level relative to the image's intensity
-// distribution (MR has no absolute units).
-type WindowPreset struct {
-	Name string
-	// Lo and Hi are percentiles of the current phase's intensities.
-	Lo, Hi float64
-}
-
-// WindowPresets offered by the viewer.
-var WindowPresets = []WindowPreset{
-	{"Default (1–99 %)", 0.01, 0.99},
-	{"Blood pool (bright)", 0.30, 0.999},
-	{"Myocardium (contrast)", 0.05, 0.90},
-	{"Full range", 0, 1},
-}
-
-// ApplyPreset sets window and level from preset p on the current phase.
-func (w *Workspace) ApplyPreset(p WindowPreset) {
-	s := w.Series()
-	if s == nil {
-		return
-	}
-	v := w.View()
-	vals := slices.Clone(s.Phase(v.Phase))
-	slices.Sort(vals)
-	at := func(q float64) float64 { return float64(vals[int(q*float64(len(vals)-1)+0.5)]) }
-	lo, hi := at(p.Lo), at(p.Hi)
-	v.Window, v.Level = math.Max(hi-lo, 1e-6), (hi+lo)/2
-}
-
-// Probe is what lies under the cursor.
-type Probe struct {
-	I, J, K, Phase int
-	Value          float32
-	// World is the LPS position in mm.
-	World [3]float64
-	// Label is the current label (-1 when not segmented).
-	Label int
-	// Entropy and MutualInfo in nats (NaN when not segmented).
-	Entropy, MutualInfo float64
-}
-
-// ProbeAt reports the voxel (i, j) of the current slice and phase; ok is
-// false outside the image.
-func (w *Workspace) ProbeAt(i, j int) (p Probe, ok bool) {
-	s := w.Series()
-	if s == nil || i < 0 || j < 0 || i >= s.Dims[0] || j >= s.Dims[1] {
-		return p, false
-	}
-	v := w.View()
-	k, t := v.Slice, v.Phase
-	idx := i + s.Dims[0]*(j+s.Dims[1]*k)
-	p = Probe{I: i, J: j, K: k, Phase: t, Value: s.Phase(t)[idx], Label: -1, Entropy: math.NaN(), MutualInfo: math.NaN()}
-	p.World = s.VoxelToWorld(float64(i), float64(j), float64(k))
-	if w.Session != nil {
-		if l := w.Session.Labels(t); l != nil {
-			p.Label = int(l[idx])
-		}
-		if r := w.Session.Result(t); r != nil {
-			p.Entropy, p.MutualInfo = float64(r.Entropy[idx]), float64(r.MutualInfo[idx])
-		}
-	}
-	return p, true
-}
-
-// Report computes the report from the session's current labels.
-func (w *Workspace) Report() (*report.Report, error) {
-	if w.Session == nil {
-		return nil, errors.New("not segmented yet")
-	}
-	r, err := report.FromSessionWith(w.Session, report.Settings{Segments: report.SegmentsOnLabels, BasalRule: w.BasalRule()})
-	if err != nil {
-		return nil, err
-	}
-	r.Provisional = w.provisionalReason()
-	return r, nil
-}
-
-// provisionalReason says why the report may still change: an end-systole
-// guessed from timing (the source did not say; it becomes the phase of
-// smallest LV volume once every phase is in). "" when the report is final.
-func (w *Workspace) provisionalReason() string {
-	s := w.Series()
-	if s == nil || !s.ESProvisional {
-		return ""
-	}
-	done := 0
-	for t := 0; t < s.NT; t++ {
-		if w.Session.Segmented(t) {
-			done++
-		}
-	}
-	why := fmt.Sprintf("end-systole (phase %d) is estimated from timing; %d of %d phases segmented", s.ES+1, done, s.NT)
-	if w.job != nil {
-		return why + ", the smallest LV volume replaces it when all are in"
-	}
-	return why + "; segment all phases or choose ES in the report"
-}
-
-// FullReport is Report with the AHA segment model, for exports.
-func (w *Workspace) FullReport() (*report.Report, error) {
-	if w.Session == nil {
-		return nil, errors.New("not segmented yet")
-	}
-	return report.FromSessionWith(w.Session, report.Settings{Segments: report.SegmentsWithIntervals, BasalRule: w.BasalRule()})
-}
-
-// SliceScore is the QC score of slice k of the current phase (NaN when not
-// segmented).
-func (w *Workspace) SliceScore(t, k int) float64 {
-	if w.Session == nil {
-		return math.NaN()
-	}
-	r := w.Session.Result(t)
-	if r == nil || k < 0 || k >= len(r.SliceScores) {
-		return math.NaN()
-	}
-	return r.SliceScores[k]
-}
-
-// QCItem is one row of the QC list.
-type QCItem struct {
-	session.Flag
-	// Text is the row as shown, e.g. "ED · slice 4 · 0.41 nats".
-	Text string
-}
-
-// QC lists the flagged slices of the ED and ES phases (they drive the
-// report) or, with all, of every phase, ED and ES first; accepted slices
-// stay listed, marked.
-func (w *Workspace) QC(all bool) []QCItem {
-	if w.Session == nil {
-		return nil
-	}
-	s := w.Series()
-	var flags []session.Flag
-	for _, f := range w.Session.Flags() {
-		if all || f.Phase == s.ED || f.Phase == s.ES {
-			flags = append(flags, f)
-		}
-	}
-	rank := func(t int) int {
-		switch t {
-		case s.ED:
-			return 0
-		case s.ES:
-			return 1
-		}
-		return 2
-	}
-	slices.SortStableFunc(flags, func(a, b session.Flag) int { return rank(a.Phase) - rank(b.Phase) })
-	out := make([]QCItem, len(flags))
-	for n, f := range flags {
-		name := fmt.Sprintf("phase %d", f.Phase+1)
-		switch f.Phase {
-		case s.ED:
-			name = "ED (phase " + fmt.Sprint(f.Phase+1) + ")"
-		case s.ES:
-			name = "ES (phase " + fmt.Sprint(f.Phase+1) + ")"
-		}
-		mark := ""
-		if f.Accepted {
-			mark = "  ✓ accepted"
-		}
-		out[n] = QCItem{Flag: f, Text: fmt.Sprintf("%s · slice %d · %.2f nats%s", name, f.Slice+1, f.Score, mark)}
-	}
-	return out
-}
-
-// GoTo shows slice k of phase t.
-func (w *Workspace) GoTo(t, k int) {
-	w.SetPhase(t, false)
-	w.SetSlice(k)
 }

@@ -22,14 +22,14 @@ import (
 // demo is segmented once and shared (the phantom segmenter caches).
 var (
 	demoOnce sync.Once
-	demoSeg  *PhantomSegmenter
+	demoSeg  *DemoEngine
 	demoSt   *study.Study
 )
 
 func segmented(t *testing.T) *Workspace {
 	t.Helper()
 	demoOnce.Do(func() { demoSt, demoSeg = Demo() })
-	w := New(Config{Segmenter: demoSeg, SessionRoot: t.TempDir(), ConfigDir: t.TempDir()})
+	w := New(Config{Engine: demoSeg, SessionRoot: t.TempDir(), ConfigDir: t.TempDir()})
 	if err := w.SetStudy(demoSt); err != nil {
 		t.Fatal(err)
 	}
@@ -298,8 +298,8 @@ func TestExports(t *testing.T) {
 
 func TestCancel(t *testing.T) {
 	st, seg := Demo()
-	slow := &PhantomSegmenter{Labels: seg.Labels, StepDelay: 50 * time.Millisecond}
-	w := New(Config{Segmenter: slow})
+	slow := &DemoEngine{Labels: seg.Labels, StepDelay: 50 * time.Millisecond}
+	w := New(Config{Engine: slow})
 	if err := w.SetStudy(st); err != nil {
 		t.Fatal(err)
 	}
@@ -330,7 +330,7 @@ func TestUnknownStudy(t *testing.T) {
 	_, seg := Demo()
 	g := study.Geometry{Dims: [3]int{8, 8, 2}, Spacing: [3]float64{1, 1, 1}, Direction: [3][3]float64{{1, 0, 0}, {0, 1, 0}, {0, 0, 1}}}
 	s := &study.Series{Geometry: g, NT: 1, Data: make([]float32, 128), ED: 0, ES: 0}
-	w := New(Config{Segmenter: seg})
+	w := New(Config{Engine: seg})
 	if err := w.SetStudy(&study.Study{Series: []*study.Series{s}}); err != nil {
 		t.Fatal(err)
 	}

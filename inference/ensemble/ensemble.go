@@ -293,6 +293,13 @@ func (p *Predictor) passes() int {
 // probs is one checkpoint's softmax on a batch x (B, 1, H, W), averaged
 // over the mirrored copies when TTA is on.
 func (p *Predictor) probs(s *torch.Scope, m *unet.Model, x torch.Tensor, train bool) torch.Tensor {
+	return p.sample(s, m, x, train, false)
+}
+
+// sample is probs, or with logits the raw logits (no temperature, no
+// softmax; averaged over the mirrored copies) that temperature fitting
+// scales.
+func (p *Predictor) sample(s *torch.Scope, m *unet.Model, x torch.Tensor, train, logits bool) torch.Tensor {
 	sh := s.Shape(x)
 	if s.Err() != nil {
 		return torch.Tensor{}
@@ -306,11 +313,13 @@ func (p *Predictor) probs(s *torch.Scope, m *unet.Model, x torch.Tensor, train b
 	if len(outs) == 0 {
 		return torch.Tensor{}
 	}
-	logits := outs[0]
-	if t := p.b.Inference.Temperature; t > 0 && t != 1 {
-		logits = s.MulScalar(logits, 1/t)
+	pr := outs[0]
+	if !logits {
+		if t := p.b.Inference.Temperature; t > 0 && t != 1 {
+			pr = s.MulScalar(pr, 1/t)
+		}
+		pr = s.Softmax(pr, 1)
 	}
-	pr := s.Softmax(logits, 1)
 	if p.tta {
 		sum := s.Add(
 			s.Add(s.Slice(pr, 0, 0, b), s.Flip(s.Slice(pr, 0, b, 2*b), 3)),

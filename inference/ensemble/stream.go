@@ -316,6 +316,10 @@ type group struct {
 	anytime  bool
 	o        Stream
 	progress func()
+	// logits runs only checkpoint logitsOf, once, and emits its raw
+	// logits (see Predictor.CheckpointLogits) instead of probabilities.
+	logits   bool
+	logitsOf int
 }
 
 // runGroup runs every sample on the group's phases. It returns the results,
@@ -347,15 +351,8 @@ func (p *Predictor) runGroup(ctx context.Context, g *group, t tiling) ([]*uncert
 		}
 		var grown *tiling
 		err := p.run(ctx, g, t, func(i int, pr []float32) bool {
-			if t.region {
-				top, bottom, left, right := reachesBorder(pr, p.b.Network.Classes, g.out, g.preps[i], t.covered())
-				if top || bottom || left || right {
-					th, tw, _ := p.tile()
-					r := grow(t.covered(), t.h, t.w, th, tw, top, bottom, left, right)
-					nt := p.regionTiling(r, t.h, t.w)
-					grown = &nt
-					return false
-				}
+			if grown = p.grownFor(t, pr, g.out, g.preps[i]); grown != nil {
+				return false
 			}
 			chans[i] <- pr
 			g.progress()
@@ -383,6 +380,22 @@ func (p *Predictor) runGroup(ctx context.Context, g *group, t tiling) ([]*uncert
 		return nil, nil, fmt.Errorf("%v; then moving to the CPU failed: %w", err, ferr)
 	}
 	return attempt()
+}
+
+// grownFor is the larger tiling a sample's map pr asks for when its
+// foreground reaches the border of t's heart region; nil when it does not.
+func (p *Predictor) grownFor(t tiling, pr []float32, out study.Geometry, prep *Prepared) *tiling {
+	if !t.region {
+		return nil
+	}
+	top, bottom, left, right := reachesBorder(pr, p.b.Network.Classes, out, prep, t.covered())
+	if !(top || bottom || left || right) {
+		return nil
+	}
+	th, tw, _ := p.tile()
+	r := grow(t.covered(), t.h, t.w, th, tw, top, bottom, left, right)
+	nt := p.regionTiling(r, t.h, t.w)
+	return &nt
 }
 
 func (p *Predictor) fallBackToCPU() error {
@@ -414,7 +427,11 @@ func (p *Predictor) run(ctx context.Context, g *group, t tiling, emit func(i int
 	all := nk * len(g.preps)
 	batch := p.batch(t, all)
 	classes, plane, n := p.b.Network.Classes, out.Dims[0]*out.Dims[1], out.N()
-	train := p.passes() > 1
+	models, passes := p.order(), p.passes()
+	if g.logits {
+		models, passes = []int{g.logitsOf}, 1
+	}
+	train := passes > 1
 	// What this attempt holds at once: the stack, one sample's maps per
 	// phase, and the blended tiles of one batch (with mirrored copies).
 	if err := membudget.CheckElems("ensemble: slices of the phases run together", 4, all, h, w); err != nil {
@@ -456,17 +473,23 @@ func (p *Predictor) run(ctx context.Context, g *group, t tiling, emit func(i int
 					return wn
 				}
 				wn := newWindow(s, tl, classes, p.dev)
+				if g.logits {
+					// No one-hot background where no tile runs: logits
+					// there are not the network's (CheckpointLogits says
+					// which voxels are inside).
+					wn.outside = torch.Tensor{}
+				}
 				windows[key] = wn
 				return wn
 			}
-			for si, mi := range p.order() {
+			for _, mi := range models {
 				m := p.models[mi]
-				tl := t.sample(si)
+				tl := t.sample(slices.Index(p.order(), mi))
 				wn := windowFor(tl)
 				if err = s.Err(); err != nil {
 					return
 				}
-				for pass := 0; pass < p.passes(); pass++ {
+				for pass := 0; pass < passes; pass++ {
 					bufs := make([][]float32, len(g.preps))
 					for i := range bufs {
 						bufs[i] = make([]float32, classes*n)
@@ -480,9 +503,9 @@ func (p *Predictor) run(ctx context.Context, g *group, t tiling, emit func(i int
 							xb := c.Slice(x, 0, int64(k0), int64(k1))
 							var pr torch.Tensor
 							if wn != nil {
-								pr = wn.probs(c, func(cs *torch.Scope, t torch.Tensor) torch.Tensor { return p.probs(cs, m, t, train) }, xb)
+								pr = wn.probs(c, func(cs *torch.Scope, t torch.Tensor) torch.Tensor { return p.sample(cs, m, t, train, g.logits) }, xb)
 							} else {
-								pr = p.probs(c, m, xb, train)
+								pr = p.sample(c, m, xb, train, g.logits)
 							}
 							// One transfer per batch: (classes, slices, rows, cols).
 							data := c.Float32s(p.toOutput(c, pr, first, out))

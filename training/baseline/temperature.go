@@ -4,16 +4,15 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"os"
+	"path/filepath"
 	"strings"
 
-	"cmrseg/app/study"
 	"cmrseg/inference/bundle"
+	"cmrseg/inference/ensemble"
 	"cmrseg/inference/torch"
-	"cmrseg/inference/unet"
-	"cmrseg/inference/weights"
 	"cmrseg/training/data"
 	"cmrseg/training/metrics"
-	"cmrseg/training/trainer"
 )
 
 // FitTemperature returns the T > 0 minimising the mean negative
@@ -89,21 +88,22 @@ const MaxFitVoxels = 2_000_000
 
 // Temperature fits T for the single model (the last checkpoint) of src on
 // its validation cases and writes a single-model bundle with
-// Inference.Temperature = T. The voxels used are those inside the
-// bounding box of each validation volume's reference foreground: the
+// Inference.Temperature = T. The logits come from that very bundle run
+// through inference/ensemble as the window and `cmrseg segment` run it
+// (heart-region tiling, region growth, mirroring as the bundle says,
+// resampling to each case's own grid; see DeployedLogits), not from a
+// whole-slice pass on the training grid, whose logits a patch-trained
+// network does not produce in use. The voxels used are those inside the
+// bounding box of each validation volume's reference foreground (the
 // region the ECE is measured on, where the background that dominates the
-// field of view does not swamp the fit. dataPaths default to the data the
-// bundle was trained on.
-func Temperature(ctx context.Context, w *torch.Worker, src *bundle.Bundle, dataPaths []string, out string) (*bundle.Bundle, float64, error) {
+// field of view does not swamp the fit) and inside the region the network
+// ran on. dataPaths default to the data the bundle was trained on.
+func Temperature(ctx context.Context, w *torch.Worker, src *bundle.Bundle, dataPaths []string, out string) (b *bundle.Bundle, t float64, err error) {
 	if len(src.Training.ValCases) == 0 {
 		return nil, 0, fmt.Errorf("baseline: %s records no validation cases to fit a temperature on", src.Dir)
 	}
 	if len(dataPaths) == 0 {
 		dataPaths = strings.Split(src.Training.Data, ", ")
-	}
-	sp := src.Preprocessing.SpacingMM
-	if sp[0] != sp[1] {
-		return nil, 0, fmt.Errorf("baseline: %s has anisotropic in-plane spacing %v", src.Dir, sp)
 	}
 	cases, err := data.List(dataPaths)
 	if err != nil {
@@ -113,88 +113,100 @@ func Temperature(ctx context.Context, w *torch.Worker, src *bundle.Bundle, dataP
 	if err != nil {
 		return nil, 0, err
 	}
-	set, err := data.Load(ctx, val, sp[0], src.Network.Classes, 0)
-	if err != nil {
-		return nil, 0, err
-	}
-	ci := lastCheckpoint(src)
-	ws, err := src.Weights(ci)
-	if err != nil {
-		return nil, 0, err
-	}
-	logits, labels, err := ValidationLogits(ctx, w, src.Network, ws, set)
-	if err != nil {
-		return nil, 0, err
-	}
-	t, err := FitTemperature(logits, labels, src.Network.Classes)
-	if err != nil {
-		return nil, 0, err
-	}
 	if err := prepare(out); err != nil {
 		return nil, 0, err
 	}
-	m := derive(src, bundle.Single, fmt.Sprintf("temperature-scaled single model (epoch %d): T = %.4f fitted by NLL on %d voxels of %d validation volumes",
-		src.Checkpoints[ci].Epoch, t, len(labels), len(set.Volumes)))
+	// The bundle is written at T = 1 first, so the fit runs the bundle it
+	// ships; the manifest is rewritten with T once fitted, or removed.
+	defer func() {
+		if err != nil {
+			os.Remove(filepath.Join(out, bundle.ManifestName))
+		}
+	}()
+	ci := lastCheckpoint(src)
+	m := derive(src, bundle.Single, "temperature-scaled single model: T being fitted")
 	m.Name = strings.TrimSuffix(m.Name, "-"+bundle.Single) + "-temperature"
-	m.Inference.Temperature = t
+	m.Inference.Temperature = 1
 	c, err := copyCheckpoint(src, ci, out, src.Checkpoints[ci].File)
 	if err != nil {
 		return nil, 0, err
 	}
 	m.Checkpoints = []bundle.Checkpoint{c}
-	b, err := finish(out, m)
+	if _, err = finish(out, m); err != nil {
+		return nil, 0, err
+	}
+	logits, labels, volumes, err := DeployedLogits(ctx, w, out, val)
+	if err != nil {
+		return nil, 0, err
+	}
+	if t, err = FitTemperature(logits, labels, src.Network.Classes); err != nil {
+		return nil, 0, err
+	}
+	m.Description = derive(src, bundle.Single, fmt.Sprintf("temperature-scaled single model (epoch %d): T = %.4f fitted by NLL on %d voxels of %d validation volumes through the deployed heart-region path",
+		src.Checkpoints[ci].Epoch, t, len(labels), volumes)).Description
+	m.Inference.Temperature = t
+	b, err = finish(out, m)
 	return b, t, err
 }
 
-// ValidationLogits runs one checkpoint on every volume of set and returns
-// the logits (voxel-major) and reference labels of the voxels inside each
-// volume's foreground bounding box, strided down to MaxFitVoxels.
-func ValidationLogits(ctx context.Context, w *torch.Worker, net unet.Config, ws []weights.Tensor, set *data.Set) ([]float32, []uint8, error) {
-	var logits []float32
-	var labels []uint8
-	classes := net.Classes
-	err := w.Do(ctx, func(s *torch.Scope) error {
-		m, err := unet.New(s, net)
+// DeployedLogits loads the single-model bundle in dir with
+// inference/ensemble (default options: the window's heart-region tiling,
+// mirroring as the bundle says) and returns, for every labelled phase of
+// cases, its checkpoint's logits (voxel-major: logits[i*classes+c]) and
+// the reference labels of the voxels inside the reference foreground's
+// bounding box and inside the region the network ran on, strided down to
+// MaxFitVoxels, with the number of volumes they come from.
+func DeployedLogits(ctx context.Context, w *torch.Worker, dir string, cases []data.Case) (logits []float32, labels []uint8, volumes int, err error) {
+	p, err := ensemble.Load(w, dir, ensemble.Options{})
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	defer p.Close()
+	if p.Checkpoints() != 1 {
+		return nil, nil, 0, fmt.Errorf("baseline: %s has %d checkpoints; temperature scaling fits one", dir, p.Checkpoints())
+	}
+	classes := p.Bundle().Network.Classes
+	for _, c := range cases {
+		smp, err := c.Load()
 		if err != nil {
-			return err
+			return nil, nil, 0, err
 		}
-		defer m.Free()
-		if err := m.Load(s, ws); err != nil {
-			return err
-		}
-		for _, v := range set.Volumes {
+		for t, ref := range smp.Labels {
+			if ref == nil {
+				continue
+			}
 			if err := ctx.Err(); err != nil {
-				return err
+				return nil, nil, 0, err
 			}
-			out, err := trainer.ForwardVolume(s, m, v.Image, v.Grid.Dims, torch.CPU, false)
-			if err != nil {
-				return err
-			}
-			lo, hi, ok := metrics.ForegroundBox(study.Labels{Geometry: v.Grid, Data: v.Labels})
+			lo, hi, ok := metrics.ForegroundBox(*ref)
 			if !ok {
 				continue
 			}
-			nx, ny := v.Grid.Dims[0], v.Grid.Dims[1]
-			hw := nx * ny
+			z, err := p.CheckpointLogits(ctx, smp.Series, t, 0)
+			if err != nil {
+				return nil, nil, 0, fmt.Errorf("baseline: case %s phase %d: %w", c.ID, t+1, err)
+			}
+			volumes++
+			nx, ny := ref.Dims[0], ref.Dims[1]
+			n := len(ref.Data)
 			for k := lo[2]; k <= hi[2]; k++ {
 				for j := lo[1]; j <= hi[1]; j++ {
 					for i := lo[0]; i <= hi[0]; i++ {
-						p := i + nx*j
-						for c := 0; c < classes; c++ {
-							logits = append(logits, out[(k*classes+c)*hw+p])
+						v := i + nx*(j+ny*k)
+						if !z.Inside[v] {
+							continue
 						}
-						labels = append(labels, v.Labels[k*hw+p])
+						for cl := 0; cl < classes; cl++ {
+							logits = append(logits, z.Data[cl*n+v])
+						}
+						labels = append(labels, ref.Data[v])
 					}
 				}
 			}
 		}
-		return nil
-	})
-	if err != nil {
-		return nil, nil, err
 	}
 	if len(labels) == 0 {
-		return nil, nil, fmt.Errorf("baseline: no validation volume has foreground")
+		return nil, nil, 0, fmt.Errorf("baseline: no validation volume has foreground inside the region the network ran on")
 	}
 	if n := len(labels); n > MaxFitVoxels {
 		stride := (n + MaxFitVoxels - 1) / MaxFitVoxels
@@ -206,5 +218,5 @@ func ValidationLogits(ctx context.Context, w *torch.Worker, net unet.Config, ws 
 		}
 		logits, labels = logits[:k*classes], labels[:k]
 	}
-	return logits, labels, nil
+	return logits, labels, volumes, nil
 }

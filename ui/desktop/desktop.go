@@ -3,7 +3,7 @@
 // testable headless. main calls:
 //
 //	cfg := desktop.DefaultConfig()
-//	cfg.Segmenter = engine // the libtorch ensemble (a workspace.Segmenter)
+//	cfg.Engine = engine // the libtorch ensemble (a workspace.Engine)
 //	desktop.Run(workspace.New(cfg))
 package desktop
 
@@ -23,7 +23,7 @@ const AppID = "org.cmrseg.cmrseg"
 
 // DefaultConfig puts the recent list in $XDG_CONFIG_HOME/cmrseg and the
 // review sessions in $XDG_DATA_HOME/cmrseg/sessions (the usual fallbacks
-// under $HOME when unset). The Segmenter is left nil for the caller.
+// under $HOME when unset). The Engine is left nil for the caller.
 func DefaultConfig() workspace.Config {
 	cfg := workspace.Config{}
 	if d, err := os.UserConfigDir(); err == nil {
@@ -42,7 +42,7 @@ func DefaultConfig() workspace.Config {
 }
 
 // Run opens the review window on ws, starting on the demo study segmented
-// with ws's Segmenter (unless ws already holds a study), and blocks until
+// with ws's Engine (unless ws already holds a study), and blocks until
 // the window closes.
 func Run(ws *workspace.Workspace) {
 	RunWith(ws, nil)
@@ -50,23 +50,25 @@ func Run(ws *workspace.Workspace) {
 
 // RunWith is Run with a hook called once the window is built (on the GUI
 // goroutine), e.g. to open a path given on the command line.
-func RunWith(ws *workspace.Workspace, ready func(v *ui.Viewer)) { RunOn(ws, "", ready) }
+func RunWith(ws *workspace.Workspace, ready func(v *ui.Viewer)) {
+	RunOn(ws, ui.TrainingEnv{}, "", ready)
+}
 
-// RunOn is RunWith on the study at path (the command line's): the demo
-// study is not opened.
-func RunOn(ws *workspace.Workspace, path string, ready func(v *ui.Viewer)) {
-	run(ws, func(v *ui.Viewer) { v.StartOn(path) }, ready)
+// RunOn is RunWith on the study at path (the command line's), with the
+// training tab configured by env: the demo study is not opened.
+func RunOn(ws *workspace.Workspace, env ui.TrainingEnv, path string, ready func(v *ui.Viewer)) {
+	run(ws, env, func(v *ui.Viewer) { v.StartOn(path) }, ready)
 }
 
 // RunOnCohort is RunOn for `cmrseg gui --cohort DIR`: the window opens on
 // the review queue of a batch output folder instead of a study.
-func RunOnCohort(ws *workspace.Workspace, dir string, ready func(v *ui.Viewer)) {
-	run(ws, func(v *ui.Viewer) { v.StartOnCohort(dir) }, ready)
+func RunOnCohort(ws *workspace.Workspace, env ui.TrainingEnv, dir string, ready func(v *ui.Viewer)) {
+	run(ws, env, func(v *ui.Viewer) { v.StartOnCohort(dir) }, ready)
 }
 
-func run(ws *workspace.Workspace, start func(v *ui.Viewer), ready func(v *ui.Viewer)) {
+func run(ws *workspace.Workspace, env ui.TrainingEnv, start func(v *ui.Viewer), ready func(v *ui.Viewer)) {
 	a := app.NewWithID(AppID)
-	v := ui.New(a, ws)
+	v := ui.NewWithTraining(a, ws, env)
 	v.OnClosed(exitIfStuck)
 	start(v)
 	if ready != nil {

@@ -25,7 +25,7 @@ func main() {
 	st, seg := workspace.Demo()
 	seg.StepDelay = *delay
 	cfg := desktop.DefaultConfig()
-	cfg.Segmenter = seg
+	cfg.Engine = seg
 	ws := workspace.New(cfg)
 	if *open == "" {
 		ws.SetStudy(st)

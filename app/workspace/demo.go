@@ -10,29 +10,23 @@ import (
 	"sync/atomic"
 	"time"
 
+	"cmrseg/app/phantom"
 	"cmrseg/app/study"
 	"cmrseg/inference/uncertainty"
 )
 
-// Segmenter is the segmentation engine the workspace drives: a checkpoint
-// ensemble whose mean softmax is the prediction and whose entropy is the
-// uncertainty. The libtorch ensemble implements it; PhantomSegmenter stands
-// in for it in tests and until the engine is wired.
-type Segmenter interface {
-	// Segment runs the ensemble on the given phases of s and returns one
-	// result per entry of phases, in that order. progress, when not nil,
-	// reports done/total steps from the segmenting goroutine; ctx cancels
-	// (Segment then returns ctx.Err()).
-	Segment(ctx context.Context, s *study.Series, phases []int, progress func(done, total int)) ([]*uncertainty.Result, error)
-	// Device says where it runs, e.g. "CPU (2 threads)" or "CUDA: <name>".
-	Device() string
+// Demo returns the embedded demo study (the synthetic phantom) and a
+// DemoEngine that knows its labels.
+func Demo() (*study.Study, *DemoEngine) {
+	s, labels, _ := phantom.Generate(phantom.Options{Seed: 1})
+	return &study.Study{Path: "", Series: []*study.Series{s}}, &DemoEngine{Labels: labels}
 }
 
-// ErrUnknownStudy is returned by PhantomSegmenter for a series it has no
+// ErrUnknownStudy is returned by DemoEngine for a series it has no
 // reference labels for.
 var ErrUnknownStudy = errors.New("the demo segmenter only knows the demo study")
 
-// PhantomSegmenter is a deterministic stand-in for the ensemble. From known
+// DemoEngine is a deterministic stand-in for the ensemble. From known
 // labels (the demo phantom's) it simulates Checkpoints checkpoints that are
 // confident in the interior, slightly soft at every boundary, and disagree
 // with each other in a few places per phase, so that some regions are
@@ -48,7 +42,12 @@ var ErrUnknownStudy = errors.New("the demo segmenter only knows the demo study")
 //     by one click);
 //   - in every third slice three checkpoints see a small false RV blob in
 //     the background: an uncertain island the prediction gets wrong.
-type PhantomSegmenter struct {
+//
+// It serves the window when no model is installed (or CMRSEG_MODEL=demo)
+// and the tests. It lives here rather than in app/phantom, which only
+// generates images and truth, because it speaks the workspace's streaming
+// protocol (PhaseUpdate) and the workspace's own tests drive it.
+type DemoEngine struct {
 	// Labels are the reference label maps, one per phase (phantom.Generate).
 	Labels []study.Labels
 	// Checkpoints is the simulated ensemble size (5 when 0).
@@ -61,15 +60,15 @@ type PhantomSegmenter struct {
 	cache map[int]*uncertainty.Result // per phase; results are read-only
 }
 
-// Device implements Segmenter.
-func (p *PhantomSegmenter) Device() string { return "demo segmenter (no model loaded)" }
+// Device implements Engine.
+func (p *DemoEngine) Device() string { return "demo segmenter (no model loaded)" }
 
 // Key implements Keyed: the demo's results depend on nothing else.
-func (p *PhantomSegmenter) Key() string { return fmt.Sprintf("demo-phantom-v1/%d", p.Checkpoints) }
+func (p *DemoEngine) Key() string { return fmt.Sprintf("demo-phantom-v1/%d", p.Checkpoints) }
 
 // Stream implements Streamer: phases one after another, each reported
 // once complete.
-func (p *PhantomSegmenter) Stream(ctx context.Context, s *study.Series, phases []int, leading int, update func(PhaseUpdate)) error {
+func (p *DemoEngine) Stream(ctx context.Context, s *study.Series, phases []int, leading int, update func(PhaseUpdate)) error {
 	for _, t := range phases {
 		rs, err := p.Segment(ctx, s, []int{t}, nil)
 		if err != nil {
@@ -80,8 +79,8 @@ func (p *PhantomSegmenter) Stream(ctx context.Context, s *study.Series, phases [
 	return nil
 }
 
-// Segment implements Segmenter.
-func (p *PhantomSegmenter) Segment(ctx context.Context, s *study.Series, phases []int, progress func(done, total int)) ([]*uncertainty.Result, error) {
+// Segment implements Engine.
+func (p *DemoEngine) Segment(ctx context.Context, s *study.Series, phases []int, progress func(done, total int)) ([]*uncertainty.Result, error) {
 	m := p.Checkpoints
 	if m <= 0 {
 		m = 5
@@ -141,7 +140,7 @@ func (p *PhantomSegmenter) Segment(ctx context.Context, s *study.Series, phases 
 }
 
 // phase simulates the m checkpoints on phase t.
-func (p *PhantomSegmenter) phase(ctx context.Context, s *study.Series, t, m int, step func()) (*uncertainty.Result, error) {
+func (p *DemoEngine) phase(ctx context.Context, s *study.Series, t, m int, step func()) (*uncertainty.Result, error) {
 	p.mu.Lock()
 	r := p.cache[t]
 	p.mu.Unlock()
@@ -333,21 +332,4 @@ func softmax(lab []uint8, dims [3]int) []float32 {
 		}
 	}
 	return p
-}
-
-// QCCalibrated is implemented by segmenters whose model carries a slice-flag
-// threshold calibrated on validation data (the ensemble's bundle).
-type QCCalibrated interface {
-	QCThreshold() float64 // nats; 0 when not calibrated
-}
-
-// qcThreshold is the calibrated threshold of the segmenter, or 0 (the
-// session's default) when it has none.
-func (w *Workspace) qcThreshold() float64 {
-	if c, ok := w.cfg.Segmenter.(QCCalibrated); ok {
-		if t := c.QCThreshold(); t > 0 {
-			return t
-		}
-	}
-	return 0
 }

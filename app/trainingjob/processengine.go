@@ -12,24 +12,24 @@ import (
 	"cmrseg/inference/uncertainty"
 )
 
-// CLISegmenter segments with a model bundle by running `exe segment
+// ProcessEngine segments with a model bundle by running `exe segment
 // --probabilities` as a child process, one 3D file per phase. It lets
 // torch-free code (the GUI's tests, a window whose torch worker is busy)
 // use a bundle; the mean softmax comes back exactly, but the per-checkpoint
 // samples do not, so MutualInfo is 0 and SampleLabels holds only the mean's
 // labels.
-type CLISegmenter struct {
+type ProcessEngine struct {
 	Exe, Model string
 	Threads    int
 }
 
-// Device implements workspace.Segmenter.
-func (c *CLISegmenter) Device() string {
+// Device implements workspace.Engine.
+func (c *ProcessEngine) Device() string {
 	return fmt.Sprintf("CPU via %s segment (model %s)", filepath.Base(c.Exe), filepath.Base(c.Model))
 }
 
-// Segment implements workspace.Segmenter.
-func (c *CLISegmenter) Segment(ctx context.Context, s *study.Series, phases []int, progress func(done, total int)) ([]*uncertainty.Result, error) {
+// Segment implements workspace.Engine.
+func (c *ProcessEngine) Segment(ctx context.Context, s *study.Series, phases []int, progress func(done, total int)) ([]*uncertainty.Result, error) {
 	tmp, err := os.MkdirTemp("", "cmrseg-clisegment-")
 	if err != nil {
 		return nil, err
