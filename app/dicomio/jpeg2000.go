@@ -47,7 +47,6 @@ const (
 	j2kReset   = 0x02
 	j2kTermAll = 0x04
 	j2kCausal  = 0x08
-	j2kPredict = 0x10
 	j2kSegSym  = 0x20
 )
 
@@ -386,8 +385,9 @@ func j2kSPcod(s []byte, precincts bool, st *j2kStyle) error {
 	if st.levels > 32 || s[1] > 8 || s[2] > 8 || st.cbw+st.cbh > 12 || s[4] > 1 {
 		return fmt.Errorf("JPEG 2000 coding style: %d levels, code-blocks 2^%d×2^%d, transform %d", st.levels, st.cbw, st.cbh, s[4])
 	}
-	if st.cbStyle&j2kPredict != 0 || st.cbStyle&0xC0 != 0 {
-		return fmt.Errorf("JPEG 2000 code-block style %#02x is not supported (predictable termination or HT)", st.cbStyle)
+	// Predictable termination (0x10) only constrains the encoder.
+	if st.cbStyle&0xC0 != 0 {
+		return fmt.Errorf("JPEG 2000 code-block style %#02x is not supported (high-throughput coding)", st.cbStyle)
 	}
 	for r := 0; r <= st.levels; r++ {
 		st.ppx[r], st.ppy[r] = 15, 15
