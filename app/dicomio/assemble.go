@@ -384,7 +384,7 @@ func parseDate(da, tm string) time.Time {
 // or JPEG 2000:
 // its pixel values are not the scanner's, so segmentation and uncertainty
 // measured on it are less trustworthy than on the original images.
-const LossyNote = "WARNING: pixels decoded from lossy JPEG (baseline/DCT, or JPEG 2000 with coding passes left out): values differ from the scanner's; segmentation of lossy images is less reliable"
+const LossyNote = "WARNING: pixels decoded from lossy JPEG (baseline/DCT, or irreversible or truncated JPEG 2000): values differ from the scanner's; segmentation of lossy images is less reliable"
 
 // maxVoxels bounds one series in memory (2 GiB of float32).
 const maxVoxels = 1 << 29

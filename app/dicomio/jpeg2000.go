@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"sort"
 
 	"cmrseg/app/membudget"
@@ -12,8 +13,8 @@ import (
 // JPEG 2000 (ITU-T T.800) decoding of one grayscale component: the
 // codestream and its JP2 wrapper, tiles, tier-2 packets (this file), the
 // EBCOT tier-1 coder (jpeg2000_t1.go) and the reversible 5/3 wavelet
-// (jpeg2000_dwt.go). The irreversible 9/7 path is refused: it is lossy,
-// and this reader is for pixels equal to the scanner's.
+// (jpeg2000_dwt.go). The irreversible 9/7 path (dequantization and the
+// 9/7 wavelet in float32) is decoded too, and reported lossy.
 
 // j2kStyle is a component's coding style (COD/COC SPcod).
 type j2kStyle struct {
@@ -25,10 +26,13 @@ type j2kStyle struct {
 }
 
 // j2kQuant is a component's quantization (QCD/QCC): guard bits and the
-// exponent of each subband, LL first.
+// exponent and mantissa of each subband, LL first (only LL's when
+// derived).
 type j2kQuant struct {
-	guard int
-	exps  []int
+	guard   int
+	derived bool
+	exps    []int
+	mants   []int
 }
 
 // j2kParams is what governs one tile: main header values, overridden by
@@ -413,15 +417,18 @@ func j2kQCD(s []byte, t *j2kParams) error {
 	case 0: // reversible: one exponent byte per subband
 		for _, b := range s[1:] {
 			q.exps = append(q.exps, int(b>>3))
+			q.mants = append(q.mants, 0)
 		}
-	case 1: // derived: the LL exponent only (irreversible)
+	case 1: // derived from LL's step size
 		if len(s) < 3 {
 			return fmt.Errorf("JPEG 2000 quantization segment of %d bytes", len(s))
 		}
-		q.exps = []int{int(s[1] >> 3)}
+		q.derived = true
+		q.exps, q.mants = []int{int(s[1] >> 3)}, []int{int(binary.BigEndian.Uint16(s[1:]) & 0x7FF)}
 	case 2:
 		for i := 1; i+1 < len(s); i += 2 {
 			q.exps = append(q.exps, int(s[i]>>3))
+			q.mants = append(q.mants, int(binary.BigEndian.Uint16(s[i:])&0x7FF))
 		}
 	default:
 		return fmt.Errorf("JPEG 2000 quantization style %d", s[0]&31)
@@ -457,8 +464,9 @@ type j2kPrecinct struct {
 type j2kBand struct {
 	orient         int // 0 LL, 1 HL, 2 LH, 3 HH
 	x0, y0, x1, y1 int
-	offX, offY     int // where the band lies in the tile's coefficient array
-	mb             int // magnitude bitplanes Mb
+	offX, offY     int     // where the band lies in the tile's coefficient array
+	mb             int     // magnitude bitplanes Mb
+	step           float64 // quantization step (irreversible)
 	prec           []j2kPrecinct
 }
 
@@ -472,9 +480,6 @@ type j2kRes struct {
 func j2kDecodeTile(img *j2kImage, t *j2kTile, pix []uint16) (bool, error) {
 	par := &t.params
 	st := &par.style
-	if !st.reversible {
-		return false, fmt.Errorf("irreversible 9/7 wavelet (lossy JPEG 2000) is not supported: %s", j2kHint)
-	}
 	p, q := t.idx%img.ntx, t.idx/img.ntx
 	tx0 := max(img.tx0+p*img.tw, img.x0)
 	ty0 := max(img.ty0+q*img.th, img.y0)
@@ -486,7 +491,7 @@ func j2kDecodeTile(img *j2kImage, t *j2kTile, pix []uint16) (bool, error) {
 		return false, nil
 	}
 	nl := st.levels
-	if len(par.quant.exps) < 3*nl+1 {
+	if !par.quant.derived && len(par.quant.exps) < 3*nl+1 {
 		return false, fmt.Errorf("quantization gives %d exponents for %d subbands", len(par.quant.exps), 3*nl+1)
 	}
 	if err := membudget.Check("JPEG 2000 tile coefficients", membudget.Mul(int64(w), int64(h), 4)); err != nil {
@@ -538,10 +543,24 @@ func j2kDecodeTile(img *j2kImage, t *j2kTile, pix []uint16) (bool, error) {
 			if r > 0 {
 				qi = 3*(r-1) + o
 			}
-			b.mb = par.quant.guard + par.quant.exps[qi] - 1
-			if b.mb > 30 {
-				return false, fmt.Errorf("subband with %d magnitude bitplanes (at most 30 supported)", b.mb)
+			var eps, mu int
+			if par.quant.derived {
+				// T.800 E.1.1.2: the exponent grows with each level.
+				n := nl
+				if r > 0 {
+					n = lv + 1
+				}
+				eps, mu = par.quant.exps[0]-nl+n, par.quant.mants[0]
+			} else {
+				eps, mu = par.quant.exps[qi], par.quant.mants[qi]
 			}
+			b.mb = par.quant.guard + eps - 1
+			if b.mb > 30 || eps < 0 {
+				return false, fmt.Errorf("subband with %d magnitude bitplanes (0 to 30 supported)", b.mb)
+			}
+			// Nominal range: precision plus the band's log2 gain (Table E.1).
+			gain := []int{0, 1, 1, 2}[o]
+			b.step = math.Ldexp(1+float64(mu)/2048, img.prec+gain-eps)
 			b.prec = make([]j2kPrecinct, npre)
 			// Precinct grid origin in band coordinates.
 			gx0, gy0 := (rs.x0>>ppx)<<pbx, (rs.y0>>ppy)<<pby
@@ -574,29 +593,49 @@ func j2kDecodeTile(img *j2kImage, t *j2kTile, pix []uint16) (bool, error) {
 		return false, err
 	}
 	coef := make([]int32, w*h)
+	var fcoef []float32
+	if !st.reversible {
+		fcoef = make([]float32, w*h)
+	}
 	var t1 t1Decoder
-	lossy := false
+	lossy := !st.reversible
 	for r := range res {
 		for bi := range res[r].bands {
 			b := &res[r].bands[bi]
 			for pi := range b.prec {
 				for ci := range b.prec[pi].cblks {
 					c := &b.prec[pi].cblks[ci]
-					l, err := t1.decode(c, b.orient, st.cbStyle)
+					l, err := t1.decode(c, b.orient, st.cbStyle, st.reversible)
 					if err != nil {
 						return false, err
 					}
 					lossy = lossy || l
 					cw := c.x1 - c.x0
 					for y := c.y0; y < c.y1; y++ {
-						row := coef[(y-b.y0+b.offY)*w+b.offX+c.x0-b.x0:]
-						copy(row[:cw], t1.out[(y-c.y0)*cw:(y-c.y0+1)*cw])
+						o := (y-b.y0+b.offY)*w + b.offX + c.x0 - b.x0
+						src := t1.out[(y-c.y0)*cw : (y-c.y0+1)*cw]
+						if fcoef == nil {
+							copy(coef[o:o+cw], src)
+							continue
+						}
+						// Dequantize: t1.out is in half steps.
+						for x, v := range src {
+							fcoef[o+x] = float32(float64(v) * b.step / 2)
+						}
 					}
 				}
 			}
 		}
 	}
-	j2kInverse53(coef, w, h, res)
+	if fcoef == nil {
+		j2kInverse53(coef, w, h, res)
+	} else {
+		j2kInverse97(fcoef, w, h, res)
+		for i, v := range fcoef {
+			// Rounded in float64: a forged step can exceed int32.
+			coef[i] = int32(min(max(math.RoundToEven(float64(v)), -1<<30), 1<<30))
+		}
+	}
 	// DC level shift, clamp to the precision, place in the image.
 	lo, hi := int32(0), int32(1)<<img.prec-1
 	shift := int32(1) << (img.prec - 1)

@@ -325,7 +325,7 @@ func (t *t1Decoder) sigPass(bp int) {
 				if t.bit(int(zc[h][v][d])) == 1 {
 					t.decodeSign(i, y)
 					t.flags[i] |= fSig
-					t.mag[y*t.w+x] = 1 << bp
+					t.mag[y*t.w+x] = 3 << bp
 				}
 			}
 		}
@@ -348,7 +348,11 @@ func (t *t1Decoder) refPass(bp int) {
 						cx = 15
 					}
 				}
-				t.mag[y*t.w+x] |= int32(t.bit(cx)) << bp
+				if t.bit(cx) == 1 {
+					t.mag[y*t.w+x] += 1 << bp
+				} else {
+					t.mag[y*t.w+x] -= 1 << bp
+				}
 				t.flags[i] |= fRefined
 			}
 		}
@@ -383,7 +387,7 @@ func (t *t1Decoder) cleanPass(bp int) {
 					i := (y+1)*s + x + 1
 					t.decodeSign(i, y)
 					t.flags[i] |= fSig
-					t.mag[y*t.w+x] = 1 << bp
+					t.mag[y*t.w+x] = 3 << bp
 					start = y + 1
 				}
 			}
@@ -396,7 +400,7 @@ func (t *t1Decoder) cleanPass(bp int) {
 				if t.mq.decode(int(zc[h][v][d])) == 1 {
 					t.decodeSign(i, y)
 					t.flags[i] |= fSig
-					t.mag[y*t.w+x] = 1 << bp
+					t.mag[y*t.w+x] = 3 << bp
 				}
 			}
 		}
@@ -407,9 +411,13 @@ func (t *t1Decoder) cleanPass(bp int) {
 }
 
 // decode runs a code-block's coding passes; t.out receives its w×h
-// coefficients. lossy is set when passes are missing (the encoder
-// truncated the block): the values are then mid-interval estimates.
-func (t *t1Decoder) decode(c *j2kCblk, orient int, style byte) (lossy bool, err error) {
+// coefficients, each at the middle of the interval its decoded bits
+// leave open, in units of half the lowest bitplane (T.800 E.1.1.2 with
+// r = 1/2): twice the magnitude plus one. Reversible values are halved
+// (rounding down), which gives the exact integers when every pass is
+// present. lossy is set when passes are missing (the encoder truncated
+// the block).
+func (t *t1Decoder) decode(c *j2kCblk, orient int, style byte, reversible bool) (lossy bool, err error) {
 	t.w, t.h = c.x1-c.x0, c.y1-c.y0
 	t.stride = t.w + 2
 	n := t.w * t.h
@@ -477,21 +485,10 @@ func (t *t1Decoder) decode(c *j2kCblk, orient int, style byte) (lossy bool, err 
 			kind = (kind + 1) % 3
 		}
 	}
-	// Missing passes: estimate each value at the middle of what the
-	// lowest plane fully decoded leaves open (bp+1 after a cleanup or a
-	// significance pass, bp after a refinement pass).
-	half := int32(0)
-	if bp >= 0 {
-		lossy = true
-		p := bp + 1
-		if kind == 2 {
-			p = bp
-		}
-		half = int32(1) << p >> 1
-	}
+	lossy = bp >= 0
 	for i, m := range t.mag {
-		if m != 0 {
-			m += half
+		if reversible {
+			m >>= 1
 		}
 		if t.flags[(i/t.w+1)*t.stride+i%t.w+1]&fNeg != 0 {
 			m = -m

@@ -3,13 +3,18 @@ package dicomio
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+
+	"cmrseg/app/membudget"
+	"cmrseg/app/study"
 )
 
 // TestJPEG2000Sunnybrook: the real cine through gdcmconv --j2k (JPEG 2000
@@ -128,16 +133,7 @@ var j2kOpenJPEGBug = map[string]bool{
 // j2kSame compares decoded native bytes with stored values.
 func j2kSame(raw []byte, v []int32, prec int, signed bool) (int, bool) {
 	for i, want := range v {
-		var got int32
-		switch {
-		case prec <= 8:
-			got = int32(raw[i])
-		case signed:
-			got = int32(int16(binary.LittleEndian.Uint16(raw[2*i:])))
-		default:
-			got = int32(binary.LittleEndian.Uint16(raw[2*i:]))
-		}
-		if got != want {
+		if j2kValue(raw, i, prec, signed) != want {
 			return i, false
 		}
 	}
@@ -202,6 +198,78 @@ func TestJPEG2000OpenJPEG(t *testing.T) {
 		n, len(j2kVariants), n/len(j2kVariants), n-bug, bug)
 }
 
+// j2kLossyVariants use the irreversible 9/7 wavelet, some rate-limited.
+var j2kLossyVariants = [][]string{
+	{"-I"}, {"-I", "-r", "20"}, {"-I", "-q", "35"},
+	{"-I", "-M", "63", "-p", "PCRL", "-c", "[32,32]", "-b", "16,16"},
+	{"-I", "-t", "96,96", "-d", "3,5", "-n", "3"},
+}
+
+// TestJPEG2000Irreversible: 9/7 encodings of the same images decode
+// within one grey level of opj_decompress (floating-point rounding) and
+// are flagged lossy.
+func TestJPEG2000Irreversible(t *testing.T) {
+	needTools(t, "opj_compress", "opj_decompress")
+	dir := t.TempDir()
+	worst := int32(0)
+	for _, src := range j2kSources(t) {
+		in, format := src.rawl(t, dir)
+		for _, v := range j2kLossyVariants {
+			out, ref := filepath.Join(dir, "l.j2k"), filepath.Join(dir, "l.rawl")
+			cmd := append([]string{"-i", in, "-F", format, "-o", out}, v...)
+			if b, err := exec.Command("opj_compress", cmd...).CombinedOutput(); err != nil {
+				t.Fatalf("opj_compress %v: %v\n%s", cmd, err, b)
+			}
+			if b, err := exec.Command("opj_decompress", "-i", out, "-o", ref).CombinedOutput(); err != nil {
+				t.Fatalf("opj_decompress %s: %v\n%s", out, err, b)
+			}
+			d, _ := os.ReadFile(out)
+			rb, _ := os.ReadFile(ref)
+			ba := 16
+			if src.prec <= 8 {
+				ba = 8
+			}
+			raw, lossy, err := decodeJPEG2000(d, src.h, src.w, 1, ba)
+			if err != nil || !lossy {
+				t.Errorf("%s %v: lossy %v, %v", src.name, v, lossy, err)
+				continue
+			}
+			refv := make([]int32, len(src.v))
+			for i := range refv {
+				refv[i] = j2kValue(rb, i, src.prec, src.signed)
+			}
+			diff := int32(0)
+			for i, r := range refv {
+				diff = max(diff, abs32(j2kValue(raw, i, src.prec, src.signed)-r))
+			}
+			worst = max(worst, diff)
+			if diff > 1 {
+				t.Errorf("%s %v: up to %d from opj_decompress", src.name, v, diff)
+			}
+		}
+	}
+	t.Logf("%d images × %d 9/7 variants: at most %d grey level from opj_decompress", len(j2kSources(t)), len(j2kLossyVariants), worst)
+}
+
+func abs32(v int32) int32 { return max(v, -v) }
+
+// j2kValue reads sample i of native bytes: the low prec bits, sign
+// extended when signed (opj_decompress writes signed samples of fewer
+// than 16 bits without extending the sign).
+func j2kValue(raw []byte, i, prec int, signed bool) int32 {
+	var u int32
+	if prec <= 8 {
+		u = int32(raw[i])
+	} else {
+		u = int32(binary.LittleEndian.Uint16(raw[2*i:]))
+	}
+	u &= 1<<prec - 1
+	if signed && u&(1<<(prec-1)) != 0 {
+		u -= 1 << prec
+	}
+	return u
+}
+
 // TestJPEG2000Seeds: every fuzz seed (opj_compress output for synthetic
 // images) decodes at its declared size, and only the rate-limited one is
 // flagged lossy.
@@ -243,4 +311,114 @@ func readFuzzSeed(t *testing.T, path string) ([]byte, int) {
 		t.Fatalf("%s: %v", path, err)
 	}
 	return []byte(s), ba
+}
+
+// TestJPEG2000Lossy: GDCM's JPEG 2000 (.91) copies of a real frame.
+// Reversible with every pass: decoded exactly, not lossy. Reversible but
+// rate-limited: flagged lossy, equal to opj_decompress (both reconstruct
+// missing bits at the middle of their interval). The irreversible 9/7
+// wavelet: flagged lossy, within one grey level of opj_decompress
+// (floating-point rounding). The series carries the lossy warning.
+func TestJPEG2000Lossy(t *testing.T) {
+	needTools(t, "gdcmconv", "opj_decompress", "dcmodify")
+	src := sunnybrookFiles(t)[17]
+	_, orig := decodeAll(t, src)
+	dir := t.TempDir()
+	conv := func(name string, args ...string) string {
+		p := filepath.Join(dir, name, "1.dcm")
+		os.Mkdir(filepath.Dir(p), 0o700)
+		if b, err := exec.Command("gdcmconv", append(append([]string{"--j2k"}, args...), src, p)...).CombinedOutput(); err != nil {
+			t.Fatalf("gdcmconv %v: %v\n%s", args, err, b)
+		}
+		return p
+	}
+	in, got := decodeAll(t, conv("complete", "--lossy"))
+	if i, ok := equalFrames(orig, got); in.syntaxUID != j2kAny || in.lossy || !ok {
+		t.Errorf("--lossy without a rate: syntax %s, lossy %v, differs at %d", in.syntaxUID, in.lossy, i)
+	}
+	for _, c := range []struct {
+		name string
+		args []string
+		tol  float64
+	}{
+		{"rate", []string{"--lossy", "-r", "10"}, 0},
+		{"irreversible", []string{"--lossy", "--irreversible"}, 1},
+	} {
+		p := conv(c.name, c.args...)
+		in, got := decodeAll(t, p)
+		if in.syntaxUID != j2kAny || !in.lossy {
+			t.Fatalf("%v: syntax %s, lossy %v", c.args, in.syntaxUID, in.lossy)
+		}
+		cs, ref := filepath.Join(dir, c.name+".j2k"), filepath.Join(dir, c.name+".rawl")
+		os.WriteFile(cs, in.fragments[0], 0o600)
+		if b, err := exec.Command("opj_decompress", "-i", cs, "-o", ref).CombinedOutput(); err != nil {
+			t.Fatalf("opj_decompress: %v\n%s", err, b)
+		}
+		rb, _ := os.ReadFile(ref)
+		maxRef, maxOrig := 0.0, 0.0
+		for i, v := range got[0] {
+			r := float64(int16(binary.LittleEndian.Uint16(rb[2*i:])))*in.frames[0].slope + in.frames[0].intercept
+			maxRef = max(maxRef, math.Abs(float64(v)-r))
+			maxOrig = max(maxOrig, math.Abs(float64(v-orig[0][i])))
+		}
+		t.Logf("%v: up to %g from opj_decompress, %g from the original", c.args, maxRef, maxOrig)
+		if maxRef > c.tol || maxOrig == 0 {
+			t.Errorf("%v: up to %g from opj_decompress, %g from the original", c.args, maxRef, maxOrig)
+		}
+		// Without CardiacNumberOfImages one frame is a series alone.
+		if b, err := exec.Command("dcmodify", "-nb", "-ea", "(0018,1090)", p).CombinedOutput(); err != nil {
+			t.Fatalf("dcmodify: %v\n%s", err, b)
+		}
+		st, err := Open(filepath.Dir(p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if src := st.Series[0].Source.(*study.DICOMSource); !isLossy(src) {
+			t.Errorf("%v: no lossy note in %v", c.args, src.Notes)
+		}
+	}
+}
+
+// TestJPEG2000Refusals: features outside this decoder give clear errors,
+// and the memory budget is checked before the frame is allocated.
+func TestJPEG2000Refusals(t *testing.T) {
+	needTools(t, "opj_compress")
+	src := j2kSources(t)[3] // 8-bit 97×131
+	dir := t.TempDir()
+	in, format := src.rawl(t, dir)
+	enc := func(args ...string) []byte {
+		out := filepath.Join(dir, "x.j2k")
+		cmd := append([]string{"-i", in, "-F", format, "-o", out}, args...)
+		if b, err := exec.Command("opj_compress", cmd...).CombinedOutput(); err != nil {
+			t.Fatalf("opj_compress %v: %v\n%s", cmd, err, b)
+		}
+		d, _ := os.ReadFile(out)
+		return d
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-POC", "T1=0,0,1,4,1,LRCP/T1=0,0,1,6,1,RLCP"}, "POC"},
+		{[]string{"-ROI", "c=0,U=3"}, "RGN"},
+	} {
+		_, _, err := decodeJPEG2000(enc(c.args...), src.h, src.w, 1, 8)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: %v, want an error about %s", c.args, err, c.want)
+		}
+		t.Logf("%v: %v", c.args, err)
+	}
+	good := enc()
+	if _, _, err := decodeJPEG2000(good, src.h+1, src.w, 1, 8); err == nil || !strings.Contains(err.Error(), "DICOM header says") {
+		t.Errorf("wrong size: %v", err)
+	}
+	for _, n := range []int{0, 2, 60, len(good) / 2, len(good) - 3} {
+		if _, _, err := decodeJPEG2000(good[:n], src.h, src.w, 1, 8); err == nil {
+			t.Errorf("truncated to %d of %d bytes: no error", n, len(good))
+		}
+	}
+	defer membudget.SetLimit(membudget.SetLimit(16 << 10))
+	if _, _, err := decodeJPEG2000(good, src.h, src.w, 1, 8); !errors.Is(err, membudget.ErrOverBudget) {
+		t.Errorf("16 KiB budget: %v", err)
+	}
 }

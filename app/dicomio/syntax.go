@@ -13,7 +13,7 @@ type syntax struct {
 	rle       bool   // encapsulated RLE Lossless, decoded here
 	jpeg      bool   // encapsulated JPEG (lossless or 8-bit DCT), decoded here
 	jpegls    bool   // encapsulated lossless JPEG-LS, decoded here
-	j2k       bool   // encapsulated JPEG 2000 (reversible 5/3 only), decoded here
+	j2k       bool   // encapsulated JPEG 2000 (one component), decoded here
 	deflated  bool   // the data set after the file meta group is deflated
 	lossy     bool   // the syntax itself is lossy
 	unsupport string // non-empty: why it cannot be read, and how to convert
