@@ -86,7 +86,7 @@ func decodeJPEG2000(d []byte, rows, cols, samples, bitsAlloc int) (raw []byte, l
 	if err != nil {
 		return nil, false, err
 	}
-	img, main, tiles, err := j2kParse(cs)
+	img, tiles, err := j2kParse(cs)
 	if err != nil {
 		return nil, false, err
 	}
@@ -99,7 +99,6 @@ func decodeJPEG2000(d []byte, rows, cols, samples, bitsAlloc int) (raw []byte, l
 	if err := membudget.Check("JPEG 2000 frame", membudget.Mul(int64(cols), int64(rows), 6)); err != nil {
 		return nil, false, err
 	}
-	_ = main
 	pix := make([]uint16, cols*rows)
 	for i, t := range tiles {
 		if t == nil {
@@ -151,14 +150,14 @@ func ceilDiv(a, b int) int { return (a + b - 1) / b }
 
 // j2kParse reads the main header and gathers each tile's data and
 // parameters.
-func j2kParse(d []byte) (*j2kImage, j2kParams, []*j2kTile, error) {
+func j2kParse(d []byte) (*j2kImage, []*j2kTile, error) {
 	var img *j2kImage
 	var main j2kParams
 	var tiles []*j2kTile
 	var mainCOC *j2kStyle // outranks the main COD, not a tile's
 	var mainQCC *j2kQuant
 	if len(d) < 2 || d[0] != 0xFF || d[1] != 0x4F {
-		return nil, main, nil, fmt.Errorf("JPEG 2000 codestream does not start with an SOC marker")
+		return nil, nil, fmt.Errorf("JPEG 2000 codestream does not start with an SOC marker")
 	}
 	p := 2
 	var cur *j2kTile // the tile whose tile-part header is being read
@@ -171,7 +170,7 @@ func j2kParse(d []byte) (*j2kImage, j2kParams, []*j2kTile, error) {
 			break
 		}
 		if d[p] != 0xFF {
-			return nil, main, nil, fmt.Errorf("JPEG 2000: expected a marker at byte %d", p)
+			return nil, nil, fmt.Errorf("JPEG 2000: expected a marker at byte %d", p)
 		}
 		m := uint16(d[p])<<8 | uint16(d[p+1])
 		mp := p
@@ -181,10 +180,10 @@ func j2kParse(d []byte) (*j2kImage, j2kParams, []*j2kTile, error) {
 		}
 		if m == 0xFF93 { // SOD: tile data up to the end of the tile-part
 			if cur == nil {
-				return nil, main, nil, fmt.Errorf("JPEG 2000: SOD marker outside a tile-part header at byte %d", mp)
+				return nil, nil, fmt.Errorf("JPEG 2000: SOD marker outside a tile-part header at byte %d", mp)
 			}
 			if tpEnd < p || tpEnd > len(d) {
-				return nil, main, nil, fmt.Errorf("JPEG 2000 tile-part of tile %d overruns the codestream", cur.idx+1)
+				return nil, nil, fmt.Errorf("JPEG 2000 tile-part of tile %d overruns the codestream", cur.idx+1)
 			}
 			if cur.coc != nil {
 				cur.params.style = *cur.coc
@@ -201,16 +200,16 @@ func j2kParse(d []byte) (*j2kImage, j2kParams, []*j2kTile, error) {
 			continue
 		}
 		if p+2 > len(d) {
-			return nil, main, nil, fmt.Errorf("JPEG 2000 codestream ends inside marker %04X", m)
+			return nil, nil, fmt.Errorf("JPEG 2000 codestream ends inside marker %04X", m)
 		}
 		l := int(binary.BigEndian.Uint16(d[p:]))
 		if l < 2 || p+l > len(d) {
-			return nil, main, nil, fmt.Errorf("JPEG 2000 marker %04X at byte %d declares %d bytes, %d remain", m, mp, l, len(d)-p)
+			return nil, nil, fmt.Errorf("JPEG 2000 marker %04X at byte %d declares %d bytes, %d remain", m, mp, l, len(d)-p)
 		}
 		seg := d[p+2 : p+l]
 		p += l
 		if img == nil && m != 0xFF51 {
-			return nil, main, nil, fmt.Errorf("JPEG 2000: marker %04X before the SIZ header", m)
+			return nil, nil, fmt.Errorf("JPEG 2000: marker %04X before the SIZ header", m)
 		}
 		// Parameters go to the tile being read, else to the main header.
 		target := &main
@@ -221,7 +220,7 @@ func j2kParse(d []byte) (*j2kImage, j2kParams, []*j2kTile, error) {
 		switch m {
 		case 0xFF51: // SIZ
 			if img != nil {
-				return nil, main, nil, fmt.Errorf("JPEG 2000: repeated SIZ header")
+				return nil, nil, fmt.Errorf("JPEG 2000: repeated SIZ header")
 			}
 			img, err = j2kSIZ(seg, len(d))
 			if err == nil {
@@ -263,19 +262,19 @@ func j2kParse(d []byte) (*j2kImage, j2kParams, []*j2kTile, error) {
 			err = fmt.Errorf("JPEG 2000 packed packet headers (PPM/PPT) are not supported")
 		case 0xFF90: // SOT
 			if cur != nil {
-				return nil, main, nil, fmt.Errorf("JPEG 2000: SOT inside a tile-part header at byte %d", mp)
+				return nil, nil, fmt.Errorf("JPEG 2000: SOT inside a tile-part header at byte %d", mp)
 			}
 			if len(seg) != 8 {
-				return nil, main, nil, fmt.Errorf("JPEG 2000 SOT segment of %d bytes", len(seg))
+				return nil, nil, fmt.Errorf("JPEG 2000 SOT segment of %d bytes", len(seg))
 			}
 			if !main.haveCOD || !main.haveQCD {
-				return nil, main, nil, fmt.Errorf("JPEG 2000 main header lacks a COD or QCD marker")
+				return nil, nil, fmt.Errorf("JPEG 2000 main header lacks a COD or QCD marker")
 			}
 			idx := int(binary.BigEndian.Uint16(seg))
 			psot := int(binary.BigEndian.Uint32(seg[2:]))
 			tp := int(seg[6])
 			if idx >= len(tiles) {
-				return nil, main, nil, fmt.Errorf("JPEG 2000 tile-part for tile %d of %d", idx+1, len(tiles))
+				return nil, nil, fmt.Errorf("JPEG 2000 tile-part for tile %d of %d", idx+1, len(tiles))
 			}
 			t := tiles[idx]
 			if t == nil {
@@ -289,7 +288,7 @@ func j2kParse(d []byte) (*j2kImage, j2kParams, []*j2kTile, error) {
 				tiles[idx] = t
 			}
 			if tp != t.parts {
-				return nil, main, nil, fmt.Errorf("JPEG 2000 tile %d: tile-part %d where %d was expected", idx+1, tp, t.parts)
+				return nil, nil, fmt.Errorf("JPEG 2000 tile %d: tile-part %d where %d was expected", idx+1, tp, t.parts)
 			}
 			t.parts++
 			switch {
@@ -299,7 +298,7 @@ func j2kParse(d []byte) (*j2kImage, j2kParams, []*j2kTile, error) {
 					tpEnd -= 2
 				}
 			case psot < 14 || psot > len(d)-mp:
-				return nil, main, nil, fmt.Errorf("JPEG 2000 tile-part of %d bytes at byte %d, %d remain", psot, mp, len(d)-mp)
+				return nil, nil, fmt.Errorf("JPEG 2000 tile-part of %d bytes at byte %d, %d remain", psot, mp, len(d)-mp)
 			default:
 				tpEnd = mp + psot
 			}
@@ -309,16 +308,16 @@ func j2kParse(d []byte) (*j2kImage, j2kParams, []*j2kTile, error) {
 			// the decoding needs.
 		}
 		if err != nil {
-			return nil, main, nil, err
+			return nil, nil, err
 		}
 	}
 	if img == nil {
-		return nil, main, nil, fmt.Errorf("JPEG 2000 codestream has no SIZ header")
+		return nil, nil, fmt.Errorf("JPEG 2000 codestream has no SIZ header")
 	}
 	if cur != nil {
-		return nil, main, nil, fmt.Errorf("JPEG 2000 codestream ends inside the header of tile %d", cur.idx+1)
+		return nil, nil, fmt.Errorf("JPEG 2000 codestream ends inside the header of tile %d", cur.idx+1)
 	}
-	return img, main, tiles, nil
+	return img, tiles, nil
 }
 
 func j2kSIZ(s []byte, n int) (*j2kImage, error) {
@@ -589,7 +588,7 @@ func j2kDecodeTile(img *j2kImage, t *j2kTile, pix []uint16) (bool, error) {
 			rs.bands = append(rs.bands, b)
 		}
 	}
-	if err := j2kPackets(img, t, res, tx0, ty0, tx1, ty1); err != nil {
+	if err := j2kPackets(img, t, res, tx0, ty0); err != nil {
 		return false, err
 	}
 	coef := make([]int32, w*h)
@@ -656,7 +655,7 @@ func ceilDivPow2(a, n int) int { return (a + 1<<n - 1) >> n }
 
 // j2kPackets reads every packet of a tile in its progression order and
 // hands each code-block its data.
-func j2kPackets(img *j2kImage, t *j2kTile, res []j2kRes, tx0, ty0, tx1, ty1 int) error {
+func j2kPackets(img *j2kImage, t *j2kTile, res []j2kRes, tx0, ty0 int) error {
 	par := &t.params
 	br := &j2kBits{d: t.data}
 	read := func(l, r, p int) error {

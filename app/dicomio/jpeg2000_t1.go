@@ -175,6 +175,10 @@ const (
 // zcTable[orient][h][v][d] is the zero-coding context (T.800 Table D.1).
 var zcTable [4][3][3][5]uint8
 
+// zcPacked[orient][n] is the same context for a packed neighbour count
+// n = h + 4v + 16d (see t1Decoder.nb).
+var zcPacked [4][128]uint8
+
 // scTable[h+1][v+1] is the sign-coding context and XOR bit (Table D.3).
 var scTable = [3][3][2]uint8{
 	{{13, 1}, {12, 1}, {11, 1}},
@@ -233,6 +237,9 @@ func init() {
 				zcTable[2][h][v][d] = llLH(h, v, d)
 				zcTable[1][h][v][d] = llLH(v, h, d) // HL: h and v swap roles
 				zcTable[3][h][v][d] = hh(h, v, d)
+				for o := 0; o < 4; o++ {
+					zcPacked[o][h+4*v+16*d] = zcTable[o][h][v][d]
+				}
 			}
 		}
 	}
@@ -243,6 +250,7 @@ type t1Decoder struct {
 	mq     mqDecoder
 	raw    rawDecoder
 	flags  []uint8 // (w+2)×(h+2), a border of never-significant samples
+	nb     []uint8 // per sample, its significant neighbours: h + 4v + 16d
 	mag    []int32
 	out    []int32
 	w, h   int
@@ -254,20 +262,24 @@ type t1Decoder struct {
 
 func (t *t1Decoder) sig(i int) int { return int(t.flags[i] & fSig) }
 
-// neighbours counts significant horizontal, vertical and diagonal
-// neighbours of padded index i in row y; a vertically causal code-block
-// ignores the stripe below.
-func (t *t1Decoder) neighbours(i, y int) (h, v, d int) {
+// setSig makes padded index i (row y) significant and counts it in its
+// neighbours' nb. A vertically causal code-block does not let a sample
+// see the stripe below it, so the row above a stripe boundary is not
+// told.
+func (t *t1Decoder) setSig(i, y int) {
+	t.flags[i] |= fSig
 	s := t.stride
-	f := t.flags
-	h = int(f[i-1]&fSig) + int(f[i+1]&fSig)
-	v = int(f[i-s] & fSig)
-	d = int(f[i-s-1]&fSig) + int(f[i-s+1]&fSig)
-	if !t.causal || y&3 != 3 {
-		v += int(f[i+s] & fSig)
-		d += int(f[i+s-1]&fSig) + int(f[i+s+1]&fSig)
+	nb := t.nb
+	nb[i-1]++
+	nb[i+1]++
+	nb[i+s] += 4
+	nb[i+s-1] += 16
+	nb[i+s+1] += 16
+	if !t.causal || y&3 != 0 {
+		nb[i-s] += 4
+		nb[i-s-1] += 16
+		nb[i-s+1] += 16
 	}
-	return
 }
 
 func (t *t1Decoder) contrib(fl uint8) int {
@@ -309,22 +321,18 @@ func (t *t1Decoder) bit(cx int) int {
 
 // sigPass is the significance propagation pass at bitplane bp.
 func (t *t1Decoder) sigPass(bp int) {
-	zc := &zcTable[t.orient]
+	zc := &zcPacked[t.orient]
 	for y0 := 0; y0 < t.h; y0 += 4 {
 		for x := 0; x < t.w; x++ {
 			for y := y0; y < min(y0+4, t.h); y++ {
 				i := (y+1)*t.stride + x + 1
-				if t.flags[i]&fSig != 0 {
-					continue
-				}
-				h, v, d := t.neighbours(i, y)
-				if h+v+d == 0 {
+				if t.flags[i]&fSig != 0 || t.nb[i] == 0 {
 					continue
 				}
 				t.flags[i] |= fVisit
-				if t.bit(int(zc[h][v][d])) == 1 {
+				if t.bit(int(zc[t.nb[i]])) == 1 {
 					t.decodeSign(i, y)
-					t.flags[i] |= fSig
+					t.setSig(i, y)
 					t.mag[y*t.w+x] = 3 << bp
 				}
 			}
@@ -344,7 +352,7 @@ func (t *t1Decoder) refPass(bp int) {
 				cx := 16
 				if t.flags[i]&fRefined == 0 {
 					cx = 14
-					if h, v, d := t.neighbours(i, y); h+v+d > 0 {
+					if t.nb[i] != 0 {
 						cx = 15
 					}
 				}
@@ -362,7 +370,7 @@ func (t *t1Decoder) refPass(bp int) {
 // cleanPass is the cleanup pass at bitplane bp, with its run-length
 // mode; it clears the pass's visit marks.
 func (t *t1Decoder) cleanPass(bp int) {
-	zc := &zcTable[t.orient]
+	zc := &zcPacked[t.orient]
 	s := t.stride
 	for y0 := 0; y0 < t.h; y0 += 4 {
 		for x := 0; x < t.w; x++ {
@@ -371,9 +379,7 @@ func (t *t1Decoder) cleanPass(bp int) {
 				run := true
 				for y := y0; y < y0+4 && run; y++ {
 					i := (y+1)*s + x + 1
-					if t.flags[i]&(fSig|fVisit) != 0 {
-						run = false
-					} else if h, v, d := t.neighbours(i, y); h+v+d != 0 {
+					if t.flags[i]&(fSig|fVisit) != 0 || t.nb[i] != 0 {
 						run = false
 					}
 				}
@@ -386,7 +392,7 @@ func (t *t1Decoder) cleanPass(bp int) {
 					y := y0 + r
 					i := (y+1)*s + x + 1
 					t.decodeSign(i, y)
-					t.flags[i] |= fSig
+					t.setSig(i, y)
 					t.mag[y*t.w+x] = 3 << bp
 					start = y + 1
 				}
@@ -396,10 +402,9 @@ func (t *t1Decoder) cleanPass(bp int) {
 				if t.flags[i]&(fSig|fVisit) != 0 {
 					continue
 				}
-				h, v, d := t.neighbours(i, y)
-				if t.mq.decode(int(zc[h][v][d])) == 1 {
+				if t.mq.decode(int(zc[t.nb[i]])) == 1 {
 					t.decodeSign(i, y)
-					t.flags[i] |= fSig
+					t.setSig(i, y)
 					t.mag[y*t.w+x] = 3 << bp
 				}
 			}
@@ -423,13 +428,14 @@ func (t *t1Decoder) decode(c *j2kCblk, orient int, style byte, reversible bool) 
 	n := t.w * t.h
 	np := (t.w + 2) * (t.h + 2)
 	if cap(t.flags) < np {
-		t.flags = make([]uint8, np)
+		t.flags, t.nb = make([]uint8, np), make([]uint8, np)
 	}
 	if cap(t.mag) < n {
 		t.mag, t.out = make([]int32, n), make([]int32, n)
 	}
-	t.flags, t.mag, t.out = t.flags[:np], t.mag[:n], t.out[:n]
+	t.flags, t.nb, t.mag, t.out = t.flags[:np], t.nb[:np], t.mag[:n], t.out[:n]
 	clear(t.flags)
+	clear(t.nb)
 	clear(t.mag)
 	t.orient = orient
 	t.causal = style&j2kCausal != 0
