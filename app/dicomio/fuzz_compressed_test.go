@@ -157,7 +157,7 @@ func FuzzJPEG2000(f *testing.F) {
 		if rows == 0 || cols == 0 {
 			rows, cols = 1, 1
 		}
-		raw, _, err := decodeJPEG2000(data, rows, cols, 1, ba)
+		raw, _, err := decodeJPEG2000(data, rows, cols, 1, ba, false)
 		if err == nil && len(raw) != rows*cols*ba/8 {
 			t.Fatalf("%d bytes for %d×%d at %d bits", len(raw), cols, rows, ba)
 		}

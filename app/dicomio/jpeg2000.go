@@ -75,10 +75,14 @@ type j2kTile struct {
 }
 
 // decodeJPEG2000 decodes one JPEG 2000 frame (raw codestream or JP2
-// file) into little-endian native bytes. lossy is set when the stream
-// does not hold every coding pass of every code-block, so the pixels are
-// not the original's.
-func decodeJPEG2000(d []byte, rows, cols, samples, bitsAlloc int) (raw []byte, lossy bool, err error) {
+// file) into little-endian native bytes. lossy is set for the
+// irreversible wavelet and, unless the transfer syntax promises a
+// lossless stream (lossless), when a reversible stream leaves some value
+// known only to a bitplane above 0. A decoder cannot tell more: an
+// encoder may drop a refinement pass whose bits equal the decoder's
+// mid-interval estimate (MR_small_jp2klossless.dcm does), and then the
+// values are exact.
+func decodeJPEG2000(d []byte, rows, cols, samples, bitsAlloc int, lossless bool) (raw []byte, lossy bool, err error) {
 	if samples != 1 {
 		return nil, false, fmt.Errorf("JPEG 2000 with %d samples per pixel: only grayscale is supported", samples)
 	}
@@ -108,7 +112,7 @@ func decodeJPEG2000(d []byte, rows, cols, samples, bitsAlloc int) (raw []byte, l
 		if err != nil {
 			return nil, false, fmt.Errorf("JPEG 2000 tile %d: %w", i+1, err)
 		}
-		lossy = lossy || l
+		lossy = lossy || l && !(lossless && t.params.style.reversible)
 	}
 	return packSamples(pix, bitsAlloc), lossy, nil
 }
@@ -147,6 +151,12 @@ func j2kCodestream(d []byte) ([]byte, error) {
 }
 
 func ceilDiv(a, b int) int { return (a + b - 1) / b }
+
+// j2kUnsupported is the error for a valid stream this decoder does not
+// handle, with the conversion hint.
+func j2kUnsupported(what string) error {
+	return fmt.Errorf("%s is not supported: %s", what, j2kHint)
+}
 
 // j2kParse reads the main header and gathers each tile's data and
 // parameters.
@@ -255,11 +265,11 @@ func j2kParse(d []byte) (*j2kImage, []*j2kTile, error) {
 				cur.qcc = &q.quant
 			}
 		case 0xFF5E:
-			err = fmt.Errorf("JPEG 2000 region of interest (RGN) is not supported")
+			err = j2kUnsupported("JPEG 2000 region of interest (RGN)")
 		case 0xFF5F:
-			err = fmt.Errorf("JPEG 2000 progression order changes (POC) are not supported")
+			err = j2kUnsupported("JPEG 2000 progression order changes (POC)")
 		case 0xFF60, 0xFF61:
-			err = fmt.Errorf("JPEG 2000 packed packet headers (PPM/PPT) are not supported")
+			err = j2kUnsupported("JPEG 2000 packed packet headers (PPM/PPT)")
 		case 0xFF90: // SOT
 			if cur != nil {
 				return nil, nil, fmt.Errorf("JPEG 2000: SOT inside a tile-part header at byte %d", mp)
@@ -328,7 +338,7 @@ func j2kSIZ(s []byte, n int) (*j2kImage, error) {
 	img := &j2kImage{x1: u(2), y1: u(6), x0: u(10), y0: u(14), tw: u(18), th: u(22), tx0: u(26), ty0: u(30)}
 	nc := int(binary.BigEndian.Uint16(s[34:]))
 	if nc != 1 {
-		return nil, fmt.Errorf("JPEG 2000 image with %d components: only grayscale (1 component) is supported", nc)
+		return nil, j2kUnsupported(fmt.Sprintf("JPEG 2000 image with %d components (only grayscale)", nc))
 	}
 	if len(s) != 36+3*nc {
 		return nil, fmt.Errorf("JPEG 2000 SIZ segment of %d bytes for %d components", len(s), nc)
@@ -337,7 +347,7 @@ func j2kSIZ(s []byte, n int) (*j2kImage, error) {
 	img.signed = s[36]&0x80 != 0
 	img.dx, img.dy = int(s[37]), int(s[38])
 	if img.prec > 16 {
-		return nil, fmt.Errorf("JPEG 2000 precision %d bits (up to 16 supported)", img.prec)
+		return nil, j2kUnsupported(fmt.Sprintf("JPEG 2000 precision of %d bits (up to 16)", img.prec))
 	}
 	if img.dx == 0 || img.dy == 0 {
 		return nil, fmt.Errorf("JPEG 2000 component subsampling %d×%d", img.dx, img.dy)
@@ -390,7 +400,7 @@ func j2kSPcod(s []byte, precincts bool, st *j2kStyle) error {
 	}
 	// Predictable termination (0x10) only constrains the encoder.
 	if st.cbStyle&0xC0 != 0 {
-		return fmt.Errorf("JPEG 2000 code-block style %#02x is not supported (high-throughput coding)", st.cbStyle)
+		return j2kUnsupported(fmt.Sprintf("JPEG 2000 code-block style %#02x (high-throughput coding)", st.cbStyle))
 	}
 	for r := 0; r <= st.levels; r++ {
 		st.ppx[r], st.ppy[r] = 15, 15

@@ -420,8 +420,8 @@ func (t *t1Decoder) cleanPass(bp int) {
 // leave open, in units of half the lowest bitplane (T.800 E.1.1.2 with
 // r = 1/2): twice the magnitude plus one. Reversible values are halved
 // (rounding down), which gives the exact integers when every pass is
-// present. lossy is set when passes are missing (the encoder truncated
-// the block).
+// present. lossy is set when some value is known only to a bitplane
+// above 0 (the encoder truncated the block).
 func (t *t1Decoder) decode(c *j2kCblk, orient int, style byte, reversible bool) (lossy bool, err error) {
 	t.w, t.h = c.x1-c.x0, c.y1-c.y0
 	t.stride = t.w + 2
@@ -491,8 +491,15 @@ func (t *t1Decoder) decode(c *j2kCblk, orient int, style byte, reversible bool) 
 			kind = (kind + 1) % 3
 		}
 	}
-	lossy = bp >= 0
+	// A value is exact when its bits were coded down to plane 0, which
+	// makes its doubled magnitude odd. Encoders may leave out trailing
+	// passes that would code nothing (MR_small_jp2klossless.dcm drops
+	// the last cleanup pass), so missing passes alone do not make a
+	// block lossy; a value known only to a coarser plane does.
 	for i, m := range t.mag {
+		if m != 0 && m&1 == 0 {
+			lossy = true
+		}
 		if reversible {
 			m >>= 1
 		}

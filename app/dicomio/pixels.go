@@ -55,7 +55,7 @@ func (in *instance) decodeFrame(f int, out []float32) error {
 		}
 		var lossy bool
 		var err error
-		raw, lossy, err = decodeJPEG2000(in.fragments[f], in.rows, in.cols, in.samples, in.bitsAlloc)
+		raw, lossy, err = decodeJPEG2000(in.fragments[f], in.rows, in.cols, in.samples, in.bitsAlloc, in.syntaxUID == j2kLossles)
 		if err != nil {
 			return fmt.Errorf("%s: frame %d: %w", in.path, f+1, err)
 		}
