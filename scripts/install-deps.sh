@@ -2,8 +2,8 @@
 # Installs what cmrseg needs on Debian 12 (bookworm), idempotently:
 #   install-deps.sh run    build and run the app (Go, g++, libtorch, Fyne's X11/GL headers)
 #   install-deps.sh test   the above plus the test oracles and tools (PyTorch, nibabel,
-#                          pydicom, dcmtk, dcm2niix, Xvfb, xdotool, ImageMagick, poppler, npm,
-#                          Slurm and munge for the single-node Slurm test)
+#                          pydicom, dcmtk, GDCM and OpenJPEG tools, dcm2niix, Xvfb, xdotool,
+#                          ImageMagick, poppler, npm, Slurm and munge for the single-node Slurm test)
 # Go: Debian 12 ships Go 1.19, older than this module needs, so when no Go >= 1.26 is
 # found the script installs Debian's Go 1.19 and uses it to fetch the Go 1.26 toolchain
 # from the Go module proxy (the same source `go` itself uses for toolchain switches)
@@ -18,8 +18,8 @@ run_pkgs=(ca-certificates git make gcc g++ libc6-dev pkg-config patchelf
   libgl-dev libx11-dev libxcursor-dev libxrandr-dev libxinerama-dev libxi-dev libxxf86vm-dev
   libgl1-mesa-dri)
 test_pkgs=(python3 python3-torch python3-numpy python3-scipy python3-nibabel python3-pydicom
-  dcmtk dcm2niix dicom3tools xvfb xauth xdotool imagemagick poppler-utils
-  slurm-wlm munge)
+  dcmtk libgdcm-tools libopenjp2-tools dcm2niix dicom3tools xvfb xauth xdotool imagemagick
+  poppler-utils slurm-wlm munge)
 
 case $what in
 run) pkgs=("${run_pkgs[@]}") ;;

@@ -382,10 +382,11 @@ func parseDate(da, tm string) time.Time {
 	return d
 }
 
-// LossyNote is the DICOMSource note for a series decoded from lossy JPEG:
+// LossyNote is the DICOMSource note for a series decoded from lossy JPEG
+// or JPEG 2000:
 // its pixel values are not the scanner's, so segmentation and uncertainty
 // measured on it are less trustworthy than on the original images.
-const LossyNote = "WARNING: pixels decoded from lossy JPEG (baseline/DCT): values differ from the scanner's; segmentation of lossy images is less reliable"
+const LossyNote = "WARNING: pixels decoded from lossy JPEG (baseline/DCT, or irreversible or truncated JPEG 2000): values differ from the scanner's; segmentation of lossy images is less reliable"
 
 // maxVoxels bounds one series in memory (2 GiB of float32).
 const maxVoxels = 1 << 29

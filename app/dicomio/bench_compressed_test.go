@@ -9,9 +9,10 @@ import (
 // BenchmarkDecodeFrame measures one real 256×256 16-bit Sunnybrook frame
 // per syntax: "decode" is the pixel decoding of an already parsed file,
 // "read" the whole per-file work of loadPixels (parse + decode) from
-// bytes in memory. The compressed copies are made by dcmtk.
+// bytes in memory. The compressed copies are made by dcmtk (JPEG 2000 by
+// GDCM).
 func BenchmarkDecodeFrame(b *testing.B) {
-	needTools(b, "dcmcjpeg", "dcmconv", "dcmcjpls")
+	needTools(b, "dcmcjpeg", "dcmconv", "dcmcjpls", "gdcmconv")
 	src := sunnybrookFiles(b)[0]
 	files := map[string]string{
 		"native":      src,
@@ -20,8 +21,9 @@ func BenchmarkDecodeFrame(b *testing.B) {
 		"deflated":    filepath.Join(convert(b, []string{src}, "dcmconv", "+td"), filepath.Base(src)),
 		"baseline":    filepath.Join(convert(b, []string{src}, "dcmcjpeg", "+eb"), filepath.Base(src)),
 		"jpeg-ls":     filepath.Join(convert(b, []string{src}, "dcmcjpls"), filepath.Base(src)),
+		"j2k":         filepath.Join(convert(b, []string{src}, "gdcmconv", "--j2k"), filepath.Base(src)),
 	}
-	for _, name := range []string{"native", "jpeg-sv1", "jpeg-p14sv7", "jpeg-ls", "deflated", "baseline"} {
+	for _, name := range []string{"native", "jpeg-sv1", "jpeg-p14sv7", "jpeg-ls", "j2k", "deflated", "baseline"} {
 		data, err := os.ReadFile(files[name])
 		if err != nil {
 			b.Fatal(err)

@@ -8,7 +8,7 @@ import (
 // splitFrames groups the fragments of encapsulated JPEG pixel data into
 // frames (PS3.5 A.4): one fragment per frame when the counts agree, all
 // fragments for a single frame, else by the basic offset table, else by
-// the SOI marker that starts each JPEG frame.
+// the SOI (JPEG) or SOC (JPEG 2000) marker that starts each frame.
 func splitFrames(frags [][]byte, bot []byte, nFrames int) ([][]byte, error) {
 	if len(frags) == nFrames {
 		return frags, nil
@@ -45,7 +45,7 @@ func splitFrames(frags [][]byte, bot []byte, nFrames int) ([][]byte, error) {
 	}
 	var out [][][]byte
 	for _, f := range frags {
-		if len(out) == 0 || len(f) >= 2 && f[0] == 0xFF && f[1] == 0xD8 {
+		if len(out) == 0 || len(f) >= 2 && f[0] == 0xFF && (f[1] == 0xD8 || f[1] == 0x4F) {
 			out = append(out, nil)
 		}
 		out[len(out)-1] = append(out[len(out)-1], f)

@@ -10,6 +10,8 @@ import (
 	"log"
 	"math/rand"
 	"testing"
+
+	"cmrseg/app/membudget"
 )
 
 // jpegSeeds are small JPEG frames: lossless streams with each feature the
@@ -118,6 +120,46 @@ func FuzzDeflated(f *testing.F) {
 		buf := make([]float32, in.rows*in.cols)
 		for f := range in.frames {
 			in.decodeFrame(f, buf)
+		}
+	})
+}
+
+// j2kSize reads the image size a JPEG 2000 stream declares (0s when
+// none can be read).
+func j2kSize(d []byte) (rows, cols int) {
+	cs, err := j2kCodestream(d)
+	if err != nil {
+		return 0, 0
+	}
+	i := bytes.Index(cs, []byte{0xFF, 0x51})
+	if i < 0 || i+4+36+3 > len(cs) {
+		return 0, 0
+	}
+	img, err := j2kSIZ(cs[i+4:i+4+39], len(cs))
+	if err != nil || img.cw > 1<<10 || img.ch > 1<<10 {
+		return 0, 0
+	}
+	return img.ch, img.cw
+}
+
+// FuzzJPEG2000 decodes arbitrary JPEG 2000 frames at the size their own
+// header declares. The seeds (testdata/fuzz/FuzzJPEG2000) are small
+// synthetic images encoded by opj_compress with varied options: mode
+// switches, layers, tiles and offsets, precincts, progression orders,
+// SOP/EPH, tile-parts, a truncated (lossy) stream and a JP2 file. It must
+// never panic, hang or allocate beyond what the budget allows; a
+// successful decode has exactly the declared size.
+func FuzzJPEG2000(f *testing.F) {
+	defer membudget.SetLimit(membudget.SetLimit(256 << 20))
+	f.Fuzz(func(t *testing.T, data []byte, bitsAlloc uint8) {
+		ba := []int{8, 16, 32}[int(bitsAlloc)%3]
+		rows, cols := j2kSize(data)
+		if rows == 0 || cols == 0 {
+			rows, cols = 1, 1
+		}
+		raw, _, err := decodeJPEG2000(data, rows, cols, 1, ba, false)
+		if err == nil && len(raw) != rows*cols*ba/8 {
+			t.Fatalf("%d bytes for %d×%d at %d bits", len(raw), cols, rows, ba)
 		}
 	})
 }

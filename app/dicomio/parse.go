@@ -259,8 +259,8 @@ func (in *instance) checkFormat(pixelLen uint32, fileSize int) error {
 		if in.syn.jpeg && int64(in.rows)*int64(in.cols)*int64(in.samples)*int64(in.nFrames) > 256*int64(fileSize) {
 			return fmt.Errorf("%d×%d pixels × %d samples × %d frames cannot be JPEG-coded in a %d-byte file", in.cols, in.rows, in.samples, in.nFrames, fileSize)
 		}
-		if in.syn.jpegls && int64(in.rows)*int64(in.cols)*int64(in.samples) > 1024*int64(fileSize)+1<<20 {
-			return fmt.Errorf("%d×%d pixels × %d samples cannot be JPEG-LS-coded in a %d-byte file", in.cols, in.rows, in.samples, fileSize)
+		if (in.syn.jpegls || in.syn.j2k) && int64(in.rows)*int64(in.cols)*int64(in.samples) > 1024*int64(fileSize)+1<<20 {
+			return fmt.Errorf("%d×%d pixels × %d samples cannot be %s-coded in a %d-byte file", in.cols, in.rows, in.samples, in.syn.name, fileSize)
 		}
 		return nil
 	}
@@ -286,7 +286,7 @@ func (in *instance) keepPixels(pd *dicom.Element) error {
 		return fmt.Errorf("unreadable pixel data")
 	}
 	if info.IsEncapsulated {
-		if !in.syn.rle && !in.syn.jpeg && !in.syn.jpegls {
+		if !in.syn.rle && !in.syn.jpeg && !in.syn.jpegls && !in.syn.j2k {
 			return fmt.Errorf("encapsulated pixel data in a native transfer syntax %s", in.syntaxUID)
 		}
 		var frags [][]byte
@@ -307,7 +307,7 @@ func (in *instance) keepPixels(pd *dicom.Element) error {
 		in.fragments, err = splitFrames(frags, in.bot, in.nFrames)
 		return err
 	}
-	if in.syn.rle || in.syn.jpeg || in.syn.jpegls {
+	if in.syn.rle || in.syn.jpeg || in.syn.jpegls || in.syn.j2k {
 		return fmt.Errorf("%s file with native (unencapsulated) pixel data", in.syn.name)
 	}
 	in.native = info.UnprocessedValueData

@@ -49,6 +49,17 @@ func (in *instance) decodeFrame(f int, out []float32) error {
 		if err != nil {
 			return fmt.Errorf("%s: frame %d: %w", in.path, f+1, err)
 		}
+	case in.syn.j2k:
+		if f >= len(in.fragments) {
+			return fmt.Errorf("%s: frame %d of %d missing", in.path, f+1, len(in.fragments))
+		}
+		var lossy bool
+		var err error
+		raw, lossy, err = decodeJPEG2000(in.fragments[f], in.rows, in.cols, in.samples, in.bitsAlloc, in.syntaxUID == j2kLossles)
+		if err != nil {
+			return fmt.Errorf("%s: frame %d: %w", in.path, f+1, err)
+		}
+		in.lossy = in.lossy || lossy
 	default:
 		fb := in.frameBytes()
 		if (f+1)*fb > len(in.native) {

@@ -13,6 +13,7 @@ type syntax struct {
 	rle       bool   // encapsulated RLE Lossless, decoded here
 	jpeg      bool   // encapsulated JPEG (lossless or 8-bit DCT), decoded here
 	jpegls    bool   // encapsulated lossless JPEG-LS, decoded here
+	j2k       bool   // encapsulated JPEG 2000 (one component), decoded here
 	deflated  bool   // the data set after the file meta group is deflated
 	lossy     bool   // the syntax itself is lossy
 	unsupport string // non-empty: why it cannot be read, and how to convert
@@ -28,6 +29,8 @@ const (
 	jpegP14    = "1.2.840.10008.1.2.4.57"
 	jpegSV1    = "1.2.840.10008.1.2.4.70"
 	jpegLS     = "1.2.840.10008.1.2.4.80"
+	j2kLossles = "1.2.840.10008.1.2.4.90"
+	j2kAny     = "1.2.840.10008.1.2.4.91"
 )
 
 const (
@@ -49,8 +52,8 @@ var syntaxes = map[string]syntax{
 	jpegSV1:                   {name: "JPEG Lossless, Non-Hierarchical, First-Order Prediction (Process 14, SV1)", order: binary.LittleEndian, jpeg: true},
 	"1.2.840.10008.1.2.4.51":  {name: "JPEG Extended (Process 2 & 4)", unsupport: jpegHint},
 	"1.2.840.10008.1.2.4.81":  {name: "JPEG-LS Lossy (Near-Lossless)", unsupport: jplsHint},
-	"1.2.840.10008.1.2.4.90":  {name: "JPEG 2000 Lossless", unsupport: j2kHint},
-	"1.2.840.10008.1.2.4.91":  {name: "JPEG 2000", unsupport: j2kHint},
+	j2kLossles:                {name: "JPEG 2000 Lossless", order: binary.LittleEndian, j2k: true},
+	j2kAny:                    {name: "JPEG 2000", order: binary.LittleEndian, j2k: true},
 	"1.2.840.10008.1.2.4.92":  {name: "JPEG 2000 Part 2 Multi-component Lossless", unsupport: j2kHint},
 	"1.2.840.10008.1.2.4.93":  {name: "JPEG 2000 Part 2 Multi-component", unsupport: j2kHint},
 	"1.2.840.10008.1.2.4.100": {name: "MPEG2 Main Profile", unsupport: "video transfer syntaxes are not supported; export the frames as uncompressed DICOM"},
