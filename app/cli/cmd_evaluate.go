@@ -224,7 +224,7 @@ func caseSummary(cs []data.Case) string {
 	return strings.Join(parts, ", ")
 }
 
-const tilingHelp = "auto (heart region: one checkpoint locates the heart, the ensemble runs on tiles over it), shifted (heart region, one tile per checkpoint shifted per checkpoint), full (the sliding window over the whole slice whenever it exceeds the training patch), whole, or sliding (always)"
+const tilingHelp = "auto (heart region: one checkpoint locates the heart, the ensemble runs on it, one tile per checkpoint shifted per checkpoint when it fits a patch), region-window (heart region with the sliding window over it), full (the sliding window over the whole slice whenever it exceeds the training patch), whole, or sliding (always)"
 
 // parseTiling maps the --tiling flag to the ensemble's choice.
 func parseTiling(s string) (ensemble.Tiling, error) {
@@ -237,8 +237,8 @@ func parseTiling(s string) (ensemble.Tiling, error) {
 		return ensemble.TileAlways, nil
 	case "full":
 		return ensemble.TileFull, nil
-	case "shifted":
-		return ensemble.TileShifted, nil
+	case "region-window":
+		return ensemble.TileRegionWindow, nil
 	}
-	return 0, fmt.Errorf("--tiling %q: want auto, shifted, full, whole or sliding", s)
+	return 0, fmt.Errorf("--tiling %q: want auto, region-window, full, whole or sliding", s)
 }

@@ -53,13 +53,18 @@ type Tiling int
 
 const (
 	// TileAuto runs the whole ensemble only on the heart region: one
-	// checkpoint locates the heart on a coarse tiling of the first phase,
-	// then nnU-Net's sliding window covers that region plus a margin, and
-	// every voxel outside it is background with probability 1 in every
-	// sample. A region whose prediction reaches its border grows and runs
-	// again, so a heart is never cut off. Slices no larger than the patch
-	// run whole. On a 2-core CPU this is several times fewer network
-	// evaluations than TileFull at the same accuracy (README, model table).
+	// checkpoint locates the heart on a coarse tiling of the first phase;
+	// the region is that plus a margin, and every voxel outside it is
+	// background with probability 1 in every sample. A region that fits
+	// one patch gets one tile per checkpoint, shifted by up to σ of the
+	// tile weights, a different shift per checkpoint, so the ensemble's
+	// average also averages over tile context, as the sliding window's
+	// overlapping tiles do; a larger region gets the sliding window over
+	// it (TileRegionWindow). A region whose prediction reaches its border
+	// grows and runs again, so a heart is never cut off. Slices no larger
+	// than the patch run whole. On validation it scored the same as the
+	// sliding window over the region at a quarter of its evaluations
+	// (README, model table).
 	TileAuto Tiling = iota
 	// TileNever always runs whole (padded) slices. A network trained on
 	// patches sees other instance-norm statistics and more background on a
@@ -74,14 +79,11 @@ const (
 	// larger than the training patch (the behaviour before heart-region
 	// inference; kept for comparison).
 	TileFull
-	// TileShifted is TileAuto with one tile per checkpoint instead of a
-	// blended sliding window over the region: the region must fit one
-	// patch, and each checkpoint sees it from a tile shifted by a few
-	// pixels (a different shift per checkpoint), so the average over the
-	// ensemble also averages over tile context, as the sliding window's
-	// overlapping tiles do, at a quarter of their evaluations. A region
-	// larger than a patch falls back to TileAuto's tiles.
-	TileShifted
+	// TileRegionWindow is TileAuto with nnU-Net's sliding window over the
+	// heart region (tiles at half a patch over at least one and a half
+	// patches) even when the region fits one tile: the heart-region
+	// behaviour before shifted tiles, kept for comparison.
+	TileRegionWindow
 )
 
 // Options configure a Predictor.

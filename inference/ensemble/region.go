@@ -3,8 +3,10 @@ package ensemble
 import (
 	"context"
 	"math"
+	"slices"
 
 	"cmrseg/app/study"
+	"cmrseg/inference/postprocess"
 )
 
 // box is a rectangle [y0, y1) × [x0, x1) of a padded network slice.
@@ -21,7 +23,7 @@ const (
 	// borderBand: foreground this close to the region's inner border means
 	// the heart may continue outside it, so the region grows.
 	borderBand = 4
-	// maxShift bounds TileShifted's per-checkpoint tile shift along each
+	// maxShift bounds TileAuto's per-checkpoint tile shift along each
 	// axis: σ of the tile's Gaussian weights (tile/8 for the bundled 128²
 	// patch), the same order as the overlap the sliding window blends.
 	maxShift = 16
@@ -33,7 +35,7 @@ type tiling struct {
 	h, w, th, tw int
 	ys, xs       []int
 	region       bool // a heart region (else the whole slice)
-	// shifts (TileShifted) replace the one tile at (ys[0], xs[0]) per
+	// shifts (TileAuto's shifted tiles) replace the one tile at (ys[0], xs[0]) per
 	// sample: sample k of the sample order runs it moved by shifts[k mod
 	// len] (rows, columns).
 	shifts [][2]int
@@ -152,29 +154,40 @@ func shiftedTiling(r box, h, w, ph, pw int) (t tiling, ok bool) {
 	return t, true
 }
 
-// locate returns the bounding box of the foreground (any class but 0) of
-// class-major probabilities pr (classes × slices × h × w) plus the margin,
-// clipped to the slice; empty when there is none.
-func locate(pr []float32, classes, slices, h, w int) box {
-	b := box{h, 0, w, 0}
+// locate returns the bounding box of the heart in class-major
+// probabilities pr (classes × slices × h × w) of the localisation pass,
+// plus the margin, clipped to the slice; empty when there is no
+// foreground. The heart is the foreground's 26-connected components of at
+// least a fifth of the largest one's size: one checkpoint on unblended
+// tiles leaves small islands far from the heart (on ACDC validation cases
+// they stretched the box over most of the slice), and a large piece of
+// heart cut off from the rest is still kept. A heart part left outside
+// grows the region when the ensemble's foreground reaches its border.
+func locate(pr []float32, classes, nk, h, w int) box {
 	plane := h * w
-	n := slices * plane
+	n := nk * plane
+	fg := make([]uint8, n)
 	for i := 0; i < n; i++ {
-		best, arg := pr[i], 0
+		best := pr[i]
 		for c := 1; c < classes; c++ {
 			if v := pr[c*n+i]; v > best {
-				best, arg = v, c
+				best, fg[i] = v, 1
 			}
 		}
-		if arg == 0 {
+	}
+	comp, sizes := postprocess.Components(fg, [3]int{w, h, nk}, func(l uint8) bool { return l != 0 })
+	if len(sizes) == 0 {
+		return box{}
+	}
+	big := slices.Max(sizes)
+	b := box{h, 0, w, 0}
+	for i, c := range comp {
+		if c == 0 || sizes[c-1]*5 < big {
 			continue
 		}
 		y, x := (i%plane)/w, i%w
 		b.y0, b.y1 = min(b.y0, y), max(b.y1, y+1)
 		b.x0, b.x1 = min(b.x0, x), max(b.x1, x+1)
-	}
-	if b.empty() {
-		return box{}
 	}
 	return box{max(b.y0-regionMargin, 0), min(b.y1+regionMargin, h), max(b.x0-regionMargin, 0), min(b.x1+regionMargin, w)}
 }
@@ -269,7 +282,7 @@ type Tiles struct {
 	Xs     []int `json:"xs"`
 	// Region: pixels no tile covers are background with probability 1.
 	Region bool `json:"region"`
-	// Checkpoint (TileShifted), when set, replaces Ys and Xs: checkpoint i
+	// Checkpoint (shifted tiles), when set, replaces Ys and Xs: checkpoint i
 	// of the bundle runs the one tile whose top-left corner is
 	// Checkpoint[i] (row, column).
 	Checkpoint [][2]int `json:"checkpoint_tiles,omitempty"`

@@ -128,7 +128,7 @@ func TestRegionNeverCutsTheHeart(t *testing.T) {
 		t.Fatal(err)
 	}
 	fullEvals := full.Evaluations()
-	for name, mode := range map[string]Tiling{"auto": TileAuto, "shifted": TileShifted} {
+	for name, mode := range map[string]Tiling{"auto": TileAuto, "region-window": TileRegionWindow} {
 		t.Run(name, func(t *testing.T) { regionNeverCuts(t, s, mode, want, fullEvals) })
 	}
 }

@@ -190,10 +190,10 @@ func (p *Predictor) tilingFor(ctx context.Context, prep *Prepared) (tiling, erro
 
 // regionTiling covers the heart region r of an h × w slice as the tiling
 // option asks: one shifted tile per sample when r fits a patch
-// (TileShifted), else the sliding window over r.
+// (TileAuto), else the sliding window over r.
 func (p *Predictor) regionTiling(r box, h, w int) tiling {
 	th, tw, _ := p.tile()
-	if p.opts.Tiling == TileShifted {
+	if p.opts.Tiling == TileAuto {
 		if t, ok := shiftedTiling(r, h, w, th, tw); ok {
 			return t
 		}
@@ -461,7 +461,7 @@ func (p *Predictor) run(ctx context.Context, g *group, t tiling, emit func(i int
 			if p.dev.CUDA {
 				x = s.To(x, p.dev, torch.Float32)
 			}
-			// One window per distinct tiling: TileShifted gives every
+			// One window per distinct tiling: shifted tiles give every
 			// sample its own tile.
 			windows := map[[2]int]*window{}
 			windowFor := func(tl tiling) *window {
