@@ -37,8 +37,6 @@ func (v *Viewer) menu() *fyne.MainMenu {
 		openFile,
 		fyne.NewMenuItem("Open folder (DICOM / ACDC patient)…", v.openFolderDialog),
 		recent,
-		fyne.NewMenuItem("Open cohort (cmrseg batch output)…", v.openCohortDialog),
-		fyne.NewMenuItem("Review queue (N: final, next)", v.showCohortQueue),
 		fyne.NewMenuItemSeparator(),
 		fyne.NewMenuItem("Open demo study", func() {
 			st, _ := workspace.Demo()
@@ -49,6 +47,8 @@ func (v *Viewer) menu() *fyne.MainMenu {
 		segmentAgain,
 		// Below the demo item, whose position the real-window stress test clicks.
 		fyne.NewMenuItem("DICOM inbox…", v.showInbox),
+		fyne.NewMenuItem("Open cohort (cmrseg batch output)…", v.openCohortDialog),
+		fyne.NewMenuItem("Review queue (N: final, next)", v.showCohortQueue),
 		fyne.NewMenuItemSeparator(),
 		quit,
 	)

@@ -3,6 +3,7 @@ package ensemble
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"cmrseg/app/study"
 	"cmrseg/inference/torch"
@@ -68,7 +69,8 @@ func (p *Predictor) CheckpointLogits(ctx context.Context, s *study.Series, t, ci
 		}
 		tl = *grown
 	}
-	inside, err := p.inside(ctx, tl, prep, s.Geometry)
+	// With shifted tiles, this checkpoint's own tile is where it ran.
+	inside, err := p.inside(ctx, tl.sample(slices.Index(p.order(), ci)), prep, s.Geometry)
 	if err != nil {
 		return nil, p.wrap(ctx, s, t, err)
 	}
