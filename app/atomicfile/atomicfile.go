@@ -10,12 +10,16 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"syscall"
 )
 
 // tmpInfix is what every temporary file of this package has between the
 // target's name and os.CreateTemp's random digits: ".NAME.tmp-123456".
 const tmpInfix = ".tmp-"
+
+// newInfix marks a temporary file in the moment before it is locked.
+const newInfix = ".new-"
 
 // tempPattern matches this package's temporary files and nothing else.
 var tempPattern = regexp.MustCompile(`^\..+\.tmp-[0-9]+$`)
@@ -62,15 +66,23 @@ func Write(path string, data []byte) error {
 // file removed. Errors name path.
 func WriteWith(path string, write func(io.Writer) error) (err error) {
 	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+tmpInfix+"*")
+	// The file is made under a name CleanStale never touches, locked, and
+	// only then given its temporary name, so CleanStale can never see an
+	// unlocked file of a live writer (it did, between create and lock).
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+newInfix+"*")
 	if err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
-	tmp := f.Name()
 	// Held until the file is closed or the process dies, so CleanStale can
 	// tell a live writer's file from one left by a killed run. Folders
 	// without flock support just go without.
 	syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+	tmp := strings.Replace(f.Name(), newInfix, tmpInfix, 1)
+	if rerr := os.Rename(f.Name(), tmp); rerr != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return fmt.Errorf("writing %s: %w", path, rerr)
+	}
 	defer func() {
 		if err != nil {
 			f.Close()
