@@ -318,6 +318,34 @@ func (g *guiApp) count(re string) int {
 	return n
 }
 
+// find is wait for a line that may come before or after the lines a
+// test waits for in between: it searches the whole log and leaves wait's
+// cursor where it is.
+func (g *guiApp) find(re string, timeout time.Duration) []string {
+	g.t.Helper()
+	rx := regexp.MustCompile(re)
+	end := time.Now().Add(timeout)
+	for {
+		g.mu.Lock()
+		for _, l := range g.lines {
+			if m := rx.FindStringSubmatch(l); m != nil {
+				g.mu.Unlock()
+				return m
+			}
+		}
+		g.mu.Unlock()
+		select {
+		case <-g.done:
+			g.t.Fatalf("the app exited (%v) before printing /%s/; log:\n%s", g.err, re, g.log())
+		default:
+		}
+		if time.Now().After(end) {
+			g.t.Fatalf("no /%s/ within %v; log:\n%s", re, timeout, g.log())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // waitCount waits until n log lines match re.
 func (g *guiApp) waitCount(re string, n int, timeout time.Duration) {
 	g.t.Helper()
