@@ -281,6 +281,12 @@ func (c *cleaner) action(e *element) resolved {
 	if r, ok := byTag[e.tag]; ok {
 		return r.Resolve()
 	}
+	if g == 0x0002 {
+		// The file meta group is the reader's: a value there is never a
+		// date to clean, whatever VR a file claims for it (a fuzzed file
+		// gave Transfer Syntax UID the VR DA, and cleaning emptied it).
+		return actKeep
+	}
 	switch e.vr {
 	case "DA", "DT":
 		return actClean // any other date moves too, so no real date survives
