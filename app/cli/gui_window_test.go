@@ -259,13 +259,26 @@ func (g *guiApp) key(chord string) {
 // submatches; it fails after timeout or when the app exits.
 func (g *guiApp) wait(re string, timeout time.Duration) []string {
 	g.t.Helper()
+	return g.await(re, timeout, true)
+}
+
+// await is wait, consuming the line (from wait's cursor on) or, when
+// consume is false, searching the whole log and leaving the cursor.
+func (g *guiApp) await(re string, timeout time.Duration, consume bool) []string {
+	g.t.Helper()
 	rx := regexp.MustCompile(re)
 	end := time.Now().Add(timeout)
 	for {
 		g.mu.Lock()
-		for n := g.next; n < len(g.lines); n++ {
+		from := 0
+		if consume {
+			from = g.next
+		}
+		for n := from; n < len(g.lines); n++ {
 			if m := rx.FindStringSubmatch(g.lines[n]); m != nil {
-				g.next = n + 1
+				if consume {
+					g.next = n + 1
+				}
 				g.mu.Unlock()
 				return m
 			}
@@ -323,27 +336,7 @@ func (g *guiApp) count(re string) int {
 // cursor where it is.
 func (g *guiApp) find(re string, timeout time.Duration) []string {
 	g.t.Helper()
-	rx := regexp.MustCompile(re)
-	end := time.Now().Add(timeout)
-	for {
-		g.mu.Lock()
-		for _, l := range g.lines {
-			if m := rx.FindStringSubmatch(l); m != nil {
-				g.mu.Unlock()
-				return m
-			}
-		}
-		g.mu.Unlock()
-		select {
-		case <-g.done:
-			g.t.Fatalf("the app exited (%v) before printing /%s/; log:\n%s", g.err, re, g.log())
-		default:
-		}
-		if time.Now().After(end) {
-			g.t.Fatalf("no /%s/ within %v; log:\n%s", re, timeout, g.log())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	return g.await(re, timeout, false)
 }
 
 // waitCount waits until n log lines match re.

@@ -65,16 +65,7 @@ func EncodePDF(s *study.Series, pdf []byte, opts PDFOptions) ([]byte, PDFInfo, e
 	if len(pdf) >= math.MaxUint32-2 {
 		return nil, PDFInfo{}, fmt.Errorf("dicomseg: PDF of %d bytes is too large for DICOM", len(pdf))
 	}
-	now := opts.Now
-	if now.IsZero() {
-		now = time.Now()
-	}
-	date, clock := now.Format("20060102"), now.Format("150405")
-	sopUID, err := newUID()
-	if err != nil {
-		return nil, PDFInfo{}, err
-	}
-	seriesUID, err := newUID()
+	date, clock, sopUID, seriesUID, err := newInstance(opts.Now)
 	if err != nil {
 		return nil, PDFInfo{}, err
 	}

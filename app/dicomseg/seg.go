@@ -173,16 +173,7 @@ func Encode(s *study.Series, labels []uint8, t int, opts Options) ([]byte, Info,
 		return nil, Info{}, fmt.Errorf("dicomseg: phase %d has no labelled voxels; there is nothing to export", t+1)
 	}
 
-	now := opts.Now
-	if now.IsZero() {
-		now = time.Now()
-	}
-	date, clock := now.Format("20060102"), now.Format("150405")
-	sopUID, err := newUID()
-	if err != nil {
-		return nil, Info{}, err
-	}
-	seriesUID, err := newUID()
+	date, clock, sopUID, seriesUID, err := newInstance(opts.Now)
 	if err != nil {
 		return nil, Info{}, err
 	}
@@ -458,4 +449,20 @@ func softwareVersion() string {
 		v = bi.Main.Version
 	}
 	return "cmrseg " + v
+}
+
+// newInstance is what every object this package writes starts from: the
+// creation date and time (now, or the given time for reproducible tests)
+// and fresh SOP Instance and Series Instance UIDs.
+func newInstance(at time.Time) (date, clock, sopUID, seriesUID string, err error) {
+	if at.IsZero() {
+		at = time.Now()
+	}
+	if sopUID, err = newUID(); err != nil {
+		return
+	}
+	if seriesUID, err = newUID(); err != nil {
+		return
+	}
+	return at.Format("20060102"), at.Format("150405"), sopUID, seriesUID, nil
 }
