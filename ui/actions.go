@@ -286,7 +286,7 @@ func (v *Viewer) openPath(path string) {
 	sel := v.ws.TakeOpenSeries()
 	go func() {
 		st, err := workspace.LoadSeries(path, sel)
-		fyne.Do(func() {
+		onUI(func() {
 			defer v.signal()
 			prog.Hide()
 			if err != nil {
@@ -365,7 +365,7 @@ func (v *Viewer) startSegmentation() *workspace.Job {
 	}
 	// The study has just been drawn (or segmenting again starts now).
 	v.shownAt, v.contourShown = time.Now(), false
-	j, err := v.ws.StartSegmentation(func(j *workspace.Job) { fyne.Do(func() { v.syncJob(j) }) })
+	j, err := v.ws.StartSegmentation(func(j *workspace.Job) { onUI(func() { v.syncJob(j) }) })
 	if err != nil {
 		v.showError("Segmentation", err)
 		return nil

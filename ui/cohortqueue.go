@@ -162,7 +162,7 @@ func (v *Viewer) openQueued(s *cohort.Status) {
 	prog.Show()
 	go func() {
 		ser, imported, err := v.loadQueued(s)
-		fyne.Do(func() {
+		onUI(func() {
 			defer v.signal()
 			prog.Hide()
 			if err != nil {
@@ -212,7 +212,7 @@ func (v *Viewer) loadQueued(s *cohort.Status) (*study.Series, int, error) {
 	n, err := v.ws.ImportResults(ser, filepath.Join(dir, cohort.ReviewDir))
 	if err != nil {
 		// The study still opens; the window segments it itself.
-		fyne.Do(func() { v.setMessage(err.Error() + "; segmenting it in the window") })
+		onUI(func() { v.setMessage(err.Error() + "; segmenting it in the window") })
 	}
 	return ser, n, nil
 }
@@ -261,7 +261,7 @@ func (v *Viewer) cohortNext() {
 			root := v.training.env.Dirs.Corrected()
 			go func() {
 				cs, err := snap.Export(root)
-				fyne.Do(func() {
+				onUI(func() {
 					if err != nil {
 						v.setMessage("Adding " + st.ID + " to the training set: " + err.Error())
 						return
@@ -299,5 +299,5 @@ func (v *Viewer) cohortNext() {
 func (v *Viewer) StartOnCohort(dir string) {
 	v.afterStudyChange()
 	// Once the window is up, so the queue dialog is laid out on it.
-	go fyne.Do(func() { v.OpenCohort(dir) })
+	go onUI(func() { v.OpenCohort(dir) })
 }

@@ -114,7 +114,7 @@ func (v *Viewer) showExamBrowser() {
 			if err != nil {
 				continue // the row still says what the series is
 			}
-			fyne.Do(func() {
+			onUI(func() {
 				if examThumbs.ex == ex && examThumbs.imgs[i] == nil {
 					examThumbs.imgs[i] = img
 					list.RefreshItem(i)
@@ -156,7 +156,7 @@ func (v *Viewer) openExamSeries(ex *exam.Exam, i int) {
 	prog.Show()
 	go func() {
 		st, err := studyio.OpenExamSeries(ex, i)
-		fyne.Do(func() {
+		onUI(func() {
 			defer v.signal()
 			prog.Hide()
 			if err != nil {

@@ -88,7 +88,7 @@ func TestExamBrowser(t *testing.T) {
 	deadline := time.Now().Add(time.Minute)
 	for {
 		n := 0
-		fyne.DoAndWait(func() {
+		onTestUI(func() {
 			for _, img := range examThumbs.imgs {
 				if img != nil {
 					n++

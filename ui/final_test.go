@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/test"
@@ -72,7 +73,11 @@ func TestMarkFinalIsDeliberate(t *testing.T) {
 	}
 	tab.changed = make(chan string, 8)
 	test.Tap(tab.addCaseBtn)
-	for what := range tab.changed {
+	for {
+		what, ok := awaitUI(tab.changed, time.Minute)
+		if !ok {
+			t.Fatal("the case was not exported within a minute")
+		}
 		if what == "export" {
 			break
 		}

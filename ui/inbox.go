@@ -57,7 +57,7 @@ func (v *Viewer) startInbox() {
 	v.OnClosed(func(error) { cancel() })
 	first := true
 	go dicomnode.Watch(ctx, st.cfg.Inbox, inboxPoll, func(l []dicomnode.Arrival, err error) {
-		fyne.Do(func() {
+		onUI(func() {
 			st.mu.Lock()
 			st.list, st.listErr = l, err
 			var fresh []dicomnode.Arrival

@@ -52,11 +52,9 @@ func TestInboxListsAndOpens(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.After(30 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for !strings.Contains(v.messageText.Text, "DICOM inbox: new study") {
-		select {
-		case <-v.inbox.changed:
-		case <-deadline:
+		if _, ok := awaitUI(v.inbox.changed, time.Until(deadline)); !ok {
 			t.Fatalf("no announcement; status %q", v.messageText.Text)
 		}
 	}

@@ -138,12 +138,10 @@ func newTrainingTab(v *Viewer, env TrainingEnv) *trainingTab {
 	return t
 }
 
-// do runs f on the GUI goroutine. Fyne's test driver runs fyne.Do
-// functions on the calling goroutine instead, so the lock keeps the
-// tab's own hand-offs (job events, scans, evaluations, the final-study
-// watcher) from interleaving there as they cannot in the app.
+// do runs f on the GUI goroutine (see onUI). The lock also orders the
+// hand-offs against tests that inspect the tab (locked in the tests).
 func (t *trainingTab) do(f func()) {
-	fyne.Do(func() {
+	onUI(func() {
 		t.mu.Lock()
 		defer t.mu.Unlock()
 		f()

@@ -37,7 +37,7 @@ func trainingBinary(t *testing.T) string {
 
 // locked runs f as the tab's own hand-offs run (see trainingTab.do).
 func locked(tab *trainingTab, f func()) {
-	fyne.DoAndWait(func() {
+	onTestUI(func() {
 		tab.mu.Lock()
 		defer tab.mu.Unlock()
 		f()
@@ -241,7 +241,7 @@ func TestTrainingTab(t *testing.T) {
 	// Another window (the app restarted) reattaches to the finished run.
 	ws2 := workspace.New(workspace.Config{Engine: demo, ConfigDir: t.TempDir()})
 	v2 := NewWithTraining(a, ws2, env)
-	fyne.DoAndWait(func() {
+	onTestUI(func() {
 		t2 := v2.training
 		if t2.job == nil || t2.state.Phase != trainingjob.Done || t2.eval == nil || len(t2.state.Loss) != 4*iters || plotPoints(t2.lossPlot) != 4*iters+4 {
 			t.Fatalf("reattached: job %v, phase %s, eval %v, %d loss points, %d plotted", t2.job != nil, t2.state.Phase, t2.eval != nil, len(t2.state.Loss), plotPoints(t2.lossPlot))

@@ -68,7 +68,7 @@ func (v *Viewer) toggleCine() {
 			case <-stop:
 				return
 			case <-tick.C:
-				fyne.DoAndWait(func() {
+				onUIAndWait(func() {
 					select {
 					case <-stop:
 					default:

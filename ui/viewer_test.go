@@ -56,9 +56,7 @@ func newViewerWith(t *testing.T, env TrainingEnv) *Viewer {
 // wait blocks until the viewer has handed one background result to the GUI.
 func wait(t *testing.T, v *Viewer) {
 	t.Helper()
-	select {
-	case <-v.asyncDone:
-	case <-time.After(2 * time.Minute):
+	if _, ok := awaitUI(v.asyncDone, 2*time.Minute); !ok {
 		t.Fatal("background operation did not finish")
 	}
 }

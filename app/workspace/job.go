@@ -51,6 +51,7 @@ type Job struct {
 	done     chan struct{}
 	onChange func(*Job)
 	opened   bool // ED and ES have reached the session (Sync's goroutine only)
+	ended    bool // Sync has reported the end (Sync's goroutine only)
 
 	mu       sync.Mutex
 	samples  map[int]int // per phase, of perPhase
@@ -301,6 +302,17 @@ type SyncState struct {
 // It runs on the caller's goroutine (the GUI's). A job for a series no
 // longer shown changes nothing.
 func (w *Workspace) Sync(j *Job) SyncState {
+	if j.ended {
+		// One onChange call per update may queue several Syncs after the
+		// end; the window must hear of the end once.
+		return SyncState{}
+	}
+	st := w.sync(j)
+	j.ended = st.Done
+	return st
+}
+
+func (w *Workspace) sync(j *Job) SyncState {
 	var st SyncState
 	select {
 	case <-j.done:

@@ -230,3 +230,28 @@ func TestReportProvisionalUntilESRefined(t *testing.T) {
 		t.Fatalf("report after ES was refined still provisional: %q", r.Provisional)
 	}
 }
+
+// Each update of a job may queue a Sync on the GUI goroutine, so several
+// can run after the end: the end is reported by one of them only.
+func TestSyncReportsTheEndOnce(t *testing.T) {
+	st, _ := Demo()
+	w := New(Config{Engine: newCounting(), SessionRoot: t.TempDir()})
+	defer w.Close()
+	if err := w.SetStudy(st); err != nil {
+		t.Fatal(err)
+	}
+	j, err := w.StartSegmentation(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-j.Done()
+	ends := 0
+	for range 4 {
+		if w.Sync(j).Done {
+			ends++
+		}
+	}
+	if ends != 1 || w.Session == nil {
+		t.Fatalf("the end was reported %d times (session open: %v), want once", ends, w.Session != nil)
+	}
+}
