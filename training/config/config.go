@@ -14,6 +14,7 @@ import (
 
 	"cmrseg/app/atomicfile"
 	"cmrseg/training/augment"
+	"cmrseg/training/data"
 	"cmrseg/training/schedule"
 	"cmrseg/training/split"
 )
@@ -59,6 +60,9 @@ type Train struct {
 	ItersPerEpoch int    `toml:"iterations_per_epoch"`
 	// ForegroundFraction of each batch is centred on foreground (nnU-Net 0.33).
 	ForegroundFraction float64 `toml:"foreground_fraction"`
+	// SliceWeights steer the foreground draws by slice position and
+	// phase (data.SliceWeights); absent, they draw as nnU-Net does.
+	SliceWeights data.SliceWeights `toml:"slice_weights"`
 }
 
 // Schedule modes.
@@ -275,6 +279,9 @@ func (c Config) Validate() error {
 	}
 	if !(t.ForegroundFraction >= 0 && t.ForegroundFraction <= 1) {
 		return bad("train.foreground_fraction", "must lie in [0, 1], got %g", t.ForegroundFraction)
+	}
+	if err := t.SliceWeights.Validate(); err != nil {
+		return bad("train.slice_weights", "%v", err)
 	}
 
 	// schedule

@@ -116,8 +116,17 @@ func Preprocess(img []float32, g study.Geometry, spacingMM float64) ([]float32, 
 // slices.
 type Set struct {
 	Volumes []*Volume
-	// fgSlices[v] lists the slices of volume v with any foreground.
+	// fgSlices[v] lists the slices of volume v with any foreground;
+	// fgPos[v] gives each one's position from the base
+	// (study.SlicePositions).
 	fgSlices [][]int
+	fgPos    [][]int
+	// endSystolic[v]: volume v is its case's smaller-LV labelled phase
+	// (of two or more).
+	endSystolic []bool
+
+	drawMu sync.Mutex
+	draws  map[SliceWeights]*weightedDraw // Sampler's weighted draws, by weights
 }
 
 // Slices counts the 2D slices of all volumes.
@@ -196,17 +205,37 @@ feed:
 
 func (s *Set) index() {
 	s.fgSlices = make([][]int, len(s.Volumes))
+	s.fgPos = make([][]int, len(s.Volumes))
+	s.endSystolic = make([]bool, len(s.Volumes))
+	lv := make([]int, len(s.Volumes))
+	smallest := map[string]int{} // case → volume of least LV
+	phases := map[string]int{}
 	for vi, v := range s.Volumes {
-		for k := 0; k < v.Slices(); k++ {
-			for _, l := range v.Slice(k).Labels {
-				if l != 0 {
-					s.fgSlices[vi] = append(s.fgSlices[vi], k)
-					break
-				}
+		pos, _ := study.SlicePositions(study.Labels{Geometry: v.Grid, Data: v.Labels})
+		for k, p := range pos {
+			if p != study.PositionOutside {
+				s.fgSlices[vi] = append(s.fgSlices[vi], k)
+				s.fgPos[vi] = append(s.fgPos[vi], p)
 			}
 		}
+		for _, l := range v.Labels {
+			if l == study.LV {
+				lv[vi]++
+			}
+		}
+		phases[v.Case]++
+		if o, ok := smallest[v.Case]; !ok || lv[vi] < lv[o] {
+			smallest[v.Case] = vi
+		}
+	}
+	for c, vi := range smallest {
+		s.endSystolic[vi] = phases[c] >= 2
 	}
 }
+
+// EndSystolic says whether volume v is its case's end-systolic labelled
+// phase: the one of least LV cavity, when the case has two or more.
+func (s *Set) EndSystolic(v int) bool { return s.endSystolic[v] }
 
 func loadCase(c Case, spacingMM float64, classes int) ([]*Volume, error) {
 	smp, err := c.Load()

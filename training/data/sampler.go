@@ -3,7 +3,9 @@ package data
 import (
 	"context"
 	"fmt"
+	"math"
 	"math/rand/v2"
+	"slices"
 
 	"cmrseg/training/augment"
 )
@@ -28,7 +30,109 @@ type Sampler struct {
 	PatchW     int
 	BatchSize  int
 	FGFraction float64 // of each batch centred on foreground (nnU-Net 0.33)
-	Seed       int64
+	// Weights steer the foreground draws towards where the model fails;
+	// the zero value draws as nnU-Net does.
+	Weights SliceWeights
+	Seed    int64
+}
+
+// SliceWeights weight a foreground slice by its position from the base
+// (study.SlicePositions) and by the phase of its volume. Each volume's
+// weights are normalised by its count of foreground slices, so that equal
+// weights draw a volume uniformly and then one of its foreground slices
+// uniformly, in expectation, as the unweighted sampler does. The zero
+// value (all 0) means unweighted.
+type SliceWeights struct {
+	Basal  float64 `toml:"basal"`
+	Mid    float64 `toml:"mid"`
+	Apical float64 `toml:"apical"`
+	// ES multiplies the weights of the end-systolic volumes' slices
+	// (Set.EndSystolic); the others get 1.
+	ES float64 `toml:"es"`
+}
+
+// Active says whether w changes the draw.
+func (w SliceWeights) Active() bool { return w != SliceWeights{} }
+
+// Validate checks that an active w has weights ≥ 0, not all positions 0,
+// and ES > 0.
+func (w SliceWeights) Validate() error {
+	if !w.Active() {
+		return nil
+	}
+	for _, x := range []float64{w.Basal, w.Mid, w.Apical, w.ES} {
+		if !(x >= 0) || math.IsInf(x, 0) {
+			return fmt.Errorf("slice weight %g must be a finite number ≥ 0", x)
+		}
+	}
+	if w.Basal+w.Mid+w.Apical == 0 {
+		return fmt.Errorf("slice weights: basal, mid and apical are all 0")
+	}
+	if w.ES == 0 {
+		return fmt.Errorf("slice weights: es must be > 0 (1 leaves the phases alone)")
+	}
+	return nil
+}
+
+// weightedDraw is the cumulative weight of every (volume, foreground
+// slice) pair, in volume then slice order.
+type weightedDraw struct {
+	cum      []float64
+	vol, sli []int
+}
+
+// weighted returns the set's draw for w, built once per w.
+func (set *Set) weighted(w SliceWeights) *weightedDraw {
+	set.drawMu.Lock()
+	defer set.drawMu.Unlock()
+	if d := set.draws[w]; d != nil {
+		return d
+	}
+	d := &weightedDraw{}
+	by := [3]float64{w.Basal, w.Mid, w.Apical}
+	total := 0.0
+	for vi, ks := range set.fgSlices {
+		phase := 1.0
+		if set.endSystolic[vi] {
+			phase = w.ES
+		}
+		for i, k := range ks {
+			x := by[set.fgPos[vi][i]] * phase / float64(len(ks))
+			if x == 0 {
+				continue
+			}
+			total += x
+			d.cum = append(d.cum, total)
+			d.vol = append(d.vol, vi)
+			d.sli = append(d.sli, k)
+		}
+	}
+	if set.draws == nil {
+		set.draws = map[SliceWeights]*weightedDraw{}
+	}
+	set.draws[w] = d
+	return d
+}
+
+// foregroundDraw is the draw of a foreground-oversampled sample (fg) under
+// active weights, nil otherwise.
+func (s *Sampler) foregroundDraw(fg bool) *weightedDraw {
+	if !fg || !s.Weights.Active() {
+		return nil
+	}
+	if d := s.Set.weighted(s.Weights); len(d.cum) > 0 {
+		return d
+	}
+	return nil
+}
+
+// pick draws one (volume, slice) pair with probability proportional to
+// its weight.
+func (d *weightedDraw) pick(rng *rand.Rand) (vol, slice int) {
+	x := rng.Float64() * d.cum[len(d.cum)-1]
+	i, _ := slices.BinarySearch(d.cum, x)
+	i = min(i, len(d.cum)-1)
+	return d.vol[i], d.sli[i]
 }
 
 // Validate checks the sampler's settings.
@@ -45,6 +149,14 @@ func (s *Sampler) Validate() error {
 	}
 	if err := s.Params.Validate(); err != nil {
 		return fmt.Errorf("data: augment.%w", err)
+	}
+	if err := s.Weights.Validate(); err != nil {
+		return fmt.Errorf("data: %w", err)
+	}
+	if s.Weights.Active() {
+		if len(s.Set.weighted(s.Weights).cum) == 0 {
+			return fmt.Errorf("data: the slice weights leave no foreground slice to draw")
+		}
 	}
 	return nil
 }
@@ -69,7 +181,9 @@ func RNG(seed int64, epoch, iter int) *rand.Rand {
 // settings, the seed, the epoch and the iteration. Each sample picks a
 // volume uniformly, then a slice: one with foreground when the sample is
 // one of the batch's foreground-oversampled ones (augment.Oversample),
-// any slice otherwise; augment.Sample then crops and augments it.
+// any slice otherwise; augment.Sample then crops and augments it. With
+// active Weights a foreground-oversampled sample draws its volume and
+// slice together, by weight (SliceWeights).
 func (s *Sampler) Draw(b *Batch, aug *augment.Augmenter, epoch, iter int) error {
 	if aug.PatchW != s.PatchW || aug.PatchH != s.PatchH {
 		return fmt.Errorf("data: augmenter patch %d×%d, sampler %d×%d", aug.PatchW, aug.PatchH, s.PatchW, s.PatchH)
@@ -86,14 +200,18 @@ func (s *Sampler) Draw(b *Batch, aug *augment.Augmenter, epoch, iter int) error 
 	vols := s.Set.Volumes
 	for i := 0; i < n; i++ {
 		fg := augment.Oversample(i, n, s.FGFraction)
-		vi := rng.IntN(len(vols))
-		v := vols[vi]
-		var k int
-		if fgs := s.Set.fgSlices[vi]; fg && len(fgs) > 0 {
-			k = fgs[rng.IntN(len(fgs))]
+		var vi, k int
+		if d := s.foregroundDraw(fg); d != nil {
+			vi, k = d.pick(rng)
 		} else {
-			k = rng.IntN(v.Slices())
+			vi = rng.IntN(len(vols))
+			if fgs := s.Set.fgSlices[vi]; fg && len(fgs) > 0 {
+				k = fgs[rng.IntN(len(fgs))]
+			} else {
+				k = rng.IntN(vols[vi].Slices())
+			}
 		}
+		v := vols[vi]
 		patch.Image = b.Image[i*hw : (i+1)*hw]
 		if patch.Labels == nil {
 			patch.Labels = make([]uint8, hw)

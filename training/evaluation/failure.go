@@ -22,10 +22,10 @@ import (
 // Slice positions, counted from the base; Outside holds the slices
 // without reference foreground (above the base or below the apex).
 const (
-	Basal = iota
-	Mid
-	Apical
-	Outside
+	Basal   = study.PositionBasal
+	Mid     = study.PositionMid
+	Apical  = study.PositionApical
+	Outside = study.PositionOutside
 )
 
 // PositionNames name the positions (index Basal, Mid, Apical, Outside).
@@ -146,33 +146,7 @@ type FailureAnalysis struct {
 
 // SlicePositions assigns every slice of ref a position (Basal, Mid, Apical
 // or Outside) by PositionRule and reports whether the base is at k = 0.
-func SlicePositions(ref study.Labels) (pos []int, baseAtFirst bool) {
-	nz := ref.Dims[2]
-	plane := ref.Dims[0] * ref.Dims[1]
-	var fg []int // slices with reference foreground, in k order
-	for k := range nz {
-		for _, l := range ref.Data[k*plane : (k+1)*plane] {
-			if l != 0 {
-				fg = append(fg, k)
-				break
-			}
-		}
-	}
-	pos = make([]int, nz)
-	for k := range pos {
-		pos[k] = Outside
-	}
-	n := len(fg)
-	baseAtFirst, _ = study.BaseAtFirst(ref.Data, ref.Dims)
-	for r, k := range fg {
-		rank := r
-		if !baseAtFirst {
-			rank = n - 1 - r
-		}
-		pos[k] = (6*rank + 3) / (2 * n) // floor(3(rank+½)/n)
-	}
-	return pos, baseAtFirst
-}
+func SlicePositions(ref study.Labels) (pos []int, baseAtFirst bool) { return study.SlicePositions(ref) }
 
 // positionOverlaps counts each class's voxels per position (index Basal …
 // Outside) for pred against ref; summed over the four positions they are

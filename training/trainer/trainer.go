@@ -203,7 +203,7 @@ func Train(ctx context.Context, cfg config.Config, runDir string, opts Options, 
 	}
 	sampler := &data.Sampler{
 		Set: trainSet, Params: cfg.Augment, PatchH: cfg.Train.Patch[0], PatchW: cfg.Train.Patch[1],
-		BatchSize: cfg.Train.BatchSize, FGFraction: cfg.Train.ForegroundFraction, Seed: cfg.Run.Seed,
+		BatchSize: cfg.Train.BatchSize, FGFraction: cfg.Train.ForegroundFraction, Weights: cfg.Train.SliceWeights, Seed: cfg.Run.Seed,
 	}
 	if err := sampler.Validate(); err != nil {
 		return nil, err
