@@ -98,3 +98,41 @@ func (p Params) Validate() error {
 	}
 	return nil
 }
+
+// SliceWeights weight a foreground slice by its position from the base
+// (study.SlicePositions; the draw is data.Sampler's) and by the phase of its volume. Each volume's
+// weights are normalised by its count of foreground slices, so that equal
+// weights draw a volume uniformly and then one of its foreground slices
+// uniformly, in expectation, as the unweighted sampler does. The zero
+// value (all 0) means unweighted.
+type SliceWeights struct {
+	Basal  float64 `toml:"basal"`
+	Mid    float64 `toml:"mid"`
+	Apical float64 `toml:"apical"`
+	// ES multiplies the weights of the end-systolic volumes' slices
+	// (data.Set.EndSystolic); the others get 1.
+	ES float64 `toml:"es"`
+}
+
+// Active says whether w changes the draw.
+func (w SliceWeights) Active() bool { return w != SliceWeights{} }
+
+// Validate checks that an active w has weights ≥ 0, not all positions 0,
+// and ES > 0.
+func (w SliceWeights) Validate() error {
+	if !w.Active() {
+		return nil
+	}
+	for _, x := range []float64{w.Basal, w.Mid, w.Apical, w.ES} {
+		if !(x >= 0) || math.IsInf(x, 0) {
+			return fmt.Errorf("slice weight %g must be a finite number ≥ 0", x)
+		}
+	}
+	if w.Basal+w.Mid+w.Apical == 0 {
+		return fmt.Errorf("slice weights: basal, mid and apical are all 0")
+	}
+	if w.ES == 0 {
+		return fmt.Errorf("slice weights: es must be > 0 (1 leaves the phases alone)")
+	}
+	return nil
+}

@@ -14,7 +14,6 @@ import (
 
 	"cmrseg/app/atomicfile"
 	"cmrseg/training/augment"
-	"cmrseg/training/data"
 	"cmrseg/training/schedule"
 	"cmrseg/training/split"
 )
@@ -61,8 +60,8 @@ type Train struct {
 	// ForegroundFraction of each batch is centred on foreground (nnU-Net 0.33).
 	ForegroundFraction float64 `toml:"foreground_fraction"`
 	// SliceWeights steer the foreground draws by slice position and
-	// phase (data.SliceWeights); absent, they draw as nnU-Net does.
-	SliceWeights data.SliceWeights `toml:"slice_weights"`
+	// phase (augment.SliceWeights); absent, they draw as nnU-Net does.
+	SliceWeights augment.SliceWeights `toml:"slice_weights"`
 }
 
 // Schedule modes.

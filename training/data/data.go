@@ -126,7 +126,7 @@ type Set struct {
 	endSystolic []bool
 
 	drawMu sync.Mutex
-	draws  map[SliceWeights]*weightedDraw // Sampler's weighted draws, by weights
+	draws  map[augment.SliceWeights]*weightedDraw // Sampler's weighted draws, by weights
 }
 
 // Slices counts the 2D slices of all volumes.

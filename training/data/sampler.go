@@ -3,7 +3,6 @@ package data
 import (
 	"context"
 	"fmt"
-	"math"
 	"math/rand/v2"
 	"slices"
 
@@ -32,46 +31,8 @@ type Sampler struct {
 	FGFraction float64 // of each batch centred on foreground (nnU-Net 0.33)
 	// Weights steer the foreground draws towards where the model fails;
 	// the zero value draws as nnU-Net does.
-	Weights SliceWeights
+	Weights augment.SliceWeights
 	Seed    int64
-}
-
-// SliceWeights weight a foreground slice by its position from the base
-// (study.SlicePositions) and by the phase of its volume. Each volume's
-// weights are normalised by its count of foreground slices, so that equal
-// weights draw a volume uniformly and then one of its foreground slices
-// uniformly, in expectation, as the unweighted sampler does. The zero
-// value (all 0) means unweighted.
-type SliceWeights struct {
-	Basal  float64 `toml:"basal"`
-	Mid    float64 `toml:"mid"`
-	Apical float64 `toml:"apical"`
-	// ES multiplies the weights of the end-systolic volumes' slices
-	// (Set.EndSystolic); the others get 1.
-	ES float64 `toml:"es"`
-}
-
-// Active says whether w changes the draw.
-func (w SliceWeights) Active() bool { return w != SliceWeights{} }
-
-// Validate checks that an active w has weights ≥ 0, not all positions 0,
-// and ES > 0.
-func (w SliceWeights) Validate() error {
-	if !w.Active() {
-		return nil
-	}
-	for _, x := range []float64{w.Basal, w.Mid, w.Apical, w.ES} {
-		if !(x >= 0) || math.IsInf(x, 0) {
-			return fmt.Errorf("slice weight %g must be a finite number ≥ 0", x)
-		}
-	}
-	if w.Basal+w.Mid+w.Apical == 0 {
-		return fmt.Errorf("slice weights: basal, mid and apical are all 0")
-	}
-	if w.ES == 0 {
-		return fmt.Errorf("slice weights: es must be > 0 (1 leaves the phases alone)")
-	}
-	return nil
 }
 
 // weightedDraw is the cumulative weight of every (volume, foreground
@@ -82,7 +43,7 @@ type weightedDraw struct {
 }
 
 // weighted returns the set's draw for w, built once per w.
-func (set *Set) weighted(w SliceWeights) *weightedDraw {
+func (set *Set) weighted(w augment.SliceWeights) *weightedDraw {
 	set.drawMu.Lock()
 	defer set.drawMu.Unlock()
 	if d := set.draws[w]; d != nil {
@@ -108,7 +69,7 @@ func (set *Set) weighted(w SliceWeights) *weightedDraw {
 		}
 	}
 	if set.draws == nil {
-		set.draws = map[SliceWeights]*weightedDraw{}
+		set.draws = map[augment.SliceWeights]*weightedDraw{}
 	}
 	set.draws[w] = d
 	return d
@@ -183,7 +144,7 @@ func RNG(seed int64, epoch, iter int) *rand.Rand {
 // one of the batch's foreground-oversampled ones (augment.Oversample),
 // any slice otherwise; augment.Sample then crops and augments it. With
 // active Weights a foreground-oversampled sample draws its volume and
-// slice together, by weight (SliceWeights).
+// slice together, by weight (augment.SliceWeights).
 func (s *Sampler) Draw(b *Batch, aug *augment.Augmenter, epoch, iter int) error {
 	if aug.PatchW != s.PatchW || aug.PatchH != s.PatchH {
 		return fmt.Errorf("data: augmenter patch %d×%d, sampler %d×%d", aug.PatchW, aug.PatchH, s.PatchW, s.PatchH)

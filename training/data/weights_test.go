@@ -32,7 +32,7 @@ func TestEndSystolicMatchesInfoCfg(t *testing.T) {
 // here from the slices directly.
 func TestSliceWeightsSteerTheDraw(t *testing.T) {
 	set, _ := loadSubset(t, "patient001", "patient021", "patient061")
-	w := SliceWeights{Basal: 1, Mid: 1, Apical: 4, ES: 3}
+	w := augment.SliceWeights{Basal: 1, Mid: 1, Apical: 4, ES: 3}
 	var want [3]float64 // share of draws per position
 	wantES, total := 0.0, 0.0
 	for vi, v := range set.Volumes {
@@ -88,19 +88,19 @@ func TestSliceWeightsSteerTheDraw(t *testing.T) {
 		t.Errorf("end-systolic share %.4f, want %.4f (≈ 3/4)", g, e)
 	}
 	// The unweighted draw is the sampler's old one: no weighted draw.
-	s.Weights = SliceWeights{}
+	s.Weights = augment.SliceWeights{}
 	if s.foregroundDraw(true) != nil {
 		t.Error("zero weights changed the draw")
 	}
 }
 
 func TestSliceWeightsValidate(t *testing.T) {
-	for _, w := range []SliceWeights{{ES: 1}, {Basal: 1, Mid: 1, Apical: 1}, {Basal: -1, Mid: 1, Apical: 1, ES: 1}, {Basal: math.NaN(), ES: 1}, {Basal: math.Inf(1), ES: 1}} {
+	for _, w := range []augment.SliceWeights{{ES: 1}, {Basal: 1, Mid: 1, Apical: 1}, {Basal: -1, Mid: 1, Apical: 1, ES: 1}, {Basal: math.NaN(), ES: 1}, {Basal: math.Inf(1), ES: 1}} {
 		if w.Validate() == nil {
 			t.Errorf("%+v accepted", w)
 		}
 	}
-	if err := (SliceWeights{Basal: 1, Mid: 1, Apical: 2, ES: 2}).Validate(); err != nil {
+	if err := (augment.SliceWeights{Basal: 1, Mid: 1, Apical: 2, ES: 2}).Validate(); err != nil {
 		t.Error(err)
 	}
 }
