@@ -199,7 +199,7 @@ func newBatch(o batchOptions, stderr io.Writer) (*batch, error) {
 	fp := cohort.Fingerprint{
 		ModelSHA256: hex.EncodeToString(h[:]),
 		// Threads, batch size and device change speed, not results.
-		Options: fmt.Sprintf("tiling=%s tta=%v phases=%s", o.tiling, o.tta, o.phases),
+		Options: fmt.Sprintf("tiling=%s tta=%v phases=%s engine=%d", o.tiling, o.tta, o.phases, ensemble.EngineVersion),
 		Version: cmrsegVersion,
 	}
 	return &batch{o: o, dir: dir, fp: fp, tile: tile, stderr: stderr}, nil

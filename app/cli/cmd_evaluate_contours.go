@@ -33,7 +33,12 @@ func runEvaluateContours(args []string, stdout, stderr io.Writer) error {
 	jsonOut := fs.String("json", "", "write the results as JSON to this file")
 	threads := fs.Int("threads", 0, "torch threads (0: one per core)")
 	device := fs.String("device", "auto", "auto, cpu or cuda")
+	tilingName := fs.String("tiling", "auto", tilingHelp)
 	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	tiling, err := parseTiling(*tilingName)
+	if err != nil {
 		return err
 	}
 	if *series == "" || *contours == "" {
@@ -74,7 +79,7 @@ func runEvaluateContours(args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		p, err := ensemble.Load(w, b.Dir, ensemble.Options{Device: *device})
+		p, err := ensemble.Load(w, b.Dir, ensemble.Options{Device: *device, Tiling: tiling})
 		if err != nil {
 			return err
 		}

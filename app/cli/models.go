@@ -131,9 +131,7 @@ func newWindowEngine(p *ensemble.Predictor, dir string) (*windowEngine, error) {
 		return nil, err
 	}
 	h := sha256.New()
-	// v2: heart regions run as shifted single tiles (other probabilities
-	// than v1's sliding window over the region).
-	fmt.Fprintf(h, "cmrseg-window-engine-v2\x00tta %v\x00", p.TTA())
+	fmt.Fprintf(h, "cmrseg-window-engine-v%d\x00tta %v\x00", ensemble.EngineVersion, p.TTA())
 	h.Write(m)
 	return &windowEngine{Predictor: p, key: hex.EncodeToString(h.Sum(nil))}, nil
 }

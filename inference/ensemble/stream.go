@@ -188,13 +188,17 @@ func (p *Predictor) tilingFor(ctx context.Context, prep *Prepared) (tiling, erro
 	return p.regionTiling(r, h, w), nil
 }
 
+// shiftedTileLimit bounds TileAuto's single tile, in half patches per
+// axis (3: one and a half patches).
+const shiftedTileLimit = 3
+
 // regionTiling covers the heart region r of an h × w slice as the tiling
 // option asks: one shifted tile per sample when r fits a patch
 // (TileAuto), else the sliding window over r.
 func (p *Predictor) regionTiling(r box, h, w int) tiling {
 	th, tw, _ := p.tile()
 	if p.opts.Tiling == TileAuto {
-		if t, ok := shiftedTiling(r, h, w, th, tw); ok {
+		if t, ok := shiftedTiling(r, h, w, th, tw, th*shiftedTileLimit/2, tw*shiftedTileLimit/2, p.b.Network.Divisor()); ok {
 			return t
 		}
 	}
@@ -392,8 +396,7 @@ func (p *Predictor) grownFor(t tiling, pr []float32, out study.Geometry, prep *P
 	if !(top || bottom || left || right) {
 		return nil
 	}
-	th, tw, _ := p.tile()
-	r := grow(t.covered(), t.h, t.w, th, tw, top, bottom, left, right)
+	r := grow(t.covered(), t.h, t.w, top, bottom, left, right)
 	nt := p.regionTiling(r, t.h, t.w)
 	return &nt
 }
