@@ -281,14 +281,13 @@ func (v *Viewer) openFolderDialog() {
 func (v *Viewer) openPath(path string) {
 	v.stopCine()
 	v.setMessage("Opening " + path + " …")
-	prog := dialog.NewCustomWithoutButtons("Opening study", container.NewVBox(widget.NewLabel(truncate(path, 80)), widget.NewProgressBarInfinite()), v.win)
-	prog.Show()
+	prog := showBusy("Opening study", truncate(path, 80), v.win)
 	sel := v.ws.TakeOpenSeries()
 	go func() {
 		st, err := workspace.LoadSeries(path, sel)
 		onUI(func() {
 			defer v.signal()
-			prog.Hide()
+			prog.Close()
 			if err != nil {
 				if errors.Is(err, os.ErrNotExist) {
 					v.ws.Recent().Remove(path)

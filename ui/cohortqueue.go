@@ -158,13 +158,12 @@ func (v *Viewer) openQueued(s *cohort.Status) {
 	}
 	v.stopCine()
 	v.setMessage("Opening " + s.ID + " from the cohort …")
-	prog := dialog.NewCustomWithoutButtons("Opening study", container.NewVBox(widget.NewLabel(truncate(s.Path, 80)), widget.NewProgressBarInfinite()), v.win)
-	prog.Show()
+	prog := showBusy("Opening study", truncate(s.Path, 80), v.win)
 	go func() {
 		ser, imported, err := v.loadQueued(s)
 		onUI(func() {
 			defer v.signal()
-			prog.Hide()
+			prog.Close()
 			if err != nil {
 				debugf("cohort open failed: %v", err)
 				v.showError("Could not open "+s.ID, err)

@@ -152,13 +152,12 @@ func (v *Viewer) openExamSeries(ex *exam.Exam, i int) {
 	v.stopCine()
 	e := ex.Entries[i]
 	v.setMessage(fmt.Sprintf("Reading series %d (%s) …", i+1, orNoDesc(e.Description)))
-	prog := dialog.NewCustomWithoutButtons("Reading series", container.NewVBox(widget.NewLabel(orNoDesc(e.Description)), widget.NewProgressBarInfinite()), v.win)
-	prog.Show()
+	prog := showBusy("Reading series", orNoDesc(e.Description), v.win)
 	go func() {
 		st, err := studyio.OpenExamSeries(ex, i)
 		onUI(func() {
 			defer v.signal()
-			prog.Hide()
+			prog.Close()
 			if err != nil {
 				v.showError(fmt.Sprintf("Could not read series %d", i+1), err)
 				return

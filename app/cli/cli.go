@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/pprof"
 	"sort"
 	"strings"
 
@@ -54,6 +55,14 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		usage(stderr)
 		return 2
 	}
+	if f := os.Getenv("CMRSEG_CPUPROFILE"); f != "" {
+		// For developers: where a command's CPU time goes (go tool pprof).
+		if stop, err := startCPUProfile(f); err != nil {
+			fmt.Fprintf(stderr, "cmrseg: CMRSEG_CPUPROFILE: %v\n", err)
+		} else {
+			defer stop()
+		}
+	}
 	if err := cmd.run(args[1:], stdout, stderr); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -87,4 +96,17 @@ func usage(w io.Writer) {
 		fmt.Fprintf(w, "  %-10s %s\n", n, commands[n].summary)
 	}
 	fmt.Fprintln(w, "\nResearch use only: not for clinical diagnosis.")
+}
+
+// startCPUProfile writes a CPU profile of the rest of the run to path.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }

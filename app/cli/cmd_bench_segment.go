@@ -63,7 +63,10 @@ type benchSpec struct {
 }
 
 // stageTimes are one side's medians in seconds per ED+ES pair.
-type stageTimes struct{ total, prep, net, comb, rssMB, load, evals float64 }
+// first and locate come from one more prediction the way the window runs
+// it (ED and ES refined together, an update after every sample): the time
+// to its first update and the localisation pass within it (Go side only).
+type stageTimes struct{ total, prep, net, comb, rssMB, load, evals, first, locate float64 }
 
 func runBenchSegment(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("bench segment", stderr)
@@ -150,7 +153,7 @@ func runBenchSegment(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "model: %s; U-Net %d stages, base %d (%s); %.4g mm; mirroring %s; device %s, %d threads\n",
 		origin, net.Stages, net.BaseFeatures, paramText(net), src.Preprocessing.SpacingMM[0], onOff(*tta), *device, *threads)
 	fmt.Fprintf(stdout, "%d rounds A/B (Go process, then PyTorch process) per count, %d predictions per process, first dropped; medians\n\n", *rounds, *iters)
-	fmt.Fprintf(stdout, "%-6s %-6s %10s %10s %7s %9s %9s %7s %9s %8s   %-22s %-22s\n", "tiling", "ckpts", "Go s/pair", "Torch s", "ratio", "Go MB", "Torch MB", "ratio", "evals", "Go+load", "Go prep/net/comb s", "Torch prep/net/comb s")
+	fmt.Fprintf(stdout, "%-6s %-6s %10s %10s %7s %9s %9s %7s %9s %8s %11s   %-22s %-22s\n", "tiling", "ckpts", "Go s/pair", "Torch s", "ratio", "Go MB", "Torch MB", "ratio", "evals", "Go+load", "first/loc s", "Go prep/net/comb s", "Torch prep/net/comb s")
 	tilings := strings.Split(*tilingsFlag, ",")
 	for _, tn := range tilings {
 		if _, err := parseTiling(strings.TrimSpace(tn)); err != nil {
@@ -194,12 +197,12 @@ func runBenchSegment(args []string, stdout, stderr io.Writer) error {
 			}
 			g, p := medianStages(goRuns), medianStages(pyRuns)
 			results[n] = [2]stageTimes{g, p}
-			fmt.Fprintf(stdout, "%-6s %-6d %10.3f %10.3f %7.2f %9.0f %9.0f %7.2f %9.0f %8.3f   %-22s %-22s\n", tn, n, g.total, p.total, g.total/p.total,
-				g.rssMB, p.rssMB, g.rssMB/p.rssMB, g.evals, g.load+g.total,
+			fmt.Fprintf(stdout, "%-6s %-6d %10.3f %10.3f %7.2f %9.0f %9.0f %7.2f %9.0f %8.3f %11s   %-22s %-22s\n", tn, n, g.total, p.total, g.total/p.total,
+				g.rssMB, p.rssMB, g.rssMB/p.rssMB, g.evals, g.load+g.total, fmt.Sprintf("%.2f/%.2f", g.first, g.locate),
 				fmt.Sprintf("%.3f/%.3f/%.3f", g.prep, g.net, g.comb), fmt.Sprintf("%.3f/%.3f/%.3f", p.prep, p.net, p.comb))
 		}
 	}
-	fmt.Fprintln(stdout, "\nevals: network evaluations (tile × slice × checkpoint, localisation pass included) of one pair; Go+load: model load plus one pair")
+	fmt.Fprintln(stdout, "\nevals: network evaluations (tile × slice × checkpoint, localisation pass included) of one pair; Go+load: model load plus one pair;\nfirst/loc: the window's way (an update after every sample): time to the first update (its first contour), and the localisation pass within it")
 	lo, hi := counts[0], counts[0]
 	for _, n := range counts {
 		lo, hi = min(lo, n), max(hi, n)
@@ -341,7 +344,7 @@ func timedStages(cmd *exec.Cmd) (stageTimes, error) {
 		return stageTimes{}, fmt.Errorf("%v: %s", err, strings.TrimSpace(errb.String()))
 	}
 	var rows [][4]float64
-	var load, evals float64
+	var load, evals, first, locate float64
 	sc := bufio.NewScanner(&out)
 	for sc.Scan() {
 		f := strings.Fields(sc.Text())
@@ -350,6 +353,10 @@ func timedStages(cmd *exec.Cmd) (stageTimes, error) {
 		}
 		if len(f) == 2 && f[0] == "evals" {
 			evals, _ = strconv.ParseFloat(f[1], 64)
+		}
+		if len(f) == 3 && f[0] == "first" {
+			first, _ = strconv.ParseFloat(f[1], 64)
+			locate, _ = strconv.ParseFloat(f[2], 64)
 		}
 		if len(f) != 5 || f[0] != "iter" {
 			continue
@@ -371,7 +378,7 @@ func timedStages(cmd *exec.Cmd) (stageTimes, error) {
 		}
 		return median(v)
 	}
-	st := stageTimes{total: col(0), prep: col(1), net: col(2), comb: col(3), load: load, evals: evals}
+	st := stageTimes{total: col(0), prep: col(1), net: col(2), comb: col(3), load: load, evals: evals, first: first, locate: locate}
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 		st.rssMB = float64(ru.Maxrss) / 1024
 	}
@@ -387,13 +394,15 @@ func medianStages(runs []stageTimes) stageTimes {
 		return median(v)
 	}
 	return stageTimes{
-		total: pick(func(s stageTimes) float64 { return s.total }),
-		prep:  pick(func(s stageTimes) float64 { return s.prep }),
-		net:   pick(func(s stageTimes) float64 { return s.net }),
-		comb:  pick(func(s stageTimes) float64 { return s.comb }),
-		rssMB: pick(func(s stageTimes) float64 { return s.rssMB }),
-		load:  pick(func(s stageTimes) float64 { return s.load }),
-		evals: pick(func(s stageTimes) float64 { return s.evals }),
+		total:  pick(func(s stageTimes) float64 { return s.total }),
+		prep:   pick(func(s stageTimes) float64 { return s.prep }),
+		net:    pick(func(s stageTimes) float64 { return s.net }),
+		comb:   pick(func(s stageTimes) float64 { return s.comb }),
+		rssMB:  pick(func(s stageTimes) float64 { return s.rssMB }),
+		load:   pick(func(s stageTimes) float64 { return s.load }),
+		evals:  pick(func(s stageTimes) float64 { return s.evals }),
+		first:  pick(func(s stageTimes) float64 { return s.first }),
+		locate: pick(func(s stageTimes) float64 { return s.locate }),
 	}
 }
 
@@ -447,6 +456,19 @@ func runBenchSegmentChild(args []string, stdout, stderr io.Writer) error {
 		tm := p.LastTimings()
 		fmt.Fprintf(stdout, "iter %.6f %.6f %.6f %.6f\n", time.Since(t0).Seconds(), tm.Prepare.Seconds(), tm.Network.Seconds(), tm.Combine.Seconds())
 	}
+	// The window's way: every phase leading, an update per sample; the
+	// first update is when its first contour can be drawn.
+	var first time.Duration
+	t0 = time.Now()
+	_, err = p.Stream(context.Background(), s, phases, ensemble.Stream{Leading: len(phases), OnUpdate: func(ensemble.Update) {
+		if first == 0 {
+			first = time.Since(t0)
+		}
+	}})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "first %.6f %.6f\n", first.Seconds(), p.LastTimings().Locate.Seconds())
 	return nil
 }
 

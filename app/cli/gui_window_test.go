@@ -1188,7 +1188,42 @@ func TestGUIWindowFirstContour(t *testing.T) {
 		t.Fatalf("first contour after %s s, ED and ES final after %s s", first[1], final[1])
 	}
 	t.Logf("patient001, bundled model, %d CPU cores: first contour %.2f s, ED and ES final %.2f s after the study was shown", runtime.NumCPU(), f1, f2)
+	// With both phases done the window has nothing to do, and must not
+	// spend the cores on it: a hidden dialog's progress bar once kept
+	// repainting the window at the frame rate, two cores under a software
+	// renderer, tripling the time to the first contour. The process's own
+	// CPU time does not depend on the machine's load.
 	g.settle()
+	idle := 3 * time.Second
+	c0 := processCPU(t, g.cmd.Process.Pid)
+	time.Sleep(idle)
+	if used := processCPU(t, g.cmd.Process.Pid) - c0; used > idle/4 {
+		t.Errorf("the idle window used %v of CPU in %v", used, idle)
+	} else {
+		t.Logf("the idle window used %v of CPU in %v", used, idle)
+	}
 	g.shot("acdc-ed-es-final")
 	g.quit()
+}
+
+// processCPU is the user plus system CPU time process pid has used.
+func processCPU(t *testing.T, pid int) time.Duration {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Fields after the command name (which may hold spaces): state is the
+	// first, utime and stime the 12th and 13th.
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	if len(f) < 13 {
+		t.Fatalf("/proc/%d/stat: %q", pid, b)
+	}
+	ut, err1 := strconv.ParseInt(f[11], 10, 64)
+	st, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		t.Fatalf("/proc/%d/stat: %q", pid, b)
+	}
+	// Clock ticks are 100 Hz on Linux (USER_HZ).
+	return time.Duration(ut+st) * 10 * time.Millisecond
 }
