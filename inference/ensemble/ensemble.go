@@ -53,8 +53,9 @@ import (
 // probabilities of the same bundle and options raises it, so that stored
 // results (the window's result cache, batch fingerprints) are recomputed.
 // 2: heart regions as shifted single tiles; 3: up to one and a half
-// patches as one larger tile, regions grown by the heart's components only.
-const EngineVersion = 3
+// patches as one larger tile, regions grown by the heart's components only;
+// 4: the localisation pass on every other slice.
+const EngineVersion = 4
 
 // Tiling chooses how slices larger than the training patch are covered.
 type Tiling int

@@ -328,6 +328,9 @@ type Tiles struct {
 	Locate *Tiles `json:"locate,omitempty"`
 	// LocateCheckpoint is the checkpoint of the localisation pass.
 	LocateCheckpoint int `json:"locate_checkpoint"`
+	// LocateStride: the localisation pass runs on every LocateStride-th
+	// slice, starting with the first.
+	LocateStride int `json:"locate_stride,omitempty"`
 }
 
 // TilesFor runs the tiling choice of a call starting at phase t of s (the
@@ -354,6 +357,7 @@ func (p *Predictor) TilesFor(ctx context.Context, s *study.Series, t int) (*Tile
 		c := coverTiling(tl.h, tl.w, th, tw)
 		out.Locate = &Tiles{Height: c.h, Width: c.w, TileH: c.th, TileW: c.tw, Ys: c.ys, Xs: c.xs}
 		out.LocateCheckpoint = p.order()[0]
+		out.LocateStride = locationStride(prep.Grid.Dims[2])
 	}
 	return out, nil
 }

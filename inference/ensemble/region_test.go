@@ -7,6 +7,7 @@ import (
 
 	"cmrseg/app/study"
 	"cmrseg/inference/bundle"
+	"cmrseg/inference/postprocess"
 	"cmrseg/inference/preprocess"
 	"cmrseg/inference/uncertainty"
 )
@@ -184,10 +185,13 @@ func regionNeverCuts(t *testing.T, s *study.Series, mode Tiling, full []*uncerta
 
 // TestAnytimeUpdates: the leading phases are refined sample by sample (one
 // update per sample per phase, in order) and the last update is the final
-// result, identical to Predict's.
+// result, identical to Predict's, post-processed samples included (the
+// anytime path cleans each sample once and reuses it in later updates).
 func TestAnytimeUpdates(t *testing.T) {
 	_, s := acdcPatient(t)
-	p := load(t, makeBundle(t, 3, nil), Options{Device: "cpu"})
+	p := load(t, makeBundle(t, 3, func(m *bundle.Manifest) {
+		m.Inference.Postprocess = postprocess.Spec{LargestForeground: true, LargestClasses: []uint8{1, 2, 3}}
+	}), Options{Device: "cpu"})
 	phases := []int{s.ED, s.ES}
 	var ups []Update
 	rs, err := p.Stream(context.Background(), s, phases, Stream{Leading: 2, OnUpdate: func(u Update) { ups = append(ups, u) }})
@@ -213,6 +217,11 @@ func TestAnytimeUpdates(t *testing.T) {
 	for i := range phases {
 		if last[i] != rs[i] || !same(rs[i].Prob, want[i].Prob) || !slices.Equal(rs[i].Labels, want[i].Labels) {
 			t.Fatalf("phase %d: the final update differs from the result", phases[i])
+		}
+		for k := range want[i].SampleLabels {
+			if !slices.Equal(rs[i].SampleLabels[k], want[i].SampleLabels[k]) {
+				t.Fatalf("phase %d sample %d: the anytime path's post-processed sample differs from Predict's", phases[i], k)
+			}
 		}
 	}
 }

@@ -204,8 +204,9 @@ def predict_bench(spec):
                     # and the heart's bounding box, as the Go side runs them.
                     lp = params[tl["locate_checkpoint"]]
                     lfn = lambda t: softmax_probs(cfg, lp, t, tta, temp)
-                    for k0 in range(0, nk, b):
-                        fg = tiles_window(lfn, x[k0 : k0 + b], tl["locate"], cfg["classes"]).argmax(1) > 0
+                    xl = x[:: tl.get("locate_stride") or 1]
+                    for k0 in range(0, xl.shape[0], b):
+                        fg = tiles_window(lfn, xl[k0 : k0 + b], tl["locate"], cfg["classes"]).argmax(1) > 0
                         _ = fg.nonzero().amin(0) if fg.any() else None
                 for ci, p in enumerate(params):
                     outs = []
