@@ -4,8 +4,11 @@ Loads a checkpoint written by cmrseg (safetensors layout, parsed with numpy
 alone) and runs the same network functionally with torch.nn.functional.
 
   unet_ref.py forward CONFIG.json WEIGHTS.safetensors INPUT.f32 N,C,H,W OUT.f32
-  unet_ref.py bench   CONFIG.json WEIGHTS.safetensors N,C,H,W MODE ITERS [THREADS]
+  unet_ref.py bench   CONFIG.json WEIGHTS.safetensors N,C,H,W MODE ITERS [THREADS [profile]]
       MODE is forward or train; prints one line per iteration: seconds.
+      With "profile", the iterations after the first run under torch's
+      profiler and then one line per op kind follows:
+      "op NAME SECONDS_PER_ITER CALLS_PER_ITER" (see op_profile).
   unet_ref.py predict       SPEC.json
       The ensemble on slices cmrseg already preprocessed (z-scored, resampled,
       padded): every checkpoint, optional mirroring and sliding window,
@@ -17,6 +20,7 @@ alone) and runs the same network functionally with torch.nn.functional.
       information, argmax), timed; prints one line per iteration:
       "iter TOTAL PREPARE NETWORK COMBINE" in seconds.
 """
+import contextlib
 import json
 import struct
 import sys
@@ -239,6 +243,50 @@ def predict_bench(spec):
         print(f"iter {time.perf_counter() - t_start:.6f} {t_prep:.6f} {t_net:.6f} {t_comb:.6f}", flush=True)
 
 
+# aten names of the ops cmrseg's Go runtime calls, as its Scope names them
+# (inference/torch/ops.go), so that the two profiles line up row by row.
+GO_OP_NAMES = {
+    "aten::conv2d": "conv2d",
+    "aten::conv_transpose2d": "conv_transpose2d",
+    "aten::instance_norm": "instance_norm",
+    "aten::leaky_relu": "leaky_relu",
+    "aten::cat": "cat",
+    "aten::softmax": "softmax",
+    "aten::add": "add",
+}
+
+
+def op_profile(prof, iters):
+    """Prints prof's top-level ops, per iteration, under Go's names.
+
+    An op's time is its whole span, nested calls included (aten::conv2d ->
+    convolution -> _convolution -> mkldnn_convolution, empty, ...): that is
+    the call the Go side times around its C call, and the self times of the
+    nested helpers would otherwise land in rows (empty, view, ...) Go has
+    no match for. The legacy profiler's times are whole microseconds, and
+    torch's own nesting (cpu_parent) misses a child that ends a microsecond
+    after its parent or starts as it ends, which would count it twice; so a
+    nested event here is one that starts before the current top-level op
+    ends and ends at most a microsecond after it."""
+    secs, calls = {}, {}
+    events = sorted(
+        prof.function_events,
+        # On a tie the op Python called (a mapped name) comes first.
+        key=lambda e: (e.thread, e.time_range.start, e.name not in GO_OP_NAMES, -e.time_range.end),
+    )
+    top = None
+    for e in events:
+        r = e.time_range
+        if top is not None and e.thread == top.thread and r.start <= top.time_range.end and r.end <= top.time_range.end + 1:
+            continue
+        top = e
+        name = GO_OP_NAMES.get(e.name, e.name.removeprefix("aten::"))
+        secs[name] = secs.get(name, 0.0) + (r.end - r.start) / 1e6
+        calls[name] = calls.get(name, 0) + 1
+    for name in sorted(secs, key=secs.get, reverse=True):
+        print(f"op {name} {secs[name] / iters:.6f} {calls[name] / iters:g}", flush=True)
+
+
 def main():
     mode = sys.argv[1]
     if mode in ("predict", "predict-bench"):
@@ -259,14 +307,28 @@ def main():
         shape = [int(v) for v in sys.argv[4].split(",")]
         what, iters = sys.argv[5], int(sys.argv[6])
         torch.set_num_threads(int(sys.argv[7]) if len(sys.argv) > 7 else 2)
+        profile = len(sys.argv) > 8 and sys.argv[8] == "profile"
         torch.manual_seed(0)
         x = torch.randn(shape)
         if what == "forward":
+
+            def timed():
+                t0 = time.perf_counter()
+                forward(cfg, p, x)
+                print(f"{time.perf_counter() - t0:.6f}", flush=True)
+
+            # The first iteration is warm-up and stays out of the profile.
+            prof = torch.autograd.profiler.profile() if profile else contextlib.nullcontext()
             with torch.no_grad():
-                for _ in range(iters):
-                    t0 = time.perf_counter()
-                    forward(cfg, p, x)
-                    print(f"{time.perf_counter() - t0:.6f}", flush=True)
+                for _ in range(min(iters, 1)):
+                    timed()
+                with prof:
+                    for _ in range(iters - 1):
+                        timed()
+            if profile and iters > 1:
+                op_profile(prof, iters - 1)
+        elif profile:
+            raise SystemExit("bench: profile is only for MODE forward")
         else:
             for v in p.values():
                 v.requires_grad_(True)

@@ -4,6 +4,7 @@ package torch
 import "C"
 
 import (
+	"time"
 	"unsafe"
 
 	"github.com/wangkuiyi/gotorch"
@@ -17,9 +18,10 @@ import (
 // A Scope is obtained from Worker.Do (or Scope.Child) and must only be used on
 // the worker's goroutine.
 type Scope struct {
-	owned  []*unsafe.Pointer
-	err    error
-	closed bool
+	owned   []*unsafe.Pointer
+	err     error
+	closed  bool
+	opStart time.Time // start of the op in progress, when profiling (opprofile.go)
 }
 
 // Err returns the first error of this scope's operations.
@@ -116,11 +118,13 @@ func (s *Scope) ready(op string, ts ...Tensor) bool {
 			return false
 		}
 	}
+	s.opBegin()
 	return true
 }
 
 // result records the outcome of a C call that produced out.
 func (s *Scope) result(op string, msg *C.char, out C.Tensor) Tensor {
+	s.opEnd(op)
 	if err := takeError(op, msg); err != nil {
 		s.err = err
 		if out != nil {
@@ -133,6 +137,7 @@ func (s *Scope) result(op string, msg *C.char, out C.Tensor) Tensor {
 
 // check records the outcome of a C call with no tensor result.
 func (s *Scope) check(op string, msg *C.char) bool {
+	s.opEnd(op)
 	if err := takeError(op, msg); err != nil {
 		s.Fail(err)
 		return false
