@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"image/png"
 	"io"
 	"os"
 	"os/signal"
@@ -45,8 +46,24 @@ func runBenchAnytime(args []string, stdout, stderr io.Writer) error {
 	threads := fs.Int("threads", 0, "torch threads (0: one per core)")
 	tiling := fs.String("tiling", "auto", tilingHelp)
 	jsonOut := fs.String("json", "", "also write the rows as JSON here")
+	pngOut := fs.String("png", "", "also draw the rows as a PNG chart here (Dice and ECE against samples)")
+	fromJSON := fs.String("from-json", "", "draw --png from rows this command wrote with --json, without segmenting")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if *fromJSON != "" {
+		if *pngOut == "" {
+			return fmt.Errorf("--from-json needs --png")
+		}
+		raw, err := os.ReadFile(*fromJSON)
+		if err != nil {
+			return err
+		}
+		var rows []anytimeRow
+		if err := json.Unmarshal(raw, &rows); err != nil || len(rows) == 0 {
+			return fmt.Errorf("%s: not the rows of cmrseg bench anytime --json (%v)", *fromJSON, err)
+		}
+		return saveAnytimeChart(*pngOut, rows)
 	}
 	tile, err := parseTiling(*tiling)
 	if err != nil {
@@ -169,5 +186,36 @@ func runBenchAnytime(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
+	if *pngOut != "" {
+		return saveAnytimeChart(*pngOut, rows)
+	}
 	return nil
+}
+
+// saveAnytimeChart draws Dice (left) and ECE (right) against the number of
+// samples, the README's figure of what an early answer is worth.
+func saveAnytimeChart(path string, rows []anytimeRow) error {
+	x := make([]float64, len(rows))
+	col := func(f func(anytimeRow) float64) []float64 {
+		v := make([]float64, len(rows))
+		for i, r := range rows {
+			v[i] = f(r)
+		}
+		return v
+	}
+	for i, r := range rows {
+		x[i] = float64(r.Samples)
+	}
+	dice := metrics.Chart{Title: "Dice (validation)", XLabel: "checkpoints in the ensemble", X: x, Series: []metrics.Series{
+		{Name: "RV", Y: col(func(r anytimeRow) float64 { return r.Dice[0] }), Color: metrics.ChartBlue},
+		{Name: "MYO", Y: col(func(r anytimeRow) float64 { return r.Dice[1] }), Color: metrics.ChartGreen},
+		{Name: "LV", Y: col(func(r anytimeRow) float64 { return r.Dice[2] }), Color: metrics.ChartRed},
+		{Name: "LV at ES", Y: col(func(r anytimeRow) float64 { return r.ESLV }), Color: metrics.ChartOrange},
+	}}
+	ece := metrics.Chart{Title: "ECE % (validation)", XLabel: "checkpoints in the ensemble", X: x, Series: []metrics.Series{
+		{Name: "per volume", Y: col(func(r anytimeRow) float64 { return r.ECE }), Color: metrics.ChartPurple},
+		{Name: "pooled", Y: col(func(r anytimeRow) float64 { return r.ECEPooled }), Color: metrics.ChartBlue},
+	}}
+	img := metrics.SideBySide(dice.Image(520, 340), ece.Image(420, 340))
+	return atomicfile.WriteWith(path, func(w io.Writer) error { return png.Encode(w, img) })
 }
