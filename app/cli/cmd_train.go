@@ -274,6 +274,7 @@ func runBaseline(args []string, stdout, stderr io.Writer) error {
 	from := fs.String("from", "", "run folder(s) or bundle(s), comma-separated (deep-ensemble: one per seed)")
 	out := fs.String("out", "", "folder of the new bundle")
 	samples := fs.Int("samples", 10, "mc-dropout: forward passes per prediction")
+	epoch := fs.Int("epoch", -1, "single: the checkpoint of this epoch (default: the last)")
 	dataDir := fs.String("data", "", "temperature: data set folder(s) (default: the run's)")
 	threads := fs.Int("threads", 0, "temperature: torch threads (0: one per core)")
 	if err := parseFlags(fs, args[1:]); err != nil {
@@ -298,7 +299,7 @@ func runBaseline(args []string, stdout, stderr io.Writer) error {
 	var err error
 	switch kind {
 	case "single":
-		made, err = baseline.Single(bs[0], *out)
+		made, err = baseline.SingleAt(bs[0], *out, *epoch)
 	case "swa":
 		made, err = baseline.SWA(bs[0], *out)
 	case "single-modal":

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -89,10 +90,26 @@ func finish(out string, m bundle.Manifest) (*bundle.Bundle, error) {
 
 // Single is the vanilla baseline: the last checkpoint alone.
 func Single(src *bundle.Bundle, out string) (*bundle.Bundle, error) {
+	return SingleAt(src, out, -1)
+}
+
+// SingleAt is the checkpoint of one epoch alone (epoch < 0: the last), for
+// learning curves over the checkpoints a run kept.
+func SingleAt(src *bundle.Bundle, out string, epoch int) (*bundle.Bundle, error) {
+	i := lastCheckpoint(src)
+	if epoch >= 0 {
+		i = slices.IndexFunc(src.Checkpoints, func(c bundle.Checkpoint) bool { return c.Epoch == epoch })
+		if i < 0 {
+			var kept []int
+			for _, c := range src.Checkpoints {
+				kept = append(kept, c.Epoch)
+			}
+			return nil, fmt.Errorf("baseline: %s keeps no checkpoint of epoch %d (it keeps epochs %v)", src.Dir, epoch, kept)
+		}
+	}
 	if err := prepare(out); err != nil {
 		return nil, err
 	}
-	i := lastCheckpoint(src)
 	m := derive(src, bundle.Single, fmt.Sprintf("single model: the checkpoint of epoch %d", src.Checkpoints[i].Epoch))
 	c, err := copyCheckpoint(src, i, out, src.Checkpoints[i].File)
 	if err != nil {

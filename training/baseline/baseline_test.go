@@ -281,3 +281,20 @@ func TestBaselinesFromATrainedRun(t *testing.T) {
 		t.Logf("%s: %d samples predicted in %v", b.Kind, rs[0].Checkpoints, time.Since(t0))
 	}
 }
+
+// SingleAt picks the checkpoint of the epoch asked for, and names the
+// kept epochs when the run did not keep that one.
+func TestSingleAtPicksTheEpoch(t *testing.T) {
+	src := fakeRun(t, testNet, 2, threeCycles)
+	want := src.Checkpoints[2]
+	b, err := SingleAt(src, filepath.Join(t.TempDir(), "at"), want.Epoch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b.Checkpoints) != 1 || b.Checkpoints[0].SHA256 != want.SHA256 || b.Checkpoints[0].Epoch != want.Epoch {
+		t.Fatalf("checkpoint %+v, want the epoch-%d file", b.Checkpoints, want.Epoch)
+	}
+	if _, err := SingleAt(src, filepath.Join(t.TempDir(), "none"), 999); err == nil || !strings.Contains(err.Error(), "keeps no checkpoint of epoch 999") {
+		t.Fatalf("a missing epoch: %v", err)
+	}
+}

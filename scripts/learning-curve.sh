@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The learning curve of the bundled model's cyclical training (issue 16):
+# validation Dice and ECE of each cycle's last checkpoint alone, and of each
+# stage's 9-checkpoint ensemble, over all stages. Stages 1–3 are the bundles
+# committed at each stage (git history of assets/model), stage 4 the control
+# run of assets/train-acdc-cpu-4-control.toml.
+#
+#   scripts/learning-curve.sh OUT_DIR [CMRSEG] [STAGE4_RUN]
+set -euo pipefail
+out=${1:?output folder}; bin=${2:-build/cmrseg}
+stage4=${3:-/var/tmp/cmrseg-runs/acdc-cpu-4-control}
+mkdir -p "$out"
+stages=()
+for c in f706b6a fbcff42 9c980ca; do # the commits of stages 1, 2, 3
+  d=$out/stage-$c
+  [ -f "$d/assets/model/model.toml" ] || { mkdir -p "$d"; git archive "$c" assets/model | tar -x -C "$d"; }
+  stages+=("$d/assets/model")
+done
+stages+=("$stage4/bundle")
+models=()
+for i in "${!stages[@]}"; do
+  s=${stages[$i]}
+  for e in 15 31 47; do # each cycle's last epoch
+    b=$out/s$((i + 1))-epoch$e
+    [ -f "$b/model.toml" ] || "$bin" baseline single --epoch "$e" --from "$s" --out "$b" > /dev/null
+    models+=("$b")
+  done
+  models+=("$s")
+done
+"$bin" evaluate --data ../shared/data/acdc/training --cases "$(grep -o 'patient[0-9]*' <<< "$(grep val_cases "${stages[0]}/model.toml")" | paste -sd,)" \
+  --model "$(IFS=,; echo "${models[*]}")" --json "$out/learning-curve.json" | tee "$out/learning-curve.txt"
