@@ -13,8 +13,10 @@ mkdir -p "$out"
 for kind in single swa single-modal; do
   [ -f "$out/$kind/model.toml" ] || "$bin" baseline "$kind" --from "$run" --out "$out/$kind"
 done
-"$bin" evaluate --split-from "$run" --model "$run,$out/single,$out/swa,$out/single-modal" \
-  --json "$out/evaluate.json" --png-dir "$out/reliability" --calibrate-qc --calibrate-postprocessing | tee "$out/evaluate.txt"
+"$bin" evaluate --split-from "$run" --model "$run" --json "$out/evaluate.json" --png-dir "$out/reliability" \
+  --calibrate-temperature --calibrate-qc --calibrate-postprocessing | tee "$out/evaluate.txt"
+"$bin" evaluate --split-from "$run" --model "$out/single,$out/swa,$out/single-modal" \
+  --json "$out/evaluate-baselines.json" --png-dir "$out/reliability" --calibrate-qc --calibrate-postprocessing | tee "$out/evaluate-baselines.txt"
 "$bin" evaluate-contours --model "$run,$out/single,$out/swa" \
   --dicom "$data/sunnybrook/SCD0000101" --contours "$data/sunnybrook/contours/SC-HF-I-1" \
   --json "$out/sunnybrook.json" | tee "$out/sunnybrook.txt"

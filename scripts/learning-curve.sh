@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
 # The learning curve of the bundled model's cyclical training (issue 16):
 # validation Dice and ECE of each cycle's last checkpoint alone, and of each
-# stage's 9-checkpoint ensemble, over all stages. Stages 1–3 are the bundles
-# committed at each stage (git history of assets/model), stage 4 the control
-# run of assets/train-acdc-cpu-4-control.toml.
+# stage's 9-checkpoint ensemble, over all stages, and the figure of it
+# (docs/figures/learning-curve.png, by scripts/learningcurve). Stages 1–3 are
+# the bundles committed at each stage (git history of assets/model), the later
+# ones the runs named (default: assets/train-acdc-cpu-4-control.toml's and
+# assets/train-acdc-cpu-5.toml's).
 #
-#   scripts/learning-curve.sh OUT_DIR [CMRSEG] [STAGE4_RUN]
+#   scripts/learning-curve.sh OUT_DIR [CMRSEG] [RUN ...]
 set -euo pipefail
 out=${1:?output folder}; bin=${2:-build/cmrseg}
-stage4=${3:-/var/tmp/cmrseg-runs/acdc-cpu-4-control}
+shift $(($# < 2 ? $# : 2))
+runs=("$@")
+[ ${#runs[@]} -gt 0 ] || runs=(/var/tmp/cmrseg-runs/acdc-cpu-4-control /var/tmp/cmrseg-runs/acdc-cpu-5)
 mkdir -p "$out"
 stages=()
 for c in f706b6a fbcff42 9c980ca; do # the commits of stages 1, 2, 3
@@ -16,7 +20,7 @@ for c in f706b6a fbcff42 9c980ca; do # the commits of stages 1, 2, 3
   [ -f "$d/assets/model/model.toml" ] || { mkdir -p "$d"; git archive "$c" assets/model | tar -x -C "$d"; }
   stages+=("$d/assets/model")
 done
-stages+=("$stage4/bundle")
+for r in "${runs[@]}"; do stages+=("$r/bundle"); done
 models=()
 for i in "${!stages[@]}"; do
   s=${stages[$i]}
@@ -29,3 +33,4 @@ for i in "${!stages[@]}"; do
 done
 "$bin" evaluate --data ../shared/data/acdc/training --cases "$(grep -o 'patient[0-9]*' <<< "$(grep val_cases "${stages[0]}/model.toml")" | paste -sd,)" \
   --model "$(IFS=,; echo "${models[*]}")" --json "$out/learning-curve.json" | tee "$out/learning-curve.txt"
+go run ./scripts/learningcurve "$out/learning-curve.json" "$out/learning-curve.png"

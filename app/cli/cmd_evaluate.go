@@ -36,6 +36,7 @@ func runEvaluate(args []string, stdout, stderr io.Writer) error {
 	tta := fs.Bool("tta", false, "test-time mirroring")
 	tiling := fs.String("tiling", "auto", tilingHelp)
 	calibratePP := fs.Bool("calibrate-postprocessing", false, "choose each bundle's largest-component post-processing on these cases (nnU-Net's rule) and store it in its model.toml")
+	calibrateT := fs.Bool("calibrate-temperature", false, "fit one logit temperature for all of each bundle's checkpoints (NLL of their averaged softmax) on these cases, store it in its model.toml, then score the tempered bundle (give it with --calibrate-qc: the QC threshold depends on it)")
 	calibrate := fs.Bool("calibrate-qc", false, "store each bundle's slice-flag threshold (best Youden J for failed slices on these cases) in its model.toml")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -103,7 +104,7 @@ func runEvaluate(args []string, stdout, stderr io.Writer) error {
 
 	opt := evaluation.Options{
 		Device: *device, TTA: *tta, Tiling: tile,
-		CalibratePostprocessing: *calibratePP, CalibrateQC: *calibrate, PNGDir: *pngDir,
+		CalibratePostprocessing: *calibratePP, CalibrateQC: *calibrate, CalibrateTemperature: *calibrateT, PNGDir: *pngDir,
 		Warn: func(msg string) { fmt.Fprintf(stderr, "warning: %s\n", msg) },
 		OnCase: func(name string, i, n int, id string) {
 			fmt.Fprintf(stdout, "\r%s: case %d/%d %s   ", name, i, n, id)
@@ -155,6 +156,11 @@ func printTables(w io.Writer, rs []*evaluation.MethodScore) {
 	for _, r := range rs {
 		if r.Postprocess != "none" {
 			fmt.Fprintf(w, "post-processing %-24s %s; without it RV/MYO/LV %.3f/%.3f/%.3f\n", r.Name, r.Postprocess, r.RawDice[0], r.RawDice[1], r.RawDice[2])
+		}
+	}
+	for _, r := range rs {
+		if r.Temperature != 0 {
+			fmt.Fprintf(w, "temperature %-28s %.4f (logits of every checkpoint divided by it before the softmax)\n", r.Name, r.Temperature)
 		}
 	}
 	fmt.Fprintf(w, "AUROC: per-slice uncertainty (mean entropy over the slice's predicted foreground) against slices with mean foreground Dice < %.1f\n", metrics.FailureDice)

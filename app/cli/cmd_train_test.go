@@ -13,6 +13,7 @@ import (
 
 	"cmrseg/app/shareddata"
 	"cmrseg/inference/bundle"
+	"cmrseg/training/baseline"
 )
 
 const tinyTrainTOML = `# CI-sized run
@@ -174,6 +175,27 @@ func TestTrainBaselineEvaluateCLI(t *testing.T) {
 		t.Errorf("post-processing stored %+v, reported %q", pp, cal.Methods[0].Postprocess)
 	}
 	t.Logf("post-processing of the tiny SWA bundle: %s (%s)", b.Inference.Postprocess, b.Inference.Postprocess.Decision)
+	// --calibrate-temperature fits one temperature shared by the run's four
+	// checkpoints, stores it with how it was fitted, and scores the
+	// tempered ensemble (the JSON reports the temperature it ran with).
+	js3 := filepath.Join(tmp, "eval3.json")
+	if out, errs, code = cli("evaluate", "--split-from", run, "--model", run, "--json", js3, "--threads", "1", "--calibrate-temperature"); code != 0 {
+		t.Fatalf("evaluate --calibrate-temperature: %s%s", out, errs)
+	}
+	var tempered struct {
+		Methods []struct{ Temperature float64 }
+	}
+	raw, _ = os.ReadFile(js3)
+	json.Unmarshal(raw, &tempered)
+	rb, err := bundle.Load(filepath.Join(run, "bundle"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if T := rb.Inference.Temperature; !(T >= baseline.MinFitTemperature && T <= baseline.MaxFitTemperature) || !strings.Contains(rb.Inference.TemperatureCalibration, "all 4 checkpoints") ||
+		len(tempered.Methods) != 1 || tempered.Methods[0].Temperature != T {
+		t.Errorf("temperature stored %g (%q), reported %+v", T, rb.Inference.TemperatureCalibration, tempered.Methods)
+	}
+	t.Logf("temperature of the tiny run: %s", rb.Inference.TemperatureCalibration)
 	// Bad input names the file and the field.
 	bad := filepath.Join(tmp, "bad.toml")
 	os.WriteFile(bad, []byte("[train]\nbatch_size = 0\n"), 0o644)

@@ -6,8 +6,11 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"sync"
 
+	"cmrseg/app/study"
 	"cmrseg/inference/bundle"
 	"cmrseg/inference/ensemble"
 	"cmrseg/inference/torch"
@@ -165,58 +168,202 @@ func DeployedLogits(ctx context.Context, w *torch.Worker, dir string, cases []da
 	if p.Checkpoints() != 1 {
 		return nil, nil, 0, fmt.Errorf("baseline: %s has %d checkpoints; temperature scaling fits one", dir, p.Checkpoints())
 	}
-	classes := p.Bundle().Network.Classes
+	var vols []Volume
 	for _, c := range cases {
 		smp, err := c.Load()
 		if err != nil {
 			return nil, nil, 0, err
 		}
 		for t, ref := range smp.Labels {
-			if ref == nil {
-				continue
+			if ref != nil {
+				vols = append(vols, Volume{ID: c.ID, Series: smp.Series, Phase: t, Ref: *ref})
 			}
-			if err := ctx.Err(); err != nil {
-				return nil, nil, 0, err
+		}
+	}
+	all, labels, volumes, err := CheckpointLogits(ctx, p, vols, MaxFitVoxels)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	return all[0], labels, volumes, nil
+}
+
+// Volume is one labelled phase of a case.
+type Volume struct {
+	ID     string
+	Series *study.Series
+	Phase  int // 0-based
+	Ref    study.Labels
+}
+
+// CheckpointLogits runs each of p's checkpoints alone along the deployed
+// path (ensemble.Predictor.CheckpointLogits) on every volume and returns,
+// per checkpoint, the logits (voxel-major: logits[k][i*classes+c]) of the
+// voxels inside the reference foreground's bounding box (where the ECE is
+// measured, and where the background that dominates the field of view
+// does not swamp a fit) that every checkpoint's region covers, their
+// reference labels, strided down to maxVoxels, and the number of volumes
+// they come from.
+func CheckpointLogits(ctx context.Context, p *ensemble.Predictor, vols []Volume, maxVoxels int) (logits [][]float32, labels []uint8, volumes int, err error) {
+	classes, k := p.Bundle().Network.Classes, p.Checkpoints()
+	logits = make([][]float32, k)
+	for _, v := range vols {
+		if err := ctx.Err(); err != nil {
+			return nil, nil, 0, err
+		}
+		lo, hi, ok := metrics.ForegroundBox(v.Ref)
+		if !ok {
+			continue
+		}
+		zs := make([]*ensemble.Logits, k)
+		for ci := range zs {
+			if zs[ci], err = p.CheckpointLogits(ctx, v.Series, v.Phase, ci); err != nil {
+				return nil, nil, 0, fmt.Errorf("baseline: case %s phase %d: %w", v.ID, v.Phase+1, err)
 			}
-			lo, hi, ok := metrics.ForegroundBox(*ref)
-			if !ok {
-				continue
-			}
-			z, err := p.CheckpointLogits(ctx, smp.Series, t, 0)
-			if err != nil {
-				return nil, nil, 0, fmt.Errorf("baseline: case %s phase %d: %w", c.ID, t+1, err)
-			}
-			volumes++
-			nx, ny := ref.Dims[0], ref.Dims[1]
-			n := len(ref.Data)
-			for k := lo[2]; k <= hi[2]; k++ {
-				for j := lo[1]; j <= hi[1]; j++ {
-					for i := lo[0]; i <= hi[0]; i++ {
-						v := i + nx*(j+ny*k)
-						if !z.Inside[v] {
-							continue
+		}
+		volumes++
+		nx, ny, n := v.Ref.Dims[0], v.Ref.Dims[1], len(v.Ref.Data)
+		for z := lo[2]; z <= hi[2]; z++ {
+			for y := lo[1]; y <= hi[1]; y++ {
+			voxels:
+				for x := lo[0]; x <= hi[0]; x++ {
+					vox := x + nx*(y+ny*z)
+					for _, zc := range zs {
+						if !zc.Inside[vox] {
+							continue voxels
 						}
-						for cl := 0; cl < classes; cl++ {
-							logits = append(logits, z.Data[cl*n+v])
-						}
-						labels = append(labels, ref.Data[v])
 					}
+					for ci, zc := range zs {
+						for c := 0; c < classes; c++ {
+							logits[ci] = append(logits[ci], zc.Data[c*n+vox])
+						}
+					}
+					labels = append(labels, v.Ref.Data[vox])
 				}
 			}
 		}
 	}
 	if len(labels) == 0 {
-		return nil, nil, 0, fmt.Errorf("baseline: no validation volume has foreground inside the region the network ran on")
+		return nil, nil, 0, fmt.Errorf("baseline: no volume has reference foreground inside the region the network ran on")
 	}
-	if n := len(labels); n > MaxFitVoxels {
-		stride := (n + MaxFitVoxels - 1) / MaxFitVoxels
-		k := 0
+	if n := len(labels); n > maxVoxels {
+		stride := (n + maxVoxels - 1) / maxVoxels
+		m := 0
 		for i := 0; i < n; i += stride {
-			copy(logits[k*classes:(k+1)*classes], logits[i*classes:(i+1)*classes])
-			labels[k] = labels[i]
-			k++
+			for ci := range logits {
+				copy(logits[ci][m*classes:(m+1)*classes], logits[ci][i*classes:(i+1)*classes])
+			}
+			labels[m] = labels[i]
+			m++
 		}
-		logits, labels = logits[:k*classes], labels[:k]
+		for ci := range logits {
+			logits[ci] = logits[ci][:m*classes]
+		}
+		labels = labels[:m]
 	}
 	return logits, labels, volumes, nil
+}
+
+// FitEnsembleTemperature returns the one T > 0, shared by every checkpoint,
+// that minimises the mean negative log-likelihood of labels under the
+// ensemble's predictive distribution mean_k softmax(logits[k] / T), the
+// distribution the app shows. logits[k] is checkpoint k's, voxel-major as
+// in FitTemperature. With one checkpoint it is FitTemperature's T. The NLL
+// of a mixture is not convex in 1/T, so a log-spaced grid over
+// [MinFitTemperature, MaxFitTemperature] brackets the minimum and a
+// golden-section search refines it.
+func FitEnsembleTemperature(logits [][]float32, labels []uint8, classes int) (float64, error) {
+	n := len(labels)
+	if classes < 2 || n == 0 || len(logits) == 0 {
+		return 0, fmt.Errorf("temperature: %d checkpoints, %d labels of %d classes", len(logits), n, classes)
+	}
+	for k, z := range logits {
+		if len(z) != n*classes {
+			return 0, fmt.Errorf("temperature: checkpoint %d has %d logits for %d labels of %d classes", k, len(z), n, classes)
+		}
+	}
+	for i, l := range labels {
+		if int(l) >= classes {
+			return 0, fmt.Errorf("temperature: label %d of voxel %d is outside 0..%d", l, i, classes-1)
+		}
+	}
+	nll := func(t float64) float64 { return ensembleNLL(logits, labels, classes, 1/t) }
+	const grid = 24
+	lo, hi := math.Log(MinFitTemperature), math.Log(MaxFitTemperature)
+	step := (hi - lo) / grid
+	best, bestF := 0, math.Inf(1)
+	for g := 0; g <= grid; g++ {
+		if f := nll(math.Exp(lo + float64(g)*step)); f < bestF {
+			best, bestF = g, f
+		}
+	}
+	if math.IsInf(bestF, 0) || math.IsNaN(bestF) {
+		return 0, fmt.Errorf("temperature: the likelihood is not finite at any temperature; are the logits degenerate?")
+	}
+	// Golden section on log T in the grid cell either side of the best point.
+	a, b := lo+float64(max(best-1, 0))*step, lo+float64(min(best+1, grid))*step
+	r := (math.Sqrt(5) - 1) / 2
+	c, d := b-r*(b-a), a+r*(b-a)
+	fc, fd := nll(math.Exp(c)), nll(math.Exp(d))
+	for b-a > 1e-4 {
+		if fc < fd {
+			b, d, fd = d, c, fc
+			c = b - r*(b-a)
+			fc = nll(math.Exp(c))
+		} else {
+			a, c, fc = c, d, fd
+			d = a + r*(b-a)
+			fd = nll(math.Exp(d))
+		}
+	}
+	return math.Exp((a + b) / 2), nil
+}
+
+// The range FitEnsembleTemperature searches: wide enough for any network
+// this app trains (fitted values are near 1), narrow enough that a
+// degenerate fit shows as a value at an end rather than as infinity.
+const (
+	MinFitTemperature = 0.2
+	MaxFitTemperature = 5.0
+)
+
+// ensembleNLL is the mean -log of the label's probability under
+// mean_k softmax(beta·logits[k]), split over the cores.
+func ensembleNLL(logits [][]float32, labels []uint8, classes int, beta float64) float64 {
+	n := len(labels)
+	workers := min(runtime.NumCPU(), max(1, n/4096))
+	sums := make([]float64, workers)
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			e := make([]float64, classes)
+			s := 0.0
+			for i := w * n / workers; i < (w+1)*n/workers; i++ {
+				p := 0.0
+				for _, lk := range logits {
+					z := lk[i*classes : (i+1)*classes]
+					m := math.Inf(-1)
+					for c, v := range z {
+						e[c] = beta * float64(v)
+						m = math.Max(m, e[c])
+					}
+					t := 0.0
+					for c := range e {
+						e[c] = math.Exp(e[c] - m)
+						t += e[c]
+					}
+					p += e[labels[i]] / t
+				}
+				s -= math.Log(math.Max(p/float64(len(logits)), math.SmallestNonzeroFloat64))
+			}
+			sums[w] = s
+		}(w)
+	}
+	wg.Wait()
+	total := 0.0
+	for _, s := range sums {
+		total += s
+	}
+	return total / float64(n)
 }

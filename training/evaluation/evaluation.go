@@ -72,14 +72,16 @@ type VolumeScore struct {
 
 // MethodScore is one bundle's row of the tables.
 type MethodScore struct {
-	Name         string                    `json:"name"`
-	Bundle       string                    `json:"bundle"`
-	Kind         string                    `json:"kind"`
-	Checkpoints  int                       `json:"checkpoints"`
-	Samples      int                       `json:"samples"`
-	Dice         [3]float64                `json:"dice"` // mean over volumes: RV, MYO, LV, post-processed
-	RawDice      [3]float64                `json:"dice_raw"`
-	Postprocess  string                    `json:"postprocess"`
+	Name        string     `json:"name"`
+	Bundle      string     `json:"bundle"`
+	Kind        string     `json:"kind"`
+	Checkpoints int        `json:"checkpoints"`
+	Samples     int        `json:"samples"`
+	Dice        [3]float64 `json:"dice"` // mean over volumes: RV, MYO, LV, post-processed
+	RawDice     [3]float64 `json:"dice_raw"`
+	Postprocess string     `json:"postprocess"`
+	// Temperature is the bundle's logit temperature when scored (0: none).
+	Temperature  float64                   `json:"temperature,omitempty"`
 	ECE          float64                   `json:"ece_percent"`
 	AUROC        float64                   `json:"failure_auroc"`
 	FailedSlices int                       `json:"failed_slices"`
@@ -102,6 +104,11 @@ type Options struct {
 	// CalibratePostprocessing chooses the largest-component post-processing
 	// on these cases (nnU-Net's rule) and writes it into model.toml.
 	CalibratePostprocessing bool
+	// CalibrateTemperature fits one temperature for all the bundle's
+	// checkpoints on these cases and writes it into model.toml before the
+	// cases are predicted, so every score (and a QC threshold calibrated
+	// in the same run) is the tempered ensemble's.
+	CalibrateTemperature bool
 	// CalibrateQC writes the slice-flag threshold (best Youden J for failed
 	// slices on these cases) into model.toml.
 	CalibrateQC bool
@@ -131,11 +138,20 @@ type predicted struct {
 // Bundle scores b on cases with torch worker w.
 func Bundle(ctx context.Context, w *torch.Worker, b *bundle.Bundle, cases []Case, opt Options) (*MethodScore, error) {
 	ms := &MethodScore{Name: MethodName(b.Dir, b.Kind), Bundle: b.Dir, Kind: b.Kind, Checkpoints: len(b.Checkpoints)}
+	var err error
 	if msg := leakWarning(b, cases); msg != "" {
 		ms.Warnings = append(ms.Warnings, msg)
 		if opt.Warn != nil {
 			opt.Warn(msg)
 		}
+	}
+	if opt.CalibrateTemperature {
+		if _, err = calibrateTemperature(ctx, w, b, cases, opt); err != nil {
+			return nil, err
+		}
+	}
+	if t := b.Inference.Temperature; t > 0 && t != 1 {
+		ms.Temperature = t
 	}
 	preds, cal, err := predict(ctx, w, b, cases, opt, ms)
 	if err != nil {

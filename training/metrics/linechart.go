@@ -13,10 +13,13 @@ import (
 )
 
 // Series is one line of a Chart: Y[i] at the chart's X[i] (NaN: no point).
+// A missing point breaks the line unless Bridge joins the points either
+// side (a series measured at only some x, like a stage's ensemble).
 type Series struct {
-	Name  string
-	Y     []float64
-	Color color.RGBA
+	Name   string
+	Y      []float64
+	Color  color.RGBA
+	Bridge bool
 }
 
 // Chart is a line chart of a few series over shared x values, for the
@@ -83,15 +86,16 @@ func (c Chart) Image(w, h int) *image.RGBA {
 		fill(img, image.Rect(plot.Min.X, y, plot.Max.X, y+1), grey)
 		label(img, 4, y+4, trimNumber(v, step))
 	}
-	// x ticks: every value, or every n-th when they would crowd.
-	every := max(1, len(c.X)*40/max(plot.Dx(), 1))
-	for i, x := range c.X {
-		if i%every != 0 && i != len(c.X)-1 {
-			continue
-		}
+	// x ticks at every value; a label only where it clears the last one
+	// drawn (uneven x, like training time, crowd in places).
+	right := math.MinInt
+	for _, x := range c.X {
 		fill(img, image.Rect(px(x), plot.Max.Y, px(x)+1, plot.Max.Y+4), black)
 		s := trimNumber(x, 1)
-		label(img, px(x)-len(s)*7/2, plot.Max.Y+16, s)
+		if left := px(x) - len(s)*7/2; left >= right+6 {
+			label(img, left, plot.Max.Y+16, s)
+			right = left + len(s)*7
+		}
 	}
 	// Frame.
 	fill(img, image.Rect(plot.Min.X-1, plot.Min.Y-1, plot.Max.X+1, plot.Min.Y), black)
@@ -100,11 +104,15 @@ func (c Chart) Image(w, h int) *image.RGBA {
 	fill(img, image.Rect(plot.Max.X, plot.Min.Y-1, plot.Max.X+1, plot.Max.Y+1), black)
 	// Lines, then dots on top.
 	for _, s := range c.Series {
-		for i := 0; i+1 < len(s.Y) && i+1 < len(c.X); i++ {
-			if math.IsNaN(s.Y[i]) || math.IsNaN(s.Y[i+1]) {
+		prev := -1 // the last point drawn
+		for i := 0; i < len(s.Y) && i < len(c.X); i++ {
+			if math.IsNaN(s.Y[i]) {
 				continue
 			}
-			segment(img, px(c.X[i]), py(s.Y[i]), px(c.X[i+1]), py(s.Y[i+1]), s.Color)
+			if prev >= 0 && (prev == i-1 || s.Bridge) {
+				segment(img, px(c.X[prev]), py(s.Y[prev]), px(c.X[i]), py(s.Y[i]), s.Color)
+			}
+			prev = i
 		}
 		for i, v := range s.Y {
 			if i < len(c.X) && !math.IsNaN(v) {

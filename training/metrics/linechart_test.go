@@ -50,3 +50,20 @@ func TestNiceStep(t *testing.T) {
 		}
 	}
 }
+
+// Bridge joins the points either side of a missing one; without it the
+// line breaks there (TestChartPlotsTheValues).
+func TestChartBridgesMissingPoints(t *testing.T) {
+	c := Chart{X: []float64{1, 2, 3}, YMin: 0, YMax: 1,
+		Series: []Series{{Name: "ensemble", Y: []float64{0.5, math.NaN(), 0.5}, Color: ChartBlue, Bridge: true}}}
+	img := c.Image(400, 300)
+	mid, hits := (56+400-16-1)/2, 0
+	for y := 0; y < 300; y++ {
+		if img.RGBAAt(mid, y) == ChartBlue {
+			hits++
+		}
+	}
+	if hits == 0 {
+		t.Fatal("no line through the missing middle point")
+	}
+}

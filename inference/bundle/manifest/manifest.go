@@ -120,9 +120,12 @@ type Labels struct {
 
 // Inference holds settings that change how the checkpoints are combined.
 type Inference struct {
-	Temperature    float64 `toml:"temperature"`     // logits are divided by it; 0 or 1: none
-	DropoutSamples int     `toml:"dropout_samples"` // MC-Dropout: forward passes per checkpoint
-	MirrorTTA      bool    `toml:"mirror_tta"`      // default for test-time mirroring
+	Temperature float64 `toml:"temperature"` // logits are divided by it; 0 or 1: none
+	// TemperatureCalibration says how and on what the temperature was
+	// fitted (`cmrseg evaluate --calibrate-temperature`).
+	TemperatureCalibration string `toml:"temperature_calibration"`
+	DropoutSamples         int    `toml:"dropout_samples"` // MC-Dropout: forward passes per checkpoint
+	MirrorTTA              bool   `toml:"mirror_tta"`      // default for test-time mirroring
 	// QCThreshold (nats) flags a slice whose uncertainty score is above it;
 	// chosen by `cmrseg evaluate --calibrate-qc` on validation slices (0:
 	// not calibrated, the review window uses its default).
@@ -188,7 +191,7 @@ func (m *Manifest) Validate() error {
 	if !known {
 		return bad("kind", fmt.Sprintf("%q", m.Kind), "must be one of %s", strings.Join(Kinds, ", "))
 	}
-	for field, s := range map[string]string{"name": m.Name, "description": m.Description, "inference.qc_calibration": m.Inference.QCCalibration, "training.config": m.Training.Config} {
+	for field, s := range map[string]string{"name": m.Name, "description": m.Description, "inference.qc_calibration": m.Inference.QCCalibration, "inference.temperature_calibration": m.Inference.TemperatureCalibration, "training.config": m.Training.Config} {
 		if len(s) > MaxTextBytes {
 			return bad(field, fmt.Sprintf("(%d bytes)", len(s)), "longer than %d bytes", MaxTextBytes)
 		}
