@@ -5,8 +5,8 @@
 # Here the validation cases are split in two halves (alternate case IDs: two
 # of each ACDC group's four per half); a copy of the bundle is fitted on
 # each half and scored on the other, and the per-volume ECEs of both held-out
-# halves are averaged (evaluate's ECE is the mean over volumes). Untempered
-# scores of the same halves are printed beside them.
+# halves are averaged (evaluate's ECE is the mean over volumes). A copy at
+# T = 1 is scored on the same halves beside them.
 #
 #   scripts/temperature-crossfit.sh BUNDLE OUT_DIR [CMRSEG]
 set -euo pipefail
@@ -17,7 +17,7 @@ mapfile -t val < <(grep val_cases "$src/model.toml" | grep -o 'patient[0-9]*')
 a=(); b=()
 for i in "${!val[@]}"; do if ((i % 2 == 0)); then a+=("${val[$i]}"); else b+=("${val[$i]}"); fi; done
 A=$(IFS=,; echo "${a[*]}"); B=$(IFS=,; echo "${b[*]}")
-for half in A B; do # a copy of the bundle at T = 1 per half
+for half in A B T1; do # copies of the bundle at T = 1: one to fit per half, one to stay untempered
   d=$out/fit$half; rm -rf "$d"; mkdir -p "$d"
   for f in "$src"/*.safetensors; do ln -s "$f" "$d/"; done
   sed 's/^  temperature = .*/  temperature = 1.0/; /^  temperature_calibration = /d' "$src/model.toml" > "$d/model.toml"
@@ -25,8 +25,8 @@ done
 "$bin" evaluate --data "$data" --cases "$A" --model "$out/fitA" --calibrate-temperature > "$out/fitA.txt"
 "$bin" evaluate --data "$data" --cases "$B" --model "$out/fitB" --calibrate-temperature > "$out/fitB.txt"
 # Each fitted copy scored on the other half, with the untempered bundle beside it.
-"$bin" evaluate --data "$data" --cases "$B" --model "$out/fitA,$src" --json "$out/heldout-B.json" > "$out/heldout-B.txt"
-"$bin" evaluate --data "$data" --cases "$A" --model "$out/fitB,$src" --json "$out/heldout-A.json" > "$out/heldout-A.txt"
+"$bin" evaluate --data "$data" --cases "$B" --model "$out/fitA,$out/fitT1" --json "$out/heldout-B.json" > "$out/heldout-B.txt"
+"$bin" evaluate --data "$data" --cases "$A" --model "$out/fitB,$out/fitT1" --json "$out/heldout-A.json" > "$out/heldout-A.txt"
 python3 - "$out" <<'PY'
 import json, math, sys
 out = sys.argv[1]

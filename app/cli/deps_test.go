@@ -82,7 +82,10 @@ const depsRules = `
 	inference/bundle, training/config, training/data, training/metrics
 	< training/trainer;
 	inference/ensemble, training/trainer < training/baseline;
-	app/contour, inference/ensemble, training/trainer < training/evaluation;
+	app/contour, training/baseline < training/evaluation;
+
+	# Developer tools that draw the README's figures, torch-free.
+	app/atomicfile, inference/bundle/manifest, training/metrics < scripts/learningcurve;
 
 	# The window: Fyne and the headless core, never torch.
 	FYNE, app/cohort, app/dicomnode, app/trainingjob, app/workspace < ui;

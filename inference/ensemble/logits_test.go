@@ -99,6 +99,7 @@ func TestCheckpointLogitsFollowTheHeartRegion(t *testing.T) {
 	}
 	m.Checkpoints = []bundle.Checkpoint{c}
 	m.Kind = bundle.Single
+	m.Inference.Temperature = 1 // the bundle's is its ensemble's; logits are untempered
 	if err := bundle.WriteManifest(dir, &m); err != nil {
 		t.Fatal(err)
 	}

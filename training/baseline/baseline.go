@@ -54,6 +54,11 @@ func derive(src *bundle.Bundle, kind, what string) bundle.Manifest {
 	m.Created = time.Now().UTC().Truncate(time.Second)
 	m.Checkpoints = nil
 	m.Inference.DropoutSamples = 0
+	// A temperature fitted for src's ensemble (evaluate
+	// --calibrate-temperature) belongs to that mixture, not to a baseline
+	// made of some of its checkpoints: the baselines start untempered.
+	m.Inference.Temperature = 1
+	m.Inference.TemperatureCalibration = ""
 	return m
 }
 

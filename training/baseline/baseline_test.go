@@ -298,3 +298,24 @@ func TestSingleAtPicksTheEpoch(t *testing.T) {
 		t.Fatalf("a missing epoch: %v", err)
 	}
 }
+
+// A run whose ensemble was given a temperature (evaluate
+// --calibrate-temperature) hands none to the baselines derived from it:
+// that T was fitted for the nine-checkpoint mixture.
+func TestBaselinesDoNotInheritTheEnsembleTemperature(t *testing.T) {
+	src := fakeRun(t, testNet, 2, threeCycles)
+	src.Inference.Temperature = 1.42
+	src.Inference.TemperatureCalibration = "fitted on the ensemble"
+	if err := bundle.WriteManifest(src.Dir, &src.Manifest); err != nil {
+		t.Fatal(err)
+	}
+	for kind, derive := range map[string]func(*bundle.Bundle, string) (*bundle.Bundle, error){"single": Single, "swa": SWA, "single-modal": SingleModal} {
+		b, err := derive(src, filepath.Join(t.TempDir(), kind))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b.Inference.Temperature != 1 || b.Inference.TemperatureCalibration != "" {
+			t.Errorf("%s: temperature %g (%q), want 1 and no calibration", kind, b.Inference.Temperature, b.Inference.TemperatureCalibration)
+		}
+	}
+}
