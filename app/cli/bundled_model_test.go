@@ -93,6 +93,12 @@ func TestBundledModel(t *testing.T) {
 	if pp.IsZero() || !strings.Contains(pp.Decision, fmt.Sprintf("of %d cases", len(val))) {
 		t.Errorf("post-processing %v (%q): want one chosen on the %d validation cases", pp, pp.Decision, len(val))
 	}
+	// The ensemble's shared temperature, and the QC threshold calibrated
+	// with it, come from the same validation cases.
+	if T := b.Inference.Temperature; T == 0 || T == 1 || !strings.Contains(b.Inference.TemperatureCalibration, fmt.Sprintf("of %d cases", len(val))) ||
+		!strings.Contains(b.Inference.QCCalibration, fmt.Sprintf("of %d cases", len(val))) {
+		t.Errorf("temperature %g (%q), QC %q: want both calibrated on the %d validation cases", T, b.Inference.TemperatureCalibration, b.Inference.QCCalibration, len(val))
+	}
 
 	// Segment the first validation patient's ED and ES frames.
 	c := val[0]
