@@ -138,7 +138,6 @@ type predicted struct {
 // Bundle scores b on cases with torch worker w.
 func Bundle(ctx context.Context, w *torch.Worker, b *bundle.Bundle, cases []Case, opt Options) (*MethodScore, error) {
 	ms := &MethodScore{Name: MethodName(b.Dir, b.Kind), Bundle: b.Dir, Kind: b.Kind, Checkpoints: len(b.Checkpoints)}
-	var err error
 	if msg := leakWarning(b, cases); msg != "" {
 		ms.Warnings = append(ms.Warnings, msg)
 		if opt.Warn != nil {
@@ -146,7 +145,7 @@ func Bundle(ctx context.Context, w *torch.Worker, b *bundle.Bundle, cases []Case
 		}
 	}
 	if opt.CalibrateTemperature {
-		if _, err = calibrateTemperature(ctx, w, b, cases, opt); err != nil {
+		if err := calibrateTemperature(ctx, w, b, cases, opt); err != nil {
 			return nil, err
 		}
 	}

@@ -21,14 +21,14 @@ const MaxTemperatureVoxels = 1_000_000
 // model.toml, so that the prediction that follows, and the QC threshold
 // calibrated from it, use it. The logits are each checkpoint's along the
 // deployed path (baseline.CheckpointLogits).
-func calibrateTemperature(ctx context.Context, w *torch.Worker, b *bundle.Bundle, cases []Case, opt Options) (float64, error) {
+func calibrateTemperature(ctx context.Context, w *torch.Worker, b *bundle.Bundle, cases []Case, opt Options) error {
 	if b.Inference.DropoutSamples > 0 {
-		return 0, fmt.Errorf("calibrate-temperature: %s samples dropout; a temperature is fitted for checkpoint ensembles only", b.Dir)
+		return fmt.Errorf("calibrate-temperature: %s samples dropout; a temperature is fitted for checkpoint ensembles only", b.Dir)
 	}
 	// Fit from the untempered logits whatever the bundle holds now.
 	p, err := ensemble.Load(w, b.Dir, ensemble.Options{Device: opt.Device, TTA: opt.TTA, Tiling: opt.Tiling})
 	if err != nil {
-		return 0, err
+		return err
 	}
 	defer p.Close()
 	var vols []baseline.Volume
@@ -42,18 +42,18 @@ func calibrateTemperature(ctx context.Context, w *torch.Worker, b *bundle.Bundle
 	}
 	logits, labels, volumes, err := baseline.CheckpointLogits(ctx, p, vols, MaxTemperatureVoxels)
 	if err != nil {
-		return 0, fmt.Errorf("calibrate-temperature: %w", err)
+		return fmt.Errorf("calibrate-temperature: %w", err)
 	}
 	classes, k := b.Network.Classes, p.Checkpoints()
 	t, err := baseline.FitEnsembleTemperature(logits, labels, classes)
 	if err != nil {
-		return 0, fmt.Errorf("calibrate-temperature: %w", err)
+		return fmt.Errorf("calibrate-temperature: %w", err)
 	}
 	b.Inference.Temperature = t
 	b.Inference.TemperatureCalibration = fmt.Sprintf("one temperature for all %d checkpoints, minimising the NLL of their averaged softmax on %d voxels (reference foreground boxes) of %d volumes of %d cases through the deployed path; %s",
 		k, len(labels), volumes, len(cases), time.Now().UTC().Format(time.RFC3339))
 	if err := bundle.WriteManifest(b.Dir, &b.Manifest); err != nil {
-		return 0, fmt.Errorf("calibrate-temperature: %w", err)
+		return fmt.Errorf("calibrate-temperature: %w", err)
 	}
-	return t, nil
+	return nil
 }
