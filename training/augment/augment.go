@@ -1,7 +1,8 @@
 // Package augment draws nnU-Net-style randomly augmented 2D training
 // patches from an image slice and its label slice: crop with foreground
 // oversampling, one affine resample (rotation, scaling, mirroring), then
-// intensity transforms, deterministic for a given random generator.
+// intensity transforms, deterministic for a given random generator. An
+// optional elastic deformation bends the affine sampling grid.
 package augment
 
 import (
@@ -51,6 +52,7 @@ type Augmenter struct {
 	PatchW    int
 	PatchH    int
 	tmp, tmp2 []float32 // blur and low-resolution scratch
+	dx, dy    []float32 // elastic displacement, patch pixels
 	kernel    []float32
 	cols      []lerp
 	fgCount   [NumLabels]int
@@ -97,6 +99,7 @@ func (a *Augmenter) Sample(dst *Slice, src Slice, foreground bool, rng *rand.Ran
 		return err
 	}
 	sp := spatial{CX: float64(cx), CY: float64(cy), Scale: 1}
+	var dx, dy []float32
 	p := a.P
 	if p.Rotation.P > 0 && rng.Float64() < p.Rotation.P {
 		sp.Angle = uniform(rng, p.Rotation) * math.Pi / 180
@@ -108,7 +111,12 @@ func (a *Augmenter) Sample(dst *Slice, src Slice, foreground bool, rng *rand.Ran
 		sp.FlipX = rng.Float64() < p.MirrorP
 		sp.FlipY = rng.Float64() < p.MirrorP
 	}
-	resample(dst, src, sp)
+	if hit(rng, p.Elastic.P) {
+		alpha := p.Elastic.Alpha[0] + (p.Elastic.Alpha[1]-p.Elastic.Alpha[0])*rng.Float64()
+		sigma := p.Elastic.Sigma[0] + (p.Elastic.Sigma[1]-p.Elastic.Sigma[0])*rng.Float64()
+		dx, dy = a.elasticField(alpha, sigma, rng)
+	}
+	resample(dst, src, sp, dx, dy)
 	a.intensity(dst, rng)
 	return nil
 }
@@ -156,11 +164,32 @@ func randomCentre(size, patch int, rng *rand.Rand) int {
 	return rng.IntN(size-patch+1) + patch/2
 }
 
-// resample fills dst from src by the affine map: bilinear for the image,
+// elasticField draws the displacement of every patch pixel, one field per
+// axis: smoothed uniform noise times alpha. The slices are the
+// Augmenter's, valid until the next call.
+func (a *Augmenter) elasticField(alpha, sigma float64, rng *rand.Rand) (dx, dy []float32) {
+	n := a.PatchW * a.PatchH
+	if len(a.dx) != n {
+		a.dx, a.dy = make([]float32, n), make([]float32, n)
+	}
+	for _, f := range [][]float32{a.dx, a.dy} {
+		for i := range f {
+			f[i] = float32(2*rng.Float64() - 1)
+		}
+		a.blur(f, a.PatchW, a.PatchH, sigma)
+		for i := range f {
+			f[i] *= float32(alpha)
+		}
+	}
+	return a.dx, a.dy
+}
+
+// resample fills dst from src by the affine map, after displacing patch
+// pixel i by (dx[i], dy[i]) when dx is not nil: bilinear for the image,
 // nearest for the labels, zero outside the source.
-func resample(dst *Slice, src Slice, sp spatial) {
+func resample(dst *Slice, src Slice, sp spatial, dx, dy []float32) {
 	w, h := dst.W, dst.H
-	if sp.identity() {
+	if sp.identity() && dx == nil {
 		x0, y0 := int(sp.CX)-w/2, int(sp.CY)-h/2
 		for v := 0; v < h; v++ {
 			row := dst.Image[v*w : (v+1)*w]
@@ -199,16 +228,21 @@ func resample(dst *Slice, src Slice, sp spatial) {
 		y := sp.CY + by*dv - ay*float64(w/2)
 		for u := 0; u < w; u++ {
 			i := u + w*v
+			xs, ys := x, y // this pixel's source position
+			if dx != nil {
+				xs += ax*float64(dx[i]) + bx*float64(dy[i])
+				ys += ay*float64(dx[i]) + by*float64(dy[i])
+			}
 			// nearest label
-			xn, yn := floor(x+0.5), floor(y+0.5)
+			xn, yn := floor(xs+0.5), floor(ys+0.5)
 			if xn >= 0 && xn < sw && yn >= 0 && yn < sh {
 				dst.Labels[i] = src.Labels[xn+sw*yn]
 			} else {
 				dst.Labels[i] = 0
 			}
 			// bilinear image, zero outside
-			x0, y0 := floor(x), floor(y)
-			tx, ty := float32(x-float64(x0)), float32(y-float64(y0))
+			x0, y0 := floor(xs), floor(ys)
+			tx, ty := float32(xs-float64(x0)), float32(ys-float64(y0))
 			var v00, v10, v01, v11 float32
 			if x0 >= 0 && y0 >= 0 && x0+1 < sw && y0+1 < sh {
 				j := x0 + sw*y0

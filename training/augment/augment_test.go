@@ -44,6 +44,7 @@ func all(p float64) Params {
 		r.P = p
 	}
 	d.MirrorP = 0.5
+	d.Elastic = Elastic{P: p, Alpha: [2]float64{0, 200}, Sigma: [2]float64{9, 13}}
 	return d
 }
 
@@ -140,7 +141,7 @@ func TestMirror(t *testing.T) {
 		{spatial{CX: 16, CY: 16, Scale: 1, Angle: math.Pi}, func(s Slice) { MirrorX(s); MirrorY(s) }},
 	} {
 		dst := NewSlice(33, 33)
-		resample(&dst, s, k.sp)
+		resample(&dst, s, k.sp, nil, nil)
 		want := clone(s)
 		k.mirror(want)
 		if !equal(dst, want) {
@@ -153,7 +154,7 @@ func TestRotation90IsTransposeFlip(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 3))
 	s := randomSlice(rng, 33, 33)
 	dst := NewSlice(33, 33)
-	resample(&dst, s, spatial{CX: 16, CY: 16, Scale: 1, Angle: math.Pi / 2})
+	resample(&dst, s, spatial{CX: 16, CY: 16, Scale: 1, Angle: math.Pi / 2}, nil, nil)
 	// dst(u, v) = src(32 − v, u): transpose, then flip left–right.
 	for v := 0; v < 33; v++ {
 		for u := 0; u < 33; u++ {
@@ -165,13 +166,13 @@ func TestRotation90IsTransposeFlip(t *testing.T) {
 	}
 	// A quarter turn back gives the source again.
 	back := NewSlice(33, 33)
-	resample(&back, dst, spatial{CX: 16, CY: 16, Scale: 1, Angle: -math.Pi / 2})
+	resample(&back, dst, spatial{CX: 16, CY: 16, Scale: 1, Angle: -math.Pi / 2}, nil, nil)
 	if !equal(back, s) {
 		t.Error("+90° then −90° is not identity")
 	}
 	// Scale 2 samples every second pixel.
 	half := NewSlice(9, 9)
-	resample(&half, s, spatial{CX: 16, CY: 16, Scale: 2})
+	resample(&half, s, spatial{CX: 16, CY: 16, Scale: 2}, nil, nil)
 	if half.Image[4+9*4] != s.Image[16+33*16] || half.Image[5+9*4] != s.Image[18+33*16] || half.Labels[4+9*5] != s.Labels[16+33*18] {
 		t.Error("scale 2 does not step two source pixels per patch pixel")
 	}
@@ -179,7 +180,7 @@ func TestRotation90IsTransposeFlip(t *testing.T) {
 	ramp := NewSlice(4, 1)
 	copy(ramp.Image, []float32{0, 1, 2, 3})
 	one := NewSlice(1, 1)
-	resample(&one, ramp, spatial{CX: 1.5, CY: 0, Scale: 1, Angle: 1e-9})
+	resample(&one, ramp, spatial{CX: 1.5, CY: 0, Scale: 1, Angle: 1e-9}, nil, nil)
 	if math.Abs(float64(one.Image[0])-1.5) > 1e-6 {
 		t.Errorf("bilinear midpoint %v, want 1.5", one.Image[0])
 	}

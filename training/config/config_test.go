@@ -214,3 +214,31 @@ func TestErrorsNameTheField(t *testing.T) {
 		t.Error("Save into a missing folder succeeded")
 	}
 }
+
+// Every training configuration the README tells people to run loads and
+// validates: a reproduction recipe that no longer parses is a broken
+// promise, found here rather than an hour into someone's run.
+func TestShippedConfigsLoad(t *testing.T) {
+	paths, err := filepath.Glob("../../assets/train-*.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	more, _ := filepath.Glob("../../assets/table1/*.toml")
+	paths = append(paths, more...)
+	if len(paths) < 8 {
+		t.Fatalf("found only %d shipped configurations: %v", len(paths), paths)
+	}
+	for _, p := range paths {
+		c, err := Load(p)
+		if err != nil {
+			t.Errorf("%v", err)
+			continue
+		}
+		if err := c.Validate(); err != nil {
+			t.Errorf("%s: %v", p, err)
+		}
+		if strings.HasSuffix(p, "-elastic.toml") && c.Augment.Elastic.P == 0 {
+			t.Errorf("%s: elastic deformation is off", p)
+		}
+	}
+}
