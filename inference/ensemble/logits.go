@@ -40,14 +40,48 @@ func (p *Predictor) CheckpointLogits(ctx context.Context, s *study.Series, t, ci
 	if ci < 0 || ci >= len(p.models) {
 		return nil, fmt.Errorf("ensemble: checkpoint %d of %d", ci, len(p.models))
 	}
+	prep, tl, err := p.logitsStart(ctx, s, t)
+	if err != nil {
+		return nil, err
+	}
+	return p.checkpointLogits(ctx, s, t, ci, prep, tl)
+}
+
+// AllCheckpointLogits is CheckpointLogits for every checkpoint in bundle
+// order, sharing one preprocessing and one heart-region localisation
+// (the first checkpoint's, as each single call does), so fitting a
+// temperature runs the localisation once per volume instead of once per
+// checkpoint. Its results equal the single calls'.
+func (p *Predictor) AllCheckpointLogits(ctx context.Context, s *study.Series, t int) ([]*Logits, error) {
+	prep, tl, err := p.logitsStart(ctx, s, t)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*Logits, len(p.models))
+	for ci := range out {
+		if out[ci], err = p.checkpointLogits(ctx, s, t, ci, prep, tl); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// logitsStart prepares phase t and finds the tiling every checkpoint starts from.
+func (p *Predictor) logitsStart(ctx context.Context, s *study.Series, t int) (*Prepared, tiling, error) {
 	prep, err := p.Prepare(s, t)
 	if err != nil {
-		return nil, fmt.Errorf("ensemble: series %q: %w", s.Meta.SeriesDescription, err)
+		return nil, tiling{}, fmt.Errorf("ensemble: series %q: %w", s.Meta.SeriesDescription, err)
 	}
 	tl, err := p.tilingFor(ctx, prep)
 	if err != nil {
-		return nil, p.wrap(ctx, s, t, err)
+		return nil, tiling{}, p.wrap(ctx, s, t, err)
 	}
+	return prep, tl, nil
+}
+
+// checkpointLogits runs checkpoint ci from tiling tl, growing the region
+// as this checkpoint's own argmax asks.
+func (p *Predictor) checkpointLogits(ctx context.Context, s *study.Series, t, ci int, prep *Prepared, tl tiling) (*Logits, error) {
 	g := &group{phases: []int{t}, preps: []*Prepared{prep}, out: s.Geometry, logits: true, logitsOf: ci}
 	var data []float32
 	for {

@@ -5,6 +5,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"cmrseg/inference/bundle"
@@ -86,23 +87,11 @@ func TestCheckpointLogitsFollowTheHeartRegion(t *testing.T) {
 	}
 	// A one-checkpoint copy, so Predict's probabilities are that
 	// checkpoint's alone.
-	dir := filepath.Join(t.TempDir(), "single")
-	os.MkdirAll(dir, 0o755)
 	m := src.Manifest
-	c := m.Checkpoints[len(m.Checkpoints)-1]
-	raw, err := os.ReadFile(filepath.Join(src.Dir, c.File))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, c.File), raw, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	m.Checkpoints = []bundle.Checkpoint{c}
+	m.Checkpoints = m.Checkpoints[len(m.Checkpoints)-1:]
 	m.Kind = bundle.Single
 	m.Inference.Temperature = 1 // the bundle's is its ensemble's; logits are untempered
-	if err := bundle.WriteManifest(dir, &m); err != nil {
-		t.Fatal(err)
-	}
+	dir := subsetBundle(t, src, m)
 	p := load(t, dir, Options{Device: "cpu", RawLabels: true})
 	ctx := context.Background()
 	rs, err := p.Predict(ctx, s, []int{s.ED}, nil)
@@ -150,4 +139,66 @@ func TestCheckpointLogitsFollowTheHeartRegion(t *testing.T) {
 	if float64(agree) < 0.995*float64(inside) || mean > 0.01 {
 		t.Errorf("softmax of the logits is not the deployed prediction: agreement %d of %d, mean difference %.3g", agree, inside, mean)
 	}
+}
+
+// AllCheckpointLogits shares one preparation and localisation across the
+// checkpoints; each result must be exactly the single call's, shifted
+// tile and region growth included (three of the bundled checkpoints on a
+// real case, heart-region tiling).
+func TestAllCheckpointLogitsEqualTheSingleCalls(t *testing.T) {
+	_, s := acdcPatient(t)
+	src, err := bundle.Load("../../assets/model")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := src.Manifest
+	m.Checkpoints = m.Checkpoints[:3]
+	dir := subsetBundle(t, src, m)
+	p := load(t, dir, Options{Device: "cpu"})
+	ctx := context.Background()
+	all, err := p.AllCheckpointLogits(ctx, s, s.ES)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != 3 {
+		t.Fatalf("%d results for 3 checkpoints", len(all))
+	}
+	for ci, got := range all {
+		want, err := p.CheckpointLogits(ctx, s, s.ES, ci)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Region != want.Region || got.Classes != want.Classes {
+			t.Errorf("checkpoint %d: region %q, classes %d; single call %q, %d", ci, got.Region, got.Classes, want.Region, want.Classes)
+		}
+		if !slices.Equal(got.Data, want.Data) || !slices.Equal(got.Inside, want.Inside) {
+			t.Errorf("checkpoint %d: logits or inside mask differ from the single call's", ci)
+		}
+	}
+	if !p.regions[0].region {
+		t.Error("the test meant to exercise the heart region, but the tiling covers whole slices")
+	}
+}
+
+// subsetBundle writes manifest m, whose checkpoints are some of src's,
+// with those checkpoint files into a temporary bundle folder.
+func subsetBundle(t *testing.T, src *bundle.Bundle, m bundle.Manifest) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "subset")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range m.Checkpoints {
+		raw, err := os.ReadFile(filepath.Join(src.Dir, c.File))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, c.File), raw, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := bundle.WriteManifest(dir, &m); err != nil {
+		t.Fatal(err)
+	}
+	return dir
 }

@@ -196,7 +196,7 @@ type Volume struct {
 }
 
 // CheckpointLogits runs each of p's checkpoints alone along the deployed
-// path (ensemble.Predictor.CheckpointLogits) on every volume and returns,
+// path (ensemble.Predictor.AllCheckpointLogits) on every volume and returns,
 // per checkpoint, the logits (voxel-major: logits[k][i*classes+c]) of the
 // voxels inside the reference foreground's bounding box (where the ECE is
 // measured, and where the background that dominates the field of view
@@ -214,11 +214,9 @@ func CheckpointLogits(ctx context.Context, p *ensemble.Predictor, vols []Volume,
 		if !ok {
 			continue
 		}
-		zs := make([]*ensemble.Logits, k)
-		for ci := range zs {
-			if zs[ci], err = p.CheckpointLogits(ctx, v.Series, v.Phase, ci); err != nil {
-				return nil, nil, 0, fmt.Errorf("baseline: case %s phase %d: %w", v.ID, v.Phase+1, err)
-			}
+		zs, err := p.AllCheckpointLogits(ctx, v.Series, v.Phase)
+		if err != nil {
+			return nil, nil, 0, fmt.Errorf("baseline: case %s phase %d: %w", v.ID, v.Phase+1, err)
 		}
 		volumes++
 		nx, ny, n := v.Ref.Dims[0], v.Ref.Dims[1], len(v.Ref.Data)
