@@ -59,7 +59,7 @@ func makeBundle(t *testing.T, n int, edit func(*bundle.Manifest)) string {
 	return dir
 }
 
-func load(t *testing.T, dir string, opts Options) *Predictor {
+func load(t testing.TB, dir string, opts Options) *Predictor {
 	t.Helper()
 	p, err := Load(worker, dir, opts)
 	if err != nil {
@@ -70,7 +70,7 @@ func load(t *testing.T, dir string, opts Options) *Predictor {
 }
 
 // acdcPatient returns patient001's folder and its ED+ES series.
-func acdcPatient(t *testing.T) (string, *study.Series) {
+func acdcPatient(t testing.TB) (string, *study.Series) {
 	t.Helper()
 	dir := filepath.Join(shareddata.Require(t, "acdc/training"), "patient001")
 	c, err := dataset.ReadPatient(dir)

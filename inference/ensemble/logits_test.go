@@ -202,3 +202,28 @@ func subsetBundle(t *testing.T, src *bundle.Bundle, m bundle.Manifest) string {
 	}
 	return dir
 }
+
+// The temperature fit's per-volume cost: every checkpoint's logits of one
+// ED or ES volume, one call per checkpoint (each preparing and locating
+// the heart again) against one shared call. Bundled model, patient001 ES.
+func BenchmarkCheckpointLogits(b *testing.B) {
+	_, s := acdcPatient(b)
+	p := load(b, "../../assets/model", Options{Device: "cpu"})
+	ctx := context.Background()
+	b.Run("one-call-per-checkpoint", func(b *testing.B) {
+		for b.Loop() {
+			for ci := 0; ci < p.Checkpoints(); ci++ {
+				if _, err := p.CheckpointLogits(ctx, s, s.ES, ci); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+	})
+	b.Run("all-checkpoints", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := p.AllCheckpointLogits(ctx, s, s.ES); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
