@@ -112,8 +112,8 @@ func (a *Augmenter) Sample(dst *Slice, src Slice, foreground bool, rng *rand.Ran
 		sp.FlipY = rng.Float64() < p.MirrorP
 	}
 	if hit(rng, p.Elastic.P) {
-		alpha := p.Elastic.Alpha[0] + (p.Elastic.Alpha[1]-p.Elastic.Alpha[0])*rng.Float64()
-		sigma := p.Elastic.Sigma[0] + (p.Elastic.Sigma[1]-p.Elastic.Sigma[0])*rng.Float64()
+		alpha := uniform(rng, p.Elastic.alphaRange())
+		sigma := uniform(rng, p.Elastic.sigmaRange())
 		dx, dy = a.elasticField(alpha, sigma, rng)
 	}
 	resample(dst, src, sp, dx, dy)

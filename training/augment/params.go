@@ -81,8 +81,9 @@ func (p Params) Validate() error {
 	if !(p.MirrorP >= 0 && p.MirrorP <= 1) {
 		return fmt.Errorf("mirror_p: probability must lie in [0, 1], got %g", p.MirrorP)
 	}
-	if err := p.Elastic.validate(); err != nil {
-		return err
+	e := p.Elastic
+	if !(e.P >= 0 && e.P <= 1) {
+		return fmt.Errorf("elastic.p: probability must lie in [0, 1], got %g", e.P)
 	}
 	for _, r := range []struct {
 		name     string
@@ -98,6 +99,10 @@ func (p Params) Validate() error {
 		{"low_res", p.LowRes, 1e-2, 1},
 		{"gamma_inverted", p.GammaInverted, 1e-3, 100},
 		{"gamma", p.Gamma, 1e-3, 100},
+		{"elastic.alpha", e.alphaRange(), 0, 10000},
+		// The smoothing kernel spans ±4σ: beyond 50 pixels it is slow
+		// and flattens the field to a shift anyway.
+		{"elastic.sigma", e.sigmaRange(), 0.5, 50},
 	} {
 		if !(r.r.P >= 0 && r.r.P <= 1) {
 			return fmt.Errorf("%s.p: probability must lie in [0, 1], got %g", r.name, r.r.P)
@@ -153,20 +158,7 @@ func (w SliceWeights) Validate() error {
 	return nil
 }
 
-func (e Elastic) validate() error {
-	if !(e.P >= 0 && e.P <= 1) {
-		return fmt.Errorf("elastic.p: probability must lie in [0, 1], got %g", e.P)
-	}
-	if e.P == 0 {
-		return nil
-	}
-	if !(e.Alpha[0] >= 0 && e.Alpha[0] <= e.Alpha[1] && e.Alpha[1] <= 10000) {
-		return fmt.Errorf("elastic.alpha: [%g, %g] must be an interval within [0, 10000]", e.Alpha[0], e.Alpha[1])
-	}
-	// The smoothing kernel spans ±4σ: beyond 50 pixels it is slow and
-	// flattens the field to a shift anyway.
-	if !(e.Sigma[0] >= 0.5 && e.Sigma[0] <= e.Sigma[1] && e.Sigma[1] <= 50) {
-		return fmt.Errorf("elastic.sigma: [%g, %g] must be an interval within [0.5, 50]", e.Sigma[0], e.Sigma[1])
-	}
-	return nil
-}
+// alphaRange and sigmaRange are the draws of α and σ, applied with the
+// deformation's probability.
+func (e Elastic) alphaRange() Range { return Range{P: e.P, Min: e.Alpha[0], Max: e.Alpha[1]} }
+func (e Elastic) sigmaRange() Range { return Range{P: e.P, Min: e.Sigma[0], Max: e.Sigma[1]} }
