@@ -5,14 +5,14 @@
 # (docs/figures/learning-curve.png, by scripts/learningcurve). Stages 1–3 are
 # the bundles committed at each stage (git history of assets/model), the later
 # ones the runs named (default: those of assets/train-acdc-cpu-4-control.toml,
-# -5.toml, -6.toml, -7-control.toml and -8-control.toml).
+# -5.toml, -6.toml and -7-control.toml to -10-control.toml).
 #
 #   scripts/learning-curve.sh OUT_DIR [CMRSEG] [RUN ...]
 set -euo pipefail
 out=${1:?output folder}; bin=${2:-build/cmrseg}
 shift $(($# < 2 ? $# : 2))
 runs=("$@")
-[ ${#runs[@]} -gt 0 ] || runs=(/var/tmp/cmrseg-runs/acdc-cpu-4-control /var/tmp/cmrseg-runs/acdc-cpu-5 /var/tmp/cmrseg-runs/acdc-cpu-6 /var/tmp/cmrseg-runs/acdc-cpu-7-control /var/tmp/cmrseg-runs/acdc-cpu-8-control)
+[ ${#runs[@]} -gt 0 ] || runs=(/var/tmp/cmrseg-runs/acdc-cpu-4-control /var/tmp/cmrseg-runs/acdc-cpu-5 /var/tmp/cmrseg-runs/acdc-cpu-6 /var/tmp/cmrseg-runs/acdc-cpu-7-control /var/tmp/cmrseg-runs/acdc-cpu-8-control /var/tmp/cmrseg-runs/acdc-cpu-9-control /var/tmp/cmrseg-runs/acdc-cpu-10-control)
 mkdir -p "$out"
 stages=()
 for c in f706b6a fbcff42 9c980ca; do # the commits of stages 1, 2, 3
