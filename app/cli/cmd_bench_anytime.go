@@ -91,6 +91,10 @@ func runBenchAnytime(args []string, stdout, stderr io.Writer) error {
 	if *casesFlag != "" {
 		ids = strings.Split(*casesFlag, ",")
 	}
+	if len(ids) == 0 && b.Training.CalibrationTwin != "" {
+		// Its twin's held-out cases are training cases of this model.
+		return fmt.Errorf("model %s trained on every case, so it has none held out: pass --cases, or give its twin %s as --model", dir, b.Training.CalibrationTwin)
+	}
 	if len(ids) == 0 {
 		return fmt.Errorf("model %s names no validation cases: pass --cases", dir)
 	}

@@ -55,6 +55,9 @@ func (m Model) Summary() string {
 	if len(p.TrainCases) > 0 {
 		s += fmt.Sprintf(", %d training case(s)", len(p.TrainCases))
 	}
+	if p.CalibrationTwin != "" {
+		s += fmt.Sprintf(", calibrated on the %d held-out case(s) of its twin %s", len(p.CalibrationCases), p.CalibrationTwin)
+	}
 	if !m.Created.IsZero() {
 		s += ", " + m.Created.Local().Format("2006-01-02 15:04")
 	}

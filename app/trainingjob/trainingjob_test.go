@@ -394,3 +394,17 @@ func TestRegistry(t *testing.T) {
 		t.Fatalf("active after removal %q", r2.Active())
 	}
 }
+
+// A model trained on every case says whose held-out cases calibrated it.
+func TestSummaryNamesTheCalibrationTwin(t *testing.T) {
+	m := Model{Kind: "multi-modal", Checkpoints: 9, Provenance: Provenance{Epochs: 48, TrainCases: make([]string, 100),
+		CalibrationTwin: "acdc-cpu-7-control", CalibrationCases: make([]string, 20)}}
+	want := "multi-modal, 9 checkpoint(s), 48 epochs, 100 training case(s), calibrated on the 20 held-out case(s) of its twin acdc-cpu-7-control"
+	if got := m.Summary(); got != want {
+		t.Errorf("summary %q, want %q", got, want)
+	}
+	m.Provenance.CalibrationTwin = ""
+	if got := m.Summary(); strings.Contains(got, "twin") {
+		t.Errorf("summary %q names a twin it has not got", got)
+	}
+}

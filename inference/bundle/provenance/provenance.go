@@ -20,4 +20,10 @@ type Provenance struct {
 	Cycles      int      `toml:"cycles"`
 	Software    string   `toml:"software"`
 	License     string   `toml:"license"`
+	// A model trained on every case cannot be calibrated on any of them:
+	// CalibrationTwin names the run its temperature, post-processing and
+	// QC threshold were taken from (the same recipe with CalibrationCases
+	// held out; `cmrseg calibrate-from`).
+	CalibrationTwin  string   `toml:"calibration_twin,omitempty"`
+	CalibrationCases []string `toml:"calibration_cases,omitempty"`
 }
