@@ -77,16 +77,6 @@ func runBenchAnytime(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	paths := []string{*dataDir}
-	if *dataDir == "" {
-		d := sharedData()
-		if d == "" {
-			return fmt.Errorf("no --data and no ../shared/data beside the repository")
-		}
-		paths = []string{d + "/acdc/training"}
-	} else {
-		paths = strings.Split(*dataDir, ",")
-	}
 	ids := b.Training.ValCases
 	if *casesFlag != "" {
 		ids = strings.Split(*casesFlag, ",")
@@ -97,6 +87,16 @@ func runBenchAnytime(args []string, stdout, stderr io.Writer) error {
 	}
 	if len(ids) == 0 {
 		return fmt.Errorf("model %s names no validation cases: pass --cases", dir)
+	}
+	paths := []string{*dataDir}
+	if *dataDir == "" {
+		d := sharedData()
+		if d == "" {
+			return fmt.Errorf("no --data and no ../shared/data beside the repository")
+		}
+		paths = []string{d + "/acdc/training"}
+	} else {
+		paths = strings.Split(*dataDir, ",")
 	}
 	all, err := data.List(paths)
 	if err != nil {

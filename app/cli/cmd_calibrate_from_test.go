@@ -87,4 +87,10 @@ func TestCalibrateFromCLI(t *testing.T) {
 	if !strings.Contains(stdout.String(), "temperature 1.2500") || !strings.Contains(stdout.String(), "from twin twin") {
 		t.Errorf("output %q", stdout.String())
 	}
+	// Its twin's held-out cases are its training cases: the anytime
+	// benchmark asks for the twin instead of scoring them.
+	stderr.Reset()
+	if code := Run([]string{"bench", "anytime", "--model", model}, &stdout, &stderr); code == 0 || !strings.Contains(stderr.String(), "give its twin twin as --model") {
+		t.Errorf("bench anytime on a model trained on every case: exit %d, %s", code, stderr.String())
+	}
 }
