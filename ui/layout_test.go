@@ -36,3 +36,30 @@ func TestLayoutFitsALaptop(t *testing.T) {
 		t.Logf("%v: QC list %v (%.0f rows)", size, v.qcList.Size(), rows)
 	}
 }
+
+// The image keeps its place while work starts and ends: the status bar is
+// as tall with the progress bar and Cancel as without, so a reader's
+// pointer stays on the same voxel when background phases finish (a shift
+// of one pixel under the pointer once turned a click into a correction
+// of the neighbouring voxel's region).
+func TestStatusBarKeepsTheImageStill(t *testing.T) {
+	v := newViewer(t)
+	v.win.Resize(fyne.NewSize(1366, 700))
+	d := v.app.Driver()
+	where := func() (fyne.Position, fyne.Size) {
+		v.win.Content().Refresh()
+		return d.AbsolutePositionForObject(v.view), v.view.Size()
+	}
+	v.progressBox.Hide()
+	p0, s0 := where()
+	v.progressBox.Show()
+	p1, s1 := where()
+	v.setMessage("Segmenting on demo segmenter (no model loaded): ED and ES first …")
+	p2, s2 := where()
+	v.progressBox.Hide()
+	v.setMessage("")
+	p3, s3 := where()
+	if p1 != p0 || s1 != s0 || p2 != p0 || s2 != s0 || p3 != p0 || s3 != s0 {
+		t.Fatalf("image at %v %v idle, %v %v with progress, %v %v with a message, %v %v idle again", p0, s0, p1, s1, p2, s2, p3, s3)
+	}
+}

@@ -351,8 +351,14 @@ func (v *Viewer) build(env TrainingEnv) fyne.CanvasObject {
 	notice.TextSize = 12
 	v.probeText.Truncation = fyne.TextTruncateEllipsis
 	v.deviceText.Truncation = fyne.TextTruncateEllipsis
+	// A strut as tall as the progress box (its Cancel button is the
+	// tallest thing in the bar): the bar keeps one height whether work is
+	// running or not, so the image does not move under the reader's
+	// pointer when background phases finish.
+	strut := canvas.NewRectangle(nil)
+	strut.SetMinSize(fyne.NewSize(0, v.progressBox.MinSize().Height))
 	status := container.NewBorder(nil, nil, container.NewGridWrap(fyne.NewSize(400, 30), v.probeText),
-		container.NewHBox(v.progressBox, widget.NewSeparator(), container.NewGridWrap(fyne.NewSize(200, 30), v.deviceText), widget.NewSeparator(), container.NewCenter(notice), fixedSpace(nil)),
+		container.NewHBox(strut, v.progressBox, widget.NewSeparator(), container.NewGridWrap(fyne.NewSize(200, 30), v.deviceText), widget.NewSeparator(), container.NewCenter(notice), fixedSpace(nil)),
 		v.messageArea)
 
 	// The side panel keeps one width: sized by its content it widened
