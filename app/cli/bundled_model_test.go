@@ -71,7 +71,7 @@ func TestBundledModel(t *testing.T) {
 		// The final model trained on all 100 patients; every decision and
 		// its calibration come from its twin's 80/20 split, whose held-out
 		// cases are checked below like a validation split.
-		val = b.Training.CalibrationCases
+		val = b.Training.HeldOutCases()
 		if len(b.Training.ValCases) != 0 || len(tr) != 100 {
 			t.Fatalf("model.toml lists %d training and %d validation cases, want all 100 ACDC training patients and none held out", len(tr), len(b.Training.ValCases))
 		}

@@ -46,10 +46,7 @@ func TestCalibrateFromCLI(t *testing.T) {
 		t.Fatal(err)
 	}
 	all := src.Training.TrainCases
-	held := src.Training.CalibrationCases
-	if len(held) == 0 {
-		held = src.Training.ValCases
-	}
+	held := src.Training.HeldOutCases()
 	twin := linkedBundle(t, "twin", func(m *bundle.Manifest) {
 		m.Training.ValCases = slices.Clone(held)
 		m.Training.TrainCases = slices.DeleteFunc(slices.Clone(all), func(c string) bool { return slices.Contains(held, c) })

@@ -3,7 +3,6 @@ package bundle
 import (
 	"fmt"
 	"slices"
-	"strings"
 )
 
 // AdoptCalibration gives m, a model trained on every case (no validation
@@ -60,9 +59,7 @@ func AdoptCalibration(m *Manifest, twin *Manifest) error {
 }
 
 // CalibratedOnTwin reports whether the calibration came from a twin.
-func (m *Manifest) CalibratedOnTwin() bool {
-	return m.Training.CalibrationTwin != "" && strings.Contains(m.Inference.TemperatureCalibration, "taken from twin")
-}
+func (m *Manifest) CalibratedOnTwin() bool { return m.Training.CalibrationTwin != "" }
 
 func sameCheckpointEpochs(a, b []Checkpoint) bool {
 	return slices.EqualFunc(a, b, func(x, y Checkpoint) bool { return x.Cycle == y.Cycle && x.Epoch == y.Epoch })

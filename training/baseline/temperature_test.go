@@ -75,10 +75,7 @@ func bundledFirstValidationCase(t *testing.T) (*bundle.Bundle, []data.Case) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	held := src.Training.ValCases
-	if len(held) == 0 { // trained on every case: its twin's held-out ones
-		held = src.Training.CalibrationCases
-	}
+	held := src.Training.HeldOutCases()
 	if len(held) == 0 {
 		t.Fatal("the bundled model names no held-out cases")
 	}

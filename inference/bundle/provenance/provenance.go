@@ -27,3 +27,13 @@ type Provenance struct {
 	CalibrationTwin  string   `toml:"calibration_twin,omitempty"`
 	CalibrationCases []string `toml:"calibration_cases,omitempty"`
 }
+
+// HeldOutCases are the patients the model's decisions were taken on: its
+// own validation cases or, for a model trained on every case, its twin's
+// (training cases of this model).
+func (p Provenance) HeldOutCases() []string {
+	if len(p.ValCases) > 0 {
+		return p.ValCases
+	}
+	return p.CalibrationCases
+}
