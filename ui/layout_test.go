@@ -41,25 +41,32 @@ func TestLayoutFitsALaptop(t *testing.T) {
 // as tall with the progress bar and Cancel as without, so a reader's
 // pointer stays on the same voxel when background phases finish (a shift
 // of one pixel under the pointer once turned a click into a correction
-// of the neighbouring voxel's region).
+// of the neighbouring voxel's region). The window's minimum size stays
+// put too: when it changed (by 313 px of width as the progress box came
+// and went) while the window was being maximised, Fyne resized the window
+// back to its old size (TestGUIWindowLayoutScreens in CI).
 func TestStatusBarKeepsTheImageStill(t *testing.T) {
 	v := newViewer(t)
 	v.win.Resize(fyne.NewSize(1366, 700))
 	d := v.app.Driver()
-	where := func() (fyne.Position, fyne.Size) {
+	type place struct {
+		pos       fyne.Position
+		size, min fyne.Size
+	}
+	where := func() place {
 		v.win.Content().Refresh()
-		return d.AbsolutePositionForObject(v.view), v.view.Size()
+		return place{d.AbsolutePositionForObject(v.view), v.view.Size(), v.win.Content().MinSize()}
 	}
 	v.progressBox.Hide()
-	p0, s0 := where()
+	p0 := where()
 	v.progressBox.Show()
-	p1, s1 := where()
+	p1 := where()
 	v.setMessage("Segmenting on demo segmenter (no model loaded): ED and ES first …")
-	p2, s2 := where()
+	p2 := where()
 	v.progressBox.Hide()
 	v.setMessage("")
-	p3, s3 := where()
-	if p1 != p0 || s1 != s0 || p2 != p0 || s2 != s0 || p3 != p0 || s3 != s0 {
-		t.Fatalf("image at %v %v idle, %v %v with progress, %v %v with a message, %v %v idle again", p0, s0, p1, s1, p2, s2, p3, s3)
+	p3 := where()
+	if p1 != p0 || p2 != p0 || p3 != p0 {
+		t.Fatalf("image at, and window minimum: %v idle, %v with progress, %v with a message, %v idle again", p0, p1, p2, p3)
 	}
 }

@@ -337,7 +337,7 @@ func (v *Viewer) build(env TrainingEnv) fyne.CanvasObject {
 	v.messageText.Truncation = fyne.TextTruncateEllipsis
 	v.messageArea = newTapArea(v.messageText, v.showMessages)
 	v.progress = widget.NewProgressBar()
-	v.progressText = widget.NewLabel("")
+	v.progressText = widget.NewLabel("Segmenting")
 	v.cancelBtn = widget.NewButtonWithIcon("Cancel", theme.CancelIcon(), func() {
 		v.ws.CancelSegmentation()
 		v.setMessage("Segmentation cancelled.")
@@ -351,14 +351,16 @@ func (v *Viewer) build(env TrainingEnv) fyne.CanvasObject {
 	notice.TextSize = 12
 	v.probeText.Truncation = fyne.TextTruncateEllipsis
 	v.deviceText.Truncation = fyne.TextTruncateEllipsis
-	// A strut as tall as the progress box (its Cancel button is the
-	// tallest thing in the bar): the bar keeps one height whether work is
-	// running or not, so the image does not move under the reader's
-	// pointer when background phases finish.
-	strut := canvas.NewRectangle(nil)
-	strut.SetMinSize(fyne.NewSize(0, v.progressBox.MinSize().Height))
+	// The progress box's place is kept while it is hidden, so the window's
+	// minimum size is the same whether work runs or not: the bar keeps one
+	// height (the image does not move under the reader's pointer when
+	// background phases finish), and one width (a minimum that changed
+	// while the reader maximised the window made Fyne resize it back to
+	// the size it had before, fyne 2.7.1 loop.go's shouldExpand).
+	slot := canvas.NewRectangle(nil)
+	slot.SetMinSize(v.progressBox.MinSize())
 	status := container.NewBorder(nil, nil, container.NewGridWrap(fyne.NewSize(400, 30), v.probeText),
-		container.NewHBox(strut, v.progressBox, widget.NewSeparator(), container.NewGridWrap(fyne.NewSize(200, 30), v.deviceText), widget.NewSeparator(), container.NewCenter(notice), fixedSpace(nil)),
+		container.NewHBox(container.NewStack(slot, v.progressBox), widget.NewSeparator(), container.NewGridWrap(fyne.NewSize(200, 30), v.deviceText), widget.NewSeparator(), container.NewCenter(notice), fixedSpace(nil)),
 		v.messageArea)
 
 	// The side panel keeps one width: sized by its content it widened
