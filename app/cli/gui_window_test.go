@@ -216,6 +216,20 @@ func (g *guiApp) log() string {
 	return strings.Join(g.lines, "\n")
 }
 
+// viewLines are the app's view-geometry lines so far, to tell how the
+// window's size and minimum moved when a check fails.
+func (g *guiApp) viewLines() string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	var b strings.Builder
+	for _, l := range g.lines {
+		if strings.HasPrefix(l, "cmrseg-debug: view ") || strings.HasPrefix(l, "cmrseg-debug: segmented") {
+			b.WriteString(l + "\n")
+		}
+	}
+	return b.String()
+}
+
 // xdo runs xdotool on the app's display.
 func (g *guiApp) xdo(timeout time.Duration, args ...string) (string, error) {
 	cmd := exec.Command("xdotool", args...)
@@ -1029,9 +1043,10 @@ func TestGUIWindowLayoutScreens(t *testing.T) {
 			// manager here to maximise it).
 			g.do("windowmove", "--sync", g.win, "0", "0")
 			g.do("windowsize", "--sync", g.win, strconv.Itoa(w), strconv.Itoa(h))
+			rw, rh := g.windowSize()
 			g.settle()
 			if gw, gh := g.windowSize(); gw != w || gh != h {
-				t.Fatalf("resized to %dx%d, the window is %dx%d: its content does not fit", w, h, gw, gh)
+				t.Fatalf("resized to %dx%d (%dx%d at once), the window is %dx%d: its content does not fit; the window's layouts:\n%s", w, h, rw, rh, gw, gh, g.viewLines())
 			}
 			g.shot(fmt.Sprintf("layout-%dx%d", w, h))
 			g.quit()
