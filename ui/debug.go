@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"time"
 
 	"cmrseg/app/workspace"
 )
@@ -105,4 +106,41 @@ func (v *Viewer) debugControls() {
 // debugPopUp reports a dropdown's pop-up (the stress test counts them).
 func debugPopUp(how string) {
 	debugf("popup %s shown %d fallback %d", how, popUpStats.shown.Load(), popUpStats.fallback.Load())
+}
+
+// debugWatchWindow prints "cmrseg-debug: window {json}" whenever the
+// canvas size or the content's minimum size changes (checked 20 times a
+// second on the GUI goroutine): Fyne sizes a window back when its minimum
+// changes while a resize is under way, and the real-window test needs to
+// see that.
+func (v *Viewer) debugWatchWindow() {
+	if !debugOn || underTestDriver() {
+		return
+	}
+	done := make(chan struct{})
+	v.OnClosed(func(error) { close(done) })
+	var last [4]float32
+	go func() {
+		t := time.NewTicker(50 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+			onUI(func() {
+				c := v.win.Canvas()
+				if c == nil || v.win.Content() == nil {
+					return
+				}
+				s, m, sc := c.Size(), v.win.Content().MinSize(), c.Scale()
+				now := [4]float32{s.Width * sc, s.Height * sc, m.Width * sc, m.Height * sc}
+				if now != last {
+					last = now
+					debugf("window {\"Size\":[%g,%g],\"Min\":[%g,%g]}", now[0], now[1], now[2], now[3])
+				}
+			})
+		}
+	}()
 }

@@ -42,9 +42,9 @@ func TestLayoutFitsALaptop(t *testing.T) {
 // pointer stays on the same voxel when background phases finish (a shift
 // of one pixel under the pointer once turned a click into a correction
 // of the neighbouring voxel's region). The window's minimum size stays
-// put too: when it changed (by 313 px of width as the progress box came
-// and went) while the window was being maximised, Fyne resized the window
-// back to its old size (TestGUIWindowLayoutScreens in CI).
+// put too (it changed by 313 px of width as the progress box came and
+// went): Fyne re-fits a window whose minimum changed with the size it
+// last knew, which undoes a resize landing in between.
 func TestStatusBarKeepsTheImageStill(t *testing.T) {
 	v := newViewer(t)
 	v.win.Resize(fyne.NewSize(1366, 700))

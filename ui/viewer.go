@@ -209,6 +209,7 @@ func (v *Viewer) Start() { v.StartOn("") }
 // let alone segmented. An empty path is Start.
 func (v *Viewer) StartOn(path string) {
 	v.startInbox()
+	v.debugWatchWindow()
 	if path != "" {
 		v.OpenPath(path)
 		return
@@ -354,9 +355,11 @@ func (v *Viewer) build(env TrainingEnv) fyne.CanvasObject {
 	// The progress box's place is kept while it is hidden, so the window's
 	// minimum size is the same whether work runs or not: the bar keeps one
 	// height (the image does not move under the reader's pointer when
-	// background phases finish), and one width (a minimum that changed
-	// while the reader maximised the window made Fyne resize it back to
-	// the size it had before, fyne 2.7.1 loop.go's shouldExpand).
+	// background phases finish), and one width (it jumped 921 → 1234 px;
+	// a changed minimum makes Fyne 2.7.1 re-fit the window on its next
+	// frame tick with the size it last knew, undoing a resize by the
+	// reader or the window manager that lands in between: loop.go's
+	// shouldExpand).
 	slot := canvas.NewRectangle(nil)
 	slot.SetMinSize(v.progressBox.MinSize())
 	status := container.NewBorder(nil, nil, container.NewGridWrap(fyne.NewSize(400, 30), v.probeText),

@@ -74,9 +74,9 @@ func TestGUIWindowReportScreens(t *testing.T) {
 			if d := time.Since(start); d > 90*time.Second {
 				t.Errorf("the window took %v to show ED and ES: not from the cache", d)
 			}
-			g.do("windowmove", "--sync", g.win, "0", "0")
-			g.do("windowsize", "--sync", g.win, "2560", "1440")
-			g.settle()
+			if gw, gh := g.fillScreen(2560, 1440); gw != 2560 || gh != 1440 {
+				t.Fatalf("resized to 2560x1440, the window is %dx%d", gw, gh)
+			}
 			time.Sleep(2 * time.Second)
 			g.shot("report-" + c.name + "-window")
 			// Scroll the report panel (right column, top) down to the
