@@ -37,10 +37,6 @@ type ViewGeometry struct {
 	Viewport workspace.Viewport
 	Phase    int
 	Slice    int
-	// Window is the canvas size and MinWindow the content's minimum, in
-	// window pixels: a minimum that changes while the window is being
-	// resized can make Fyne size it back.
-	Window, MinWindow [2]float64
 }
 
 // debugGeometry prints the view geometry when it has changed.
@@ -56,10 +52,7 @@ func (iv *imageView) debugGeometry(vp workspace.Viewport) {
 	pos := iv.v.app.Driver().AbsolutePositionForObject(iv)
 	sc := float64(c.Scale())
 	vw := iv.v.ws.View()
-	cs, ms := c.Size(), iv.v.win.Content().MinSize()
-	g := ViewGeometry{X: float64(pos.X) * sc, Y: float64(pos.Y) * sc, Viewport: vp, Phase: vw.Phase, Slice: vw.Slice,
-		Window:    [2]float64{float64(cs.Width) * sc, float64(cs.Height) * sc},
-		MinWindow: [2]float64{float64(ms.Width) * sc, float64(ms.Height) * sc}}
+	g := ViewGeometry{X: float64(pos.X) * sc, Y: float64(pos.Y) * sc, Viewport: vp, Phase: vw.Phase, Slice: vw.Slice}
 	if g == iv.lastGeom {
 		return
 	}

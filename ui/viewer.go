@@ -164,6 +164,7 @@ func NewWithTraining(a fyne.App, ws *workspace.Workspace, env TrainingEnv) *View
 		}
 	})
 	v.win.SetCloseIntercept(v.closeWindow)
+	v.debugWatchWindow()
 	v.refreshAll()
 	return v
 }
@@ -209,7 +210,6 @@ func (v *Viewer) Start() { v.StartOn("") }
 // let alone segmented. An empty path is Start.
 func (v *Viewer) StartOn(path string) {
 	v.startInbox()
-	v.debugWatchWindow()
 	if path != "" {
 		v.OpenPath(path)
 		return

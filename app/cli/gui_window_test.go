@@ -239,8 +239,8 @@ func (g *guiApp) fillScreen(w, h int) (int, int) {
 	return gw, gh
 }
 
-// viewLines are the app's view-geometry lines so far, to tell how the
-// window's size and minimum moved when a check fails.
+// viewLines are the app's view-geometry and window-size lines so far, to
+// tell how the window's size and minimum moved when a check fails.
 func (g *guiApp) viewLines() string {
 	g.mu.Lock()
 	defer g.mu.Unlock()
